@@ -1,0 +1,76 @@
+/** Exit statuses, shared by README, --help and main.ts (issue 5; classes follow the official Customer.io CLI). */
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  auth: 3,
+  api: 5,
+  interrupted: 130,
+} as const;
+
+/** Base of every error cio-rel raises on purpose; `code` is stable, `exitCode` is what main.ts exits with. */
+export class CioRelError extends Error {
+  readonly code: string;
+  readonly exitCode: number;
+  constructor(message: string, code: string, exitCode: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Bad flags or a combination of them that cannot work. */
+export class UsageError extends CioRelError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, "usage", EXIT.usage, options);
+  }
+}
+
+/** Where in an input a problem sits: the file as the user named it, 1-based line and column. */
+export interface InputLocation {
+  file: string;
+  line?: number;
+  column?: number;
+}
+
+/** An unreadable or malformed input file. The message already names file:line:column. */
+export class InputError extends CioRelError {
+  readonly file: string;
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  constructor(location: InputLocation, problem: string, options?: { cause?: unknown }) {
+    super(`${formatLocation(location)}: ${problem}`, "input", EXIT.usage, options);
+    this.file = location.file;
+    this.line = location.line;
+    this.column = location.column;
+  }
+}
+
+/** Credentials or permission refused by the API (401/403). */
+export class AuthError extends CioRelError {
+  readonly status: number;
+  constructor(status: number, message: string, options?: { cause?: unknown }) {
+    super(message, "auth", EXIT.auth, options);
+    this.status = status;
+  }
+}
+
+/** An API answer that ends the run or a batch, with its status and body text. */
+export class ApiError extends CioRelError {
+  readonly status: number | undefined;
+  readonly body: string | undefined;
+  constructor(message: string, status?: number, body?: string, options?: { cause?: unknown }) {
+    super(message, "api", EXIT.api, options);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** `file:line:column`, leaving out what is unknown. */
+export function formatLocation(loc: InputLocation): string {
+  let s = loc.file;
+  if (loc.line !== undefined) s += `:${loc.line}`;
+  if (loc.line !== undefined && loc.column !== undefined) s += `:${loc.column}`;
+  return s;
+}

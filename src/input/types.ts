@@ -1,0 +1,41 @@
+/** Input formats cio-rel reads (issue 2). `lines` is a plain list, one identifier per line. */
+export type Format = "csv" | "tsv" | "json" | "ndjson" | "lines";
+
+/** The column name readers give the single value of a headerless CSV or a `lines` file. */
+export const IDENTIFIER_COLUMN = "";
+
+/** Key the failures file adds to each row; every reader drops it so a failures file feeds straight back in. */
+export const ERROR_COLUMN = "cio_rel_error";
+
+/** One input record: where it starts (1-based physical line) and its fields, in input order. */
+export interface Row {
+  line: number;
+  /** CSV/TSV/lines: strings. JSON/NDJSON: the parsed values (JSON types kept). Never holds ERROR_COLUMN. */
+  fields: Record<string, unknown>;
+}
+
+/** Options every reader takes. */
+export interface ReaderOptions {
+  /** How the file is named in messages: the path as given, or "<stdin>". */
+  displayName: string;
+  format: Format;
+  /** CSV/TSV only: whether the first record is a header (default true). */
+  header?: boolean;
+  /** CSV/TSV only: field delimiter (default "," for csv, "\t" for tsv). */
+  delimiter?: string;
+}
+
+/** A streaming source of rows. Malformed input makes the iterator throw an InputError. */
+export interface RowSource {
+  readonly displayName: string;
+  readonly format: Format;
+  /** True for headerless CSV and `lines`: each row has one field, IDENTIFIER_COLUMN. */
+  readonly headerless: boolean;
+  /** CSV/TSV with header: the header's column names, known once the first row has been read. */
+  columns(): readonly string[] | undefined;
+  /** Bytes consumed from the underlying stream so far (for progress). */
+  bytesRead(): number;
+  /** Total size in bytes when the input is a regular file, else undefined. */
+  readonly totalBytes: number | undefined;
+  rows(): AsyncIterable<Row>;
+}
