@@ -1,0 +1,14 @@
+/** The effects a command may use; main.ts passes the real ones, tests pass fakes (STYLE: inject the effects). */
+export interface CommandContext {
+  argv: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  cwd: string;
+  /** Asks a yes/no question on the terminal; resolves true only on an explicit yes. */
+  confirm?: (question: string) => Promise<boolean>;
+  /** Registers a handler for SIGINT/SIGTERM; returns a function that unregisters it. */
+  onInterrupt?: (handler: () => void) => () => void;
+  now?: () => number;
+}

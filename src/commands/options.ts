@@ -1,0 +1,263 @@
+import { UsageError } from "../errors.js";
+import type { Format } from "../input/types.js";
+import type { Action, ObjectRef, PersonKey, PersonRef } from "../model/types.js";
+import type { GroupBy } from "../plan/types.js";
+
+/** The flags of add/delete/validate as commander hands them over (camelCase, strings unparsed). */
+export interface RawOptions {
+  object?: string;
+  objectType?: string;
+  people?: string;
+  person?: string;
+  personKey?: string;
+  objects?: string;
+  file?: string;
+  format?: string;
+  header?: boolean;
+  delimiter?: string;
+  personColumn?: string;
+  objectColumn?: string;
+  attributes?: string;
+  emptyRemoves?: boolean;
+  groupBy?: string;
+  windowSize?: string;
+  dryRun?: boolean;
+  out?: string;
+  region?: string;
+  trackUrl?: string;
+  siteId?: string;
+  apiKey?: string;
+  concurrency?: string;
+  rate?: string;
+  timeout?: string;
+  maxRetries?: string;
+  backoffBase?: string;
+  backoffCap?: string;
+  isolate?: boolean;
+  maxErrors?: string;
+  report?: string;
+  failures?: string;
+  journal?: string;
+  resume?: boolean;
+  progress?: string;
+  quiet?: boolean;
+  json?: boolean;
+  verbose?: boolean;
+  debug?: boolean;
+  yes?: boolean;
+}
+
+/** How rows are read and turned into relationships: everything that shapes the payloads. */
+export interface InputOptions {
+  /** The file as given ("-" for stdin). */
+  path: string;
+  format?: Format;
+  header: boolean;
+  delimiter?: string;
+  fixedObject?: ObjectRef;
+  fixedPerson?: PersonRef;
+  personColumn?: string;
+  personKey?: PersonKey;
+  objectColumn?: string;
+  objectType: string;
+  attributes?: readonly string[] | "*";
+  emptyRemoves: boolean;
+  groupBy: GroupBy;
+  windowSize: number;
+}
+
+/** Where and how batches are sent. */
+export interface SendOptions {
+  region: "us" | "eu";
+  trackUrl?: string;
+  siteId?: string;
+  apiKey?: string;
+  concurrency: number;
+  rate: number;
+  timeoutMs: number;
+  maxRetries: number;
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  isolate: boolean;
+  maxErrors?: number;
+}
+
+/** What the user sees and which files are written. */
+export interface OutputOptions {
+  dryRun: boolean;
+  out?: string;
+  report?: string;
+  failures?: string;
+  journal?: string;
+  resume: boolean;
+  progress: "auto" | "tty" | "plain" | "none";
+  quiet: boolean;
+  json: boolean;
+  verbose: boolean;
+  debug: boolean;
+  yes: boolean;
+}
+
+/** Every option of add/delete, typed and checked. */
+export interface RunOptions {
+  command: "add" | "delete";
+  action: Action;
+  input: InputOptions;
+  send: SendOptions;
+  output: OutputOptions;
+}
+
+const FORMATS: readonly Format[] = ["csv", "tsv", "json", "ndjson", "lines"];
+const PERSON_KEYS: readonly PersonKey[] = ["id", "email", "cio_id"];
+const GROUP_BYS: readonly GroupBy[] = ["object", "person", "auto"];
+const PROGRESS_MODES = ["auto", "tty", "plain", "none"] as const;
+
+/** One of the allowed words, or a usage error naming the flag and the choices. */
+function oneOf<T extends string>(flag: string, value: string | undefined, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`${flag} must be one of ${choices.join(", ")} (got "${value}")`);
+}
+
+/** A number in [min, max] (integer unless `decimal`), or a usage error naming the flag. */
+function numberFlag(flag: string, value: string | undefined, min: number, options: { decimal?: boolean; max?: number } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  const ok = value.trim() !== "" && Number.isFinite(n) && (options.decimal === true || Number.isInteger(n)) && n >= min && n <= (options.max ?? Infinity);
+  if (!ok) {
+    const kind = options.decimal === true ? "a number" : "a whole number";
+    throw new UsageError(`${flag} must be ${kind} ≥ ${min}${options.max !== undefined ? ` and ≤ ${options.max}` : ""} (got "${value}")`);
+  }
+  return n;
+}
+
+/** `--object-type`: a positive integer, kept as the string Customer.io expects (API.md). */
+function objectTypeFlag(value: string | undefined): string {
+  if (value === undefined) return "1";
+  if (!/^[1-9][0-9]*$/.test(value)) throw new UsageError(`--object-type must be a positive integer (got "${value}")`);
+  return value;
+}
+
+/** Which file holds the rows, from the three command shapes of issue 2. */
+function inputShape(raw: RawOptions): { path: string; fixedObject?: ObjectRef; fixedPerson?: PersonRef } {
+  const shapes = [raw.object !== undefined, raw.person !== undefined, raw.file !== undefined].filter(Boolean).length;
+  if (shapes > 1) throw new UsageError("use one of --object, --person or --file, not several");
+  if (raw.object !== undefined) {
+    if (raw.people === undefined) throw new UsageError("--object needs --people <file> (the people to relate to it)");
+    if (raw.objects !== undefined) throw new UsageError("--objects goes with --person, not with --object");
+    return { path: raw.people, fixedObject: { typeId: objectTypeFlag(raw.objectType), id: raw.object } };
+  }
+  if (raw.person !== undefined) {
+    if (raw.objects === undefined) throw new UsageError("--person needs --objects <file> (the objects to relate them to)");
+    if (raw.people !== undefined) throw new UsageError("--people goes with --object, not with --person");
+    const key = oneOf("--person-key", raw.personKey, PERSON_KEYS) ?? "id";
+    return { path: raw.objects, fixedPerson: { key, value: raw.person } };
+  }
+  if (raw.file !== undefined) {
+    if (raw.people !== undefined || raw.objects !== undefined) {
+      throw new UsageError("--file holds both sides; --people goes with --object and --objects with --person");
+    }
+    return { path: raw.file };
+  }
+  if (raw.people !== undefined) throw new UsageError("--people needs --object <object_id> (the object to relate them to)");
+  if (raw.objects !== undefined) throw new UsageError("--objects needs --person <value> (the person to relate them to)");
+  throw new UsageError("say what to relate: --object <id> --people <file>, --person <value> --objects <file>, or --file <file>");
+}
+
+/** `--attributes role,seat` or `'*'`. */
+function attributesFlag(value: string | undefined): readonly string[] | "*" | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === "*") return "*";
+  const names = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (names.length === 0) throw new UsageError('--attributes needs column names, e.g. --attributes role,seat, or "*"');
+  return names;
+}
+
+/** Input and mapping options, shared by add, delete and validate. */
+export function parseInputOptions(raw: RawOptions, path?: string): InputOptions {
+  const shape = path === undefined ? inputShape(raw) : { ...inputShapeForValidate(raw), path };
+  const format = oneOf("--format", raw.format, FORMATS);
+  const personKey = raw.person === undefined ? oneOf("--person-key", raw.personKey, PERSON_KEYS) : undefined;
+  const delimiter = raw.delimiter === "\\t" ? "\t" : raw.delimiter;
+  if (delimiter !== undefined && delimiter.length !== 1) throw new UsageError(`--delimiter must be one character (got "${raw.delimiter}")`);
+  const attributes = attributesFlag(raw.attributes);
+  const opts: InputOptions = {
+    path: shape.path,
+    header: raw.header !== false,
+    objectType: objectTypeFlag(raw.objectType),
+    emptyRemoves: raw.emptyRemoves === true,
+    groupBy: oneOf("--group-by", raw.groupBy, GROUP_BYS) ?? "auto",
+    windowSize: numberFlag("--window-size", raw.windowSize, 1) ?? 50_000,
+  };
+  if (format !== undefined) opts.format = format;
+  if (delimiter !== undefined) opts.delimiter = delimiter;
+  if (shape.fixedObject !== undefined) opts.fixedObject = shape.fixedObject;
+  if (shape.fixedPerson !== undefined) opts.fixedPerson = shape.fixedPerson;
+  if (raw.personColumn !== undefined) opts.personColumn = raw.personColumn;
+  if (personKey !== undefined) opts.personKey = personKey;
+  if (raw.objectColumn !== undefined) opts.objectColumn = raw.objectColumn;
+  if (attributes !== undefined) opts.attributes = attributes;
+  return opts;
+}
+
+/** validate takes the file as an argument; --object/--person still fix one side. */
+function inputShapeForValidate(raw: RawOptions): { fixedObject?: ObjectRef; fixedPerson?: PersonRef } {
+  if (raw.object !== undefined && raw.person !== undefined) throw new UsageError("use --object or --person, not both");
+  if (raw.object !== undefined) return { fixedObject: { typeId: objectTypeFlag(raw.objectType), id: raw.object } };
+  if (raw.person !== undefined) {
+    return { fixedPerson: { key: oneOf("--person-key", raw.personKey, PERSON_KEYS) ?? "id", value: raw.person } };
+  }
+  return {};
+}
+
+/** Every option of add/delete, or a UsageError. Credentials are checked here, before any input is read. */
+export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env: Readonly<Record<string, string | undefined>>): RunOptions {
+  const input = parseInputOptions(raw);
+  const dryRun = raw.dryRun === true;
+  if (raw.out !== undefined && !dryRun) throw new UsageError("--out writes the batches of a dry run: add --dry-run");
+  if (raw.resume === true && raw.journal === undefined) throw new UsageError("--resume needs --journal <file> (the journal of the run to resume)");
+  const region = oneOf("--region", raw.region ?? env.CIO_REGION, ["us", "eu"] as const) ?? "us";
+  const send: SendOptions = {
+    region,
+    concurrency: numberFlag("--concurrency", raw.concurrency, 1, { max: 64 }) ?? 8,
+    rate: numberFlag("--rate", raw.rate, 0.1, { decimal: true }) ?? 100,
+    timeoutMs: Math.round((numberFlag("--timeout", raw.timeout, 0.001, { decimal: true }) ?? 30) * 1000),
+    maxRetries: numberFlag("--max-retries", raw.maxRetries, 0) ?? 8,
+    backoffBaseMs: Math.round((numberFlag("--backoff-base", raw.backoffBase, 0, { decimal: true }) ?? 0.5) * 1000),
+    backoffCapMs: Math.round((numberFlag("--backoff-cap", raw.backoffCap, 0, { decimal: true }) ?? 30) * 1000),
+    isolate: raw.isolate !== false,
+  };
+  const maxErrors = numberFlag("--max-errors", raw.maxErrors, 1);
+  if (maxErrors !== undefined) send.maxErrors = maxErrors;
+  const trackUrl = raw.trackUrl ?? env.CIO_TRACK_URL;
+  if (trackUrl !== undefined && trackUrl !== "") send.trackUrl = trackUrl;
+  if (!dryRun) {
+    const siteId = raw.siteId ?? env.CIO_SITE_ID;
+    const apiKey = raw.apiKey ?? env.CIO_API_KEY;
+    if (siteId === undefined || siteId === "") throw new UsageError("CIO_SITE_ID is not set: export it or pass --site-id (or use --dry-run)");
+    if (apiKey === undefined || apiKey === "") throw new UsageError("CIO_API_KEY is not set: export it or pass --api-key (or use --dry-run)");
+    send.siteId = siteId;
+    send.apiKey = apiKey;
+  }
+  const output: OutputOptions = {
+    dryRun,
+    resume: raw.resume === true,
+    progress: oneOf("--progress", raw.progress, PROGRESS_MODES) ?? "auto",
+    quiet: raw.quiet === true,
+    json: raw.json === true,
+    verbose: raw.verbose === true,
+    debug: raw.debug === true,
+    yes: raw.yes === true,
+  };
+  if (raw.out !== undefined) output.out = raw.out;
+  if (raw.report !== undefined) output.report = raw.report;
+  if (raw.failures !== undefined) output.failures = raw.failures;
+  if (raw.journal !== undefined) output.journal = raw.journal;
+  return { command, action: command === "add" ? "add_relationships" : "delete_relationships", input, send, output };
+}
+
+/** The options that shape payloads, as the journal records them (never credentials or output paths). */
+export function payloadShapingOptions(o: RunOptions): Record<string, unknown> {
+  const { path: _path, ...input } = o.input;
+  return { command: o.command, action: o.action, ...input };
+}

@@ -1,0 +1,18 @@
+import type { Row } from "../input/types.js";
+import type { Outcome, Relationship } from "../model/types.js";
+
+/** One settled input row, as the pipeline hands it to the report, failures file and tally. */
+export interface SettledRow {
+  line: number;
+  outcome: Outcome;
+  /** The relationship the row became, when it got that far. */
+  relationship?: Relationship;
+  /** The input row itself, when still held (needed only for the failures file). */
+  row?: Row;
+}
+
+/** Where settled rows go; the report writers and the tally implement it. */
+export interface RowSink {
+  settle(row: SettledRow): void | Promise<void>;
+}
+
