@@ -1,0 +1,130 @@
+import { Command, Option } from "commander";
+import { EXIT } from "./errors.js";
+import type { CommandContext } from "./commands/context.js";
+import type { RawOptions } from "./commands/options.js";
+import { runRelationships } from "./commands/relationships.js";
+import { runValidate } from "./commands/validate.js";
+import { VERSION } from "./version.js";
+
+
+/** Exit codes as README and --help state them (issue 5). */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  ${EXIT.ok}    every row applied (duplicates collapsed into applied rows are fine)
+  ${EXIT.internal}    internal error
+  ${EXIT.usage}    usage or input error: bad flags, unreadable file, or any invalid row
+  ${EXIT.auth}    authentication or permission refused (401/403)
+  ${EXIT.api}    some rows failed at the API or could not be sent
+  ${EXIT.interrupted}  interrupted (Ctrl-C / SIGTERM)`;
+
+/** Flags that say how rows are read and mapped: shared by add, delete and validate. */
+function addMappingOptions(cmd: Command, withShapes: boolean): Command {
+  if (withShapes) {
+    cmd
+      .option("--object <object_id>", "relate every row's person to this object")
+      .option("--people <file>", "people to relate to --object (CSV/TSV/JSON/NDJSON/lines, - for stdin)")
+      .option("--person <value>", "relate every row's object to this person")
+      .option("--objects <file>", "objects to relate to --person (- for stdin)")
+      .option("--file <file>", "rows that each name a person and an object (- for stdin)");
+  } else {
+    cmd
+      .option("--object <object_id>", "the rows are people related to this object")
+      .option("--person <value>", "the rows are objects related to this person");
+  }
+  return cmd
+    .option("--object-type <n>", 'object type id for --object and for rows without an object_type_id column (default "1")')
+    .option("--person-key <key>", "which identifier person values are: id, email or cio_id (default: the column's name, else id)")
+    .option("--person-column <name>", "column holding the person (default: the column named id, email or cio_id)")
+    .option("--object-column <name>", "column holding the object id (default: object_id, or cio_object_id)")
+    .option("--attributes <columns>", 'columns sent as relationship attributes: role,seat or "*" for every non-identifier column')
+    .option("--empty-removes", "send an empty CSV cell as null, which removes that attribute in Customer.io")
+    .option("--format <format>", "csv, tsv, json, ndjson or lines (default: from the file extension)")
+    .option("--no-header", "the CSV has no header row: its first column holds the identifiers")
+    .option("--delimiter <char>", 'CSV field delimiter (default "," for csv, tab for tsv; "\\t" for tab)')
+    .option("--group-by <how>", "group relationships into operations per object, person, or auto (fewer operations)", "auto")
+    .addOption(new Option("--window-size <rows>", "relationships grouped (and deduplicated) at a time").hideHelp());
+}
+
+/** Flags of add and delete beyond the mapping. */
+function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option("--dry-run", "plan and print what would be sent; sends nothing, needs no credentials")
+    .option("--out <file>", "with --dry-run: write every batch body, one JSON document per line")
+    .option("--site-id <id>", "Track API site id (default: $CIO_SITE_ID)")
+    .option("--api-key <key>", "Track API key (default: $CIO_API_KEY)")
+    .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
+    .option("--track-url <url>", "Track API base URL, overriding --region (default: $CIO_TRACK_URL)")
+    .option("--concurrency <n>", "requests in flight", "8")
+    .option("--rate <n>", "requests per second across all of them (Customer.io fair use: 100)", "100")
+    .option("--timeout <seconds>", "per request", "30")
+    .option("--max-retries <n>", "retries of a batch on 429, 5xx, timeouts and network errors", "8")
+    .option("--backoff-base <seconds>", "first retry delay (exponential, full jitter)", "0.5")
+    .option("--backoff-cap <seconds>", "longest retry delay", "30")
+    .option("--no-isolate", "do not split failed operations to find the bad rows")
+    .option("--max-errors <n>", "stop sending once n rows have failed; the rest are skipped")
+    .option("--report <file>", "write one NDJSON line per input row with its outcome")
+    .option("--failures <file>", "write failed, invalid and skipped rows in the input's format, to re-run")
+    .option("--journal <file>", "record settled rows after each batch, to resume after a crash")
+    .option("--resume", "with --journal: skip the rows the journal already settled")
+    .option("--yes", "delete without asking")
+    .option("--progress <mode>", "auto, tty, plain or none", "auto")
+    .option("--quiet", "print only errors")
+    .option("--json", "print one JSON document with the results instead of the summary")
+    .option("--verbose", "log every request (method, URL, status, bytes, ms)")
+    .option("--debug", "print stack traces of internal errors");
+}
+
+const ADD_EXAMPLES = `
+Examples:
+  $ cio-rel add --object acme --people fixtures/people.csv --dry-run
+  $ cio-rel add --person 1001 --objects fixtures/objects.csv --attributes plan
+  $ cio-rel add --file fixtures/memberships.csv --person-column user_id --object-column account_id --attributes role`;
+
+const DELETE_EXAMPLES = `
+Examples:
+  $ cio-rel delete --object acme --people fixtures/people.csv --dry-run
+  $ cio-rel delete --object acme --people leavers.csv --yes --failures failed.csv
+  $ cio-rel delete --file fixtures/memberships.csv --person-column user_id --object-column account_id --yes`;
+
+const VALIDATE_EXAMPLES = `
+Examples:
+  $ cio-rel validate fixtures/memberships.csv --person-column user_id --object-column account_id
+  $ cio-rel validate fixtures/bad-rows.csv --object acme
+  $ cio-rel validate fixtures/ids.txt --object acme`;
+
+/** The commander program; each action resolves to the exit code that main.ts exits with. */
+export function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Command {
+  const program = new Command("cio-rel")
+    .description("Bulk-add and bulk-remove relationships between people and objects in Customer.io.")
+    .version(VERSION)
+    .showHelpAfterError("(add --help for usage)")
+    .addHelpText("after", EXIT_CODES_HELP)
+    .configureOutput({
+      writeOut: (s) => void ctx.stdout.write(s),
+      writeErr: (s) => void ctx.stderr.write(s),
+    })
+    .exitOverride();
+
+  for (const name of ["add", "delete"] as const) {
+    const cmd = program
+      .command(name)
+      .description(name === "add" ? "add relationships from a file" : "remove relationships listed in a file (asks first)");
+    addMappingOptions(cmd, true);
+    addRunOptions(cmd);
+    cmd
+      .addHelpText("after", (name === "add" ? ADD_EXAMPLES : DELETE_EXAMPLES) + "\n" + EXIT_CODES_HELP)
+      .action(async (opts: RawOptions) => setExit(await runRelationships(ctx, name, opts)));
+  }
+
+  const validate = program
+    .command("validate")
+    .description("read and check a file without sending: prints every invalid row with file:line and reason")
+    .argument("<file>", "the input file (- for stdin)");
+  addMappingOptions(validate, false);
+  validate
+    .option("--json", "print one JSON document with the results")
+    .option("--quiet", "print only the invalid rows")
+    .addHelpText("after", VALIDATE_EXAMPLES + "\n" + EXIT_CODES_HELP)
+    .action(async (file: string, opts: RawOptions) => setExit(await runValidate(ctx, file, opts)));
+  return program;
+}

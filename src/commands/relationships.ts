@@ -1,0 +1,287 @@
+import { createWriteStream } from "node:fs";
+import { once } from "node:events";
+import { EXIT, UsageError } from "../errors.js";
+import { openRowSource } from "../input/open.js";
+import type { RowSource } from "../input/types.js";
+import { validateObject, validatePerson } from "../model/validate.js";
+import { objectLabel, personLabel } from "../model/types.js";
+import { FailuresFile } from "../report/failures-file.js";
+import { openJournal, type Journal } from "../report/journal.js";
+import { createProgress, resolveProgressMode } from "../report/progress.js";
+import { ReportFile } from "../report/report-file.js";
+import { colorLevel, formatSummary, summaryJson, type RunSummary } from "../report/summary.js";
+import { Tally, outcomeError } from "../report/tally.js";
+import { createTrackTransport } from "../transport/track.js";
+import { resolveTrackUrl } from "../transport/url.js";
+import type { BatchTransport } from "../transport/types.js";
+import { VERSION } from "../version.js";
+import type { CommandContext } from "./context.js";
+import { parseRunOptions, payloadShapingOptions, type RawOptions, type RunOptions } from "./options.js";
+import type { SettledRow } from "./outcomes.js";
+import { startPipeline, type PipelineResult } from "./pipeline.js";
+import { redactor } from "./secrets.js";
+
+/** `cio-rel add` and `cio-rel delete`: plan, (confirm,) send or dry-run, report; returns the exit code. */
+export async function runRelationships(ctx: CommandContext, command: "add" | "delete", raw: RawOptions): Promise<number> {
+  const started = (ctx.now ?? Date.now)();
+  const opts = parseRunOptions(command, raw, ctx.env);
+  checkFixedSides(opts);
+  const baseUrl = opts.output.dryRun ? undefined : resolveTrackUrl({ region: opts.send.region, trackUrl: opts.send.trackUrl });
+  if (opts.output.dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
+    throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --out and --failures)");
+  }
+  const open = (): Promise<RowSource> =>
+    openRowSource(opts.input.path, {
+      ...(opts.input.format !== undefined ? { format: opts.input.format } : {}),
+      ...(opts.input.delimiter !== undefined ? { delimiter: opts.input.delimiter } : {}),
+      header: opts.input.header,
+      stdin: ctx.stdin,
+    });
+
+  if (command === "delete" && !opts.output.dryRun && !opts.output.yes) {
+    const declined = await confirmDelete(ctx, opts, open);
+    if (declined !== undefined) return declined;
+  }
+
+  const source = await open();
+  const tally = new Tally();
+  const stderrTTY = ctx.stderr.isTTY === true;
+  const mode = resolveProgressMode(opts.output.progress, stderrTTY, opts.output.quiet || opts.output.json);
+  const progress = createProgress({
+    mode,
+    stream: ctx.stderr,
+    ...(source.totalBytes !== undefined ? { totalBytes: source.totalBytes } : {}),
+    ...(ctx.now !== undefined ? { now: ctx.now } : {}),
+  });
+  const redact = redactor([opts.send.siteId, opts.send.apiKey]);
+
+  const report = opts.output.report !== undefined ? await ReportFile.open(opts.output.report) : undefined;
+  const failures =
+    opts.output.failures !== undefined
+      ? await FailuresFile.open(opts.output.failures, {
+          format: source.format,
+          headerless: source.headerless,
+          columns: () => source.columns(),
+          delimiter: opts.input.delimiter,
+        })
+      : undefined;
+  let journal: Journal | undefined;
+  let out: NodeJS.WritableStream | undefined;
+  let transport: BatchTransport | undefined;
+  const closeAll = async (): Promise<void> => {
+    await Promise.all([report?.close(), failures?.close(), journal?.close(), transport?.close(), out !== undefined ? endStream(out) : undefined]);
+  };
+
+  let result: PipelineResult;
+  let interrupts = 0;
+  let unhook: (() => void) | undefined;
+  try {
+    if (opts.output.journal !== undefined) {
+      journal = await openJournal(opts.output.journal, {
+        input: opts.input.path,
+        options: payloadShapingOptions(opts),
+        resume: opts.output.resume,
+      });
+    }
+    if (opts.output.dryRun) {
+      if (opts.output.out !== undefined) out = createWriteStream(opts.output.out);
+    } else {
+      transport = createTrackTransport({
+        baseUrl: baseUrl as string,
+        siteId: opts.send.siteId as string,
+        apiKey: opts.send.apiKey as string,
+        concurrency: opts.send.concurrency,
+        ratePerSecond: opts.send.rate,
+        timeoutMs: opts.send.timeoutMs,
+        maxRetries: opts.send.maxRetries,
+        backoffBaseMs: opts.send.backoffBaseMs,
+        backoffCapMs: opts.send.backoffCapMs,
+        isolate: opts.send.isolate,
+        userAgent: `cio-rel/${VERSION}`,
+        ...(opts.output.verbose
+          ? {
+              onRequest: (r) =>
+                progress.log(
+                  redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${r.bytes} B ${Math.round(r.ms)} ms` +
+                    (r.attempt > 1 ? ` (attempt ${r.attempt})` : "")),
+                ),
+            }
+          : {}),
+      });
+    }
+    const rows = {
+      async settle(s: SettledRow): Promise<void> {
+        if (report !== undefined) {
+          await report.write({ line: s.line, outcome: s.outcome, person: s.relationship?.person, object: s.relationship?.object });
+        }
+        const error = outcomeError(s.outcome);
+        if (failures !== undefined && error !== undefined && s.outcome.kind !== "duplicate" && s.row !== undefined) {
+          await failures.write(s.row, redact(error));
+        }
+      },
+    };
+    const pipeline = startPipeline({
+      action: opts.action,
+      input: opts.input,
+      source,
+      sink:
+        transport !== undefined
+          ? {
+              kind: "send",
+              transport,
+              concurrency: opts.send.concurrency,
+              ...(opts.send.maxErrors !== undefined ? { maxErrors: opts.send.maxErrors } : {}),
+            }
+          : out !== undefined
+            ? { kind: "dry-run", out }
+            : { kind: "dry-run" },
+      rows,
+      tally,
+      keepRows: failures !== undefined,
+      ...(journal?.resume !== undefined ? { resume: journal.resume } : {}),
+      ...(journal !== undefined ? { journal } : {}),
+      onProgress: (p) =>
+        progress.update({
+          rowsRead: p.tally.rowsRead,
+          applied: p.tally.count("applied"),
+          failed: p.tally.count("failed"),
+          requests: transport?.stats.requests ?? 0,
+          bytesRead: p.bytesRead,
+        }),
+    });
+    unhook = ctx.onInterrupt?.(() => {
+      interrupts++;
+      if (interrupts === 1) {
+        progress.log("Interrupted: finishing the requests in flight (Ctrl-C again to abort them)…");
+        pipeline.control.interrupt();
+      } else {
+        transport?.abort();
+      }
+    });
+    result = await pipeline.done;
+  } finally {
+    unhook?.();
+    progress.stop();
+    await closeAll();
+  }
+  tally.assertBalanced();
+
+  const exitCode = exitCodeFor(result, tally, opts.output.dryRun);
+  const summary: RunSummary = {
+    command,
+    dryRun: opts.output.dryRun,
+    input: source.displayName,
+    ...tally.snapshot(),
+    relationships: result.plan.relationships,
+    operations: result.plan.operations,
+    batches: result.plan.batches,
+    requests: transport?.stats.requests ?? 0,
+    retries: transport?.stats.retries ?? 0,
+    bytes: opts.output.dryRun ? result.plan.bytes : (transport?.stats.bytesSent ?? 0),
+    durationMs: Math.round((ctx.now ?? Date.now)() - started),
+    files: {
+      report: opts.output.report ?? null,
+      failures: opts.output.failures ?? null,
+      journal: opts.output.journal ?? null,
+      out: opts.output.out ?? null,
+    },
+    exitCode,
+    ...(result.halt !== undefined ? { halt: redact(result.halt.reason) } : {}),
+    ...(result.halt?.kind === "interrupted" ? { resumeCommand: resumeCommand(ctx.argv, opts) } : {}),
+  };
+  if (opts.output.json) ctx.stdout.write(JSON.stringify(summaryJson(summary), null, 2) + "\n");
+  else if (!opts.output.quiet) ctx.stdout.write(formatSummary(summary, { color: colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0 }) + "\n");
+  if (result.halt?.kind === "input-error") ctx.stderr.write(`cio-rel: ${result.halt.error.message}\n`);
+  return exitCode;
+}
+
+/** --object and --person values are checked like any row's, before anything is read (a usage error). */
+function checkFixedSides(opts: RunOptions): void {
+  const { fixedObject, fixedPerson } = opts.input;
+  const objectProblem = fixedObject !== undefined ? validateObject(fixedObject) : undefined;
+  if (objectProblem !== undefined) throw new UsageError(`--object: ${objectProblem}`);
+  const personProblem = fixedPerson !== undefined ? validatePerson(fixedPerson) : undefined;
+  if (personProblem !== undefined) throw new UsageError(`--person: ${personProblem}`);
+}
+
+/** Exit status from what happened (issue 5): interrupted > auth > API failures > invalid rows > ok. */
+export function exitCodeFor(result: PipelineResult, tally: Tally, dryRun: boolean): number {
+  const halt = result.halt;
+  if (halt?.kind === "interrupted") return EXIT.interrupted;
+  if (halt?.kind === "auth") return EXIT.auth;
+  if (halt?.kind === "input-error") return EXIT.usage;
+  if (!dryRun && (tally.count("failed") > 0 || tally.count("skipped") > 0)) return EXIT.api;
+  if (tally.count("invalid") > 0) return EXIT.usage;
+  return EXIT.ok;
+}
+
+/**
+ * Plans the whole input once and asks before deleting (issue 5). Returns an exit code when the run must
+ * end here (declined), undefined to go on.
+ */
+async function confirmDelete(ctx: CommandContext, opts: RunOptions, open: () => Promise<RowSource>): Promise<number | undefined> {
+  const interactive = ctx.stdin.isTTY === true && ctx.stderr.isTTY === true && ctx.confirm !== undefined && opts.input.path !== "-";
+  if (!interactive) {
+    throw new UsageError("cio-rel delete removes relationships and there is no terminal to confirm on: add --yes to go ahead");
+  }
+  const source = await open();
+  const tally = new Tally();
+  const { done } = startPipeline({
+    action: opts.action,
+    input: opts.input,
+    source,
+    sink: { kind: "dry-run" },
+    rows: { settle: () => undefined },
+    tally,
+    keepRows: false,
+    countSides: true,
+  });
+  const plan = await done;
+  const n = plan.plan.relationships;
+  if (n === 0) return undefined;
+  const { fixedObject, fixedPerson } = opts.input;
+  const people = fixedPerson !== undefined ? personLabel(fixedPerson) : count(plan.distinctPeople, "person", "people");
+  const objects = fixedObject !== undefined ? objectLabel(fixedObject) : count(plan.distinctObjects, "object", "objects");
+  const types = plan.objectTypes.length > 0 ? ` (object type ${plan.objectTypes.join(", ")})` : "";
+  const invalid = tally.count("invalid") > 0 ? ` ${tally.count("invalid")} invalid rows will not be sent.` : "";
+  const ok = await (ctx.confirm as (q: string) => Promise<boolean>)(
+    `Remove ${n.toLocaleString("en-US")} relationships between ${people} and ${objects}${types}?${invalid} [y/N] `,
+  );
+  if (ok) return undefined;
+  ctx.stderr.write("Nothing deleted.\n");
+  return EXIT.interrupted;
+}
+
+/** "3 people", "1 person", "100,000+ people" (the distinct count is capped). */
+function count(n: number, one: string, many: string): string {
+  const capped = n >= 100_000 ? `${(100_000).toLocaleString("en-US")}+` : n.toLocaleString("en-US");
+  return `${capped} ${n === 1 ? one : many}`;
+}
+
+/** The command that resumes an interrupted run: the same arguments with --resume, credentials left to the environment. */
+function resumeCommand(argv: readonly string[], opts: RunOptions): string | undefined {
+  if (opts.output.journal === undefined) return undefined;
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--api-key" || a === "--site-id") {
+      i++;
+      continue;
+    }
+    if (a.startsWith("--api-key=") || a.startsWith("--site-id=") || a === "--resume") continue;
+    args.push(a);
+  }
+  args.push("--resume");
+  return ["cio-rel", ...args.map(shellQuote)].join(" ");
+}
+
+/** Quotes an argument for a POSIX shell when it needs it. */
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@,+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Ends a write stream and waits until it has flushed. */
+async function endStream(s: NodeJS.WritableStream): Promise<void> {
+  s.end();
+  if (!("writableFinished" in s) || (s as { writableFinished?: boolean }).writableFinished !== true) await once(s, "finish");
+}

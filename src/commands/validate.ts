@@ -1,0 +1,68 @@
+import { EXIT } from "../errors.js";
+import { openRowSource } from "../input/open.js";
+import type { CommandContext } from "./context.js";
+import { parseInputOptions, type RawOptions } from "./options.js";
+import { startPipeline } from "./pipeline.js";
+import type { SettledRow } from "./outcomes.js";
+import { Tally } from "../report/tally.js";
+
+/** How many invalid rows --json lists (the text output lists them all, streamed). */
+const JSON_ERRORS_CAP = 1000;
+
+/** `cio-rel validate <file>`: reads and checks every row without sending; exit 2 when any row is invalid (issue 5). */
+export async function runValidate(ctx: CommandContext, file: string, raw: RawOptions): Promise<number> {
+  const input = parseInputOptions(raw, file);
+  const source = await openRowSource(input.path, {
+    ...(input.format !== undefined ? { format: input.format } : {}),
+    ...(input.delimiter !== undefined ? { delimiter: input.delimiter } : {}),
+    header: input.header,
+    stdin: ctx.stdin,
+  });
+  const errors: { line: number; reason: string }[] = [];
+  const json = raw.json === true;
+  const tally = new Tally();
+  const { done } = startPipeline({
+    tally,
+    action: "add_relationships",
+    input,
+    source,
+    sink: { kind: "dry-run" },
+    keepRows: false,
+    rows: {
+      settle(s: SettledRow) {
+        if (s.outcome.kind !== "invalid") return;
+        if (json) {
+          if (errors.length < JSON_ERRORS_CAP) errors.push({ line: s.line, reason: s.outcome.reason });
+        } else {
+          ctx.stdout.write(`${source.displayName}:${s.line}: ${s.outcome.reason}\n`);
+        }
+      },
+    },
+  });
+  const result = await done;
+  const rowsRead = tally.rowsRead;
+  const counts = { invalid: tally.count("invalid"), duplicate: tally.count("duplicate") };
+  const valid = rowsRead - counts.invalid - counts.duplicate;
+  const exitCode = counts.invalid > 0 ? EXIT.usage : EXIT.ok;
+  if (json) {
+    const doc = {
+      command: "validate",
+      file: source.displayName,
+      rows: rowsRead,
+      valid,
+      invalid: counts.invalid,
+      duplicate: counts.duplicate,
+      relationships: result.plan.relationships,
+      errors,
+      errorsTruncated: counts.invalid > errors.length,
+      exitCode,
+    };
+    ctx.stdout.write(JSON.stringify(doc, null, 2) + "\n");
+  } else if (raw.quiet !== true) {
+    const verdict = counts.invalid > 0 ? `${counts.invalid} invalid` : "all valid";
+    ctx.stdout.write(
+      `${source.displayName}: ${rowsRead} rows read, ${valid} valid, ${counts.invalid} invalid, ${counts.duplicate} duplicate (${verdict})\n`,
+    );
+  }
+  return exitCode;
+}
