@@ -1,3 +1,4 @@
+import type { Dispatcher } from "undici";
 import type { Batch } from "../plan/types.js";
 import type { Outcome } from "../model/types.js";
 
@@ -31,4 +32,52 @@ export interface BatchTransport {
   /** Aborts requests in flight (second Ctrl-C). */
   abort(): void;
   close(): Promise<void>;
+}
+
+/** One HTTP attempt, for --verbose logging. Carries no headers, so never a credential. */
+export interface RequestInfo {
+  method: string;
+  url: string;
+  /** Undefined when no answer came (network error, timeout, abort). */
+  status: number | undefined;
+  /** Request body bytes. */
+  bytes: number;
+  ms: number;
+  /** 1 for the first try of a (sub-)batch, 2 for its first retry, ... */
+  attempt: number;
+  /** `seq` of the batch the request carries (sub-batches share their parent's). */
+  seq: number;
+  error?: string;
+}
+
+/** Settings of the Track API sender (createTrackTransport in ./track.ts); effects have real defaults. */
+export interface TrackTransportOptions {
+  /** e.g. https://track.customer.io (see resolveTrackUrl), or a loopback http URL in tests. */
+  baseUrl: string;
+  siteId: string;
+  apiKey: string;
+  /** Keep-alive connections of the undici Agent; the caller limits sends in flight itself. Default 8. */
+  concurrency?: number;
+  /** Requests started per second across all sends, retries and splits included. Default 100. */
+  ratePerSecond?: number;
+  /** Per request, until the whole answer is read. Default 30_000. */
+  timeoutMs?: number;
+  /** Default 8. */
+  maxRetries?: number;
+  /** Default 500. */
+  backoffBaseMs?: number;
+  /** Default 30_000. */
+  backoffCapMs?: number;
+  /** Split failed ops and batches to isolate the bad rows (default true); false is --no-isolate. */
+  isolate?: boolean;
+  userAgent?: string;
+  /** Default: an own undici Agent, closed by close(). An injected one is left open. */
+  dispatcher?: Dispatcher;
+  /** Wall clock in ms (Retry-After dates are read against it). Default Date.now. */
+  now?: () => number;
+  /** Default: timers/promises setTimeout. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Default Math.random. */
+  random?: () => number;
+  onRequest?: (info: RequestInfo) => void;
 }

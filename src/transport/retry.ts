@@ -1,0 +1,33 @@
+// Pure retry timing (issue 4 "What each answer means"): no clock, no timers; the sender injects them.
+
+/** Statuses that mean "try again later": timeouts, throttling and transient server trouble (API.md "Responses"). */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Backoff defaults of issue 4: base 0.5 s, cap 30 s, 8 retries. */
+export const DEFAULT_BACKOFF = { baseMs: 500, capMs: 30_000, maxRetries: 8 } as const;
+
+/**
+ * Delay before retry number `attempt` (0 for the first retry): exponential backoff with full jitter,
+ * `random() * min(cap, base * 2^attempt)`, which spreads a thundering herd evenly over the window.
+ */
+export function backoffDelay(attempt: number, baseMs: number, capMs: number, random: () => number): number {
+  // 2^attempt overflows to Infinity long after the cap has won, so min() keeps it finite.
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt));
+  return Math.max(0, random() * ceiling);
+}
+
+/**
+ * Milliseconds a `Retry-After` header asks us to wait, measured from `nowMs`: delta-seconds ("120",
+ * decimals tolerated) or an HTTP-date (RFC 9110 §10.2.3). A date in the past means 0; anything
+ * unreadable means undefined, so the caller falls back to its own backoff.
+ */
+export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
+  const raw = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (raw === undefined || raw === "") return undefined;
+  if (/^\d+(\.\d+)?$/.test(raw)) return Math.round(Number(raw) * 1000);
+  // Only dates that look like dates: Date.parse accepts bare numbers such as "-1" or "2024".
+  if (!/[a-z]/i.test(raw)) return undefined;
+  const at = Date.parse(raw);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - nowMs);
+}
