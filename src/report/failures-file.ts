@@ -1,0 +1,116 @@
+import { ERROR_COLUMN, IDENTIFIER_COLUMN, type Format, type Row } from "../input/types.js";
+import { TextSink } from "./sink.js";
+
+/** What the failures file copies from the input so that it reads back with the same flags (issue 4). */
+export interface FailuresLayout {
+  format: Format;
+  /** Headerless CSV/TSV and `lines`: each row carries only fields[IDENTIFIER_COLUMN]. */
+  headerless: boolean;
+  /**
+   * CSV/TSV with header: the header's names (readers never include ERROR_COLUMN). A function when they are
+   * only known once the input's first row has been read; when it yields nothing, the first row's keys are used.
+   */
+  columns?: readonly string[] | (() => readonly string[] | undefined) | undefined;
+  /** CSV/TSV field delimiter; defaults to "," for csv and TAB for tsv. */
+  delimiter?: string | undefined;
+}
+
+/** One CSV field, quoted only when it must be: it holds the delimiter, a quote, CR or LF (RFC 4180, quotes doubled). */
+export function csvField(value: string, delimiter: string): string {
+  const mustQuote = value.includes(delimiter) || value.includes('"') || value.includes("\n") || value.includes("\r");
+  return mustQuote ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+/** A CSV cell from a row value; CSV readers give strings, anything else is written as text. */
+function cellText(value: unknown): string {
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** `--failures <file>`: every failed, invalid and skipped row in the input's own format, plus its error. */
+export class FailuresFile {
+  private written = 0;
+  private header: readonly string[] | undefined;
+  private readonly delimiter: string;
+
+  private constructor(
+    private readonly sink: TextSink,
+    private readonly layout: FailuresLayout,
+  ) {
+    this.delimiter = layout.delimiter ?? (layout.format === "tsv" ? "\t" : ",");
+  }
+
+  /** Creates (or truncates) the failures file. */
+  static async open(path: string, layout: FailuresLayout): Promise<FailuresFile> {
+    return new FailuresFile(await TextSink.create(path), layout);
+  }
+
+  /** The file's path. */
+  get path(): string {
+    return this.sink.path;
+  }
+
+  /** Rows written so far. */
+  get count(): number {
+    return this.written;
+  }
+
+  /** Appends one row with its error text; await it for back-pressure. */
+  write(row: Row, error: string): Promise<void> {
+    const text = this.render(row, error);
+    this.written++;
+    return this.sink.write(text);
+  }
+
+  /** Finishes the file (CSV header or closing `]` even with no rows), then flushes, fsyncs and closes. */
+  async close(): Promise<void> {
+    let tail = "";
+    if (this.isCsvWithHeader() && this.written === 0) {
+      const columns = this.layoutColumns();
+      if (columns) tail = this.headerLine(columns);
+    } else if (this.layout.format === "json") {
+      tail = this.written === 0 ? "[]\n" : "\n]\n";
+    }
+    if (tail) await this.sink.write(tail);
+    await this.sink.close();
+  }
+
+  private isCsvWithHeader(): boolean {
+    return (this.layout.format === "csv" || this.layout.format === "tsv") && !this.layout.headerless;
+  }
+
+  private layoutColumns(): readonly string[] | undefined {
+    const { columns } = this.layout;
+    return typeof columns === "function" ? columns() : columns;
+  }
+
+  private headerLine(columns: readonly string[]): string {
+    return [...columns, ERROR_COLUMN].map((c) => csvField(c, this.delimiter)).join(this.delimiter) + "\n";
+  }
+
+  private render(row: Row, error: string): string {
+    const { format } = this.layout;
+    if (format === "json" || format === "ndjson") {
+      const json = JSON.stringify({ ...row.fields, [ERROR_COLUMN]: error });
+      if (format === "ndjson") return json + "\n";
+      // A streamed array: "[" before the first element, ",\n" between, "]" on close.
+      return (this.written === 0 ? "[\n" : ",\n") + json;
+    }
+    const identifier = cellText(row.fields[IDENTIFIER_COLUMN]);
+    if (format === "lines") {
+      // The lines reader ignores everything after a TAB; the error must stay on its own line.
+      return `${identifier}\t${error.replace(/[\t\r\n]+/g, " ")}\n`;
+    }
+    if (this.layout.headerless) {
+      return [identifier, error].map((v) => csvField(v, this.delimiter)).join(this.delimiter) + "\n";
+    }
+    let prefix = "";
+    if (this.header === undefined) {
+      this.header = this.layoutColumns() ?? Object.keys(row.fields);
+      prefix = this.headerLine(this.header);
+    }
+    const cells = this.header.map((column) => csvField(cellText(row.fields[column]), this.delimiter));
+    cells.push(csvField(error, this.delimiter));
+    return prefix + cells.join(this.delimiter) + "\n";
+  }
+}

@@ -1,0 +1,58 @@
+import { objectLabel, personLabel, type ObjectRef, type Outcome, type PersonRef } from "../model/types.js";
+import { TextSink } from "./sink.js";
+import { outcomeError } from "./tally.js";
+
+/** One input row's fate, as the command knows it; person/object are absent when the row never got that far (e.g. invalid). */
+export interface ReportRecord {
+  line: number;
+  outcome: Outcome;
+  person?: PersonRef | undefined;
+  object?: ObjectRef | undefined;
+}
+
+/** The JSON shape of one `--report` line (issue 4). */
+export interface ReportLine {
+  line: number;
+  outcome: Outcome["kind"];
+  person: string | null;
+  object: string | null;
+  error?: string;
+}
+
+/** The `--report` line for a row: `{"line","outcome","person","object"}` plus `"error"` only when there is one. */
+export function reportLine(record: ReportRecord): ReportLine {
+  const out: ReportLine = {
+    line: record.line,
+    outcome: record.outcome.kind,
+    person: record.person ? personLabel(record.person) : null,
+    object: record.object ? objectLabel(record.object) : null,
+  };
+  const error = outcomeError(record.outcome);
+  if (error !== undefined) out.error = error;
+  return out;
+}
+
+/** `--report <file>`: one NDJSON line per input row, in the order rows settle (batches settle out of input order). */
+export class ReportFile {
+  private constructor(private readonly sink: TextSink) {}
+
+  /** Creates (or truncates) the report file. */
+  static async open(path: string): Promise<ReportFile> {
+    return new ReportFile(await TextSink.create(path));
+  }
+
+  /** The file's path. */
+  get path(): string {
+    return this.sink.path;
+  }
+
+  /** Appends one row's line; await it so a fast run is held back by the disk instead of buffering without end. */
+  write(record: ReportRecord): Promise<void> {
+    return this.sink.write(JSON.stringify(reportLine(record)) + "\n");
+  }
+
+  /** Flushes, fsyncs and closes. */
+  close(): Promise<void> {
+    return this.sink.close();
+  }
+}

@@ -1,0 +1,151 @@
+import { Chalk, type ChalkInstance, type ColorSupportLevel } from "chalk";
+import { formatBytes, formatCount, formatDuration } from "./format.js";
+import type { Problem } from "./tally.js";
+
+/** Files a run wrote, or null where the flag was not given. */
+export interface RunFiles {
+  report: string | null;
+  failures: string | null;
+  journal: string | null;
+  /** --out of a dry run: where the planned batches went. */
+  out: string | null;
+}
+
+/** Everything the end of a run reports (issue 5); the counts come from Tally.snapshot(), the rest from plan and transport. */
+export interface RunSummary {
+  command: string;
+  dryRun: boolean;
+  /** How the input is named in `file:line` references ("people.csv", "<stdin>"). */
+  input: string;
+  rows: number;
+  applied: number;
+  failed: number;
+  invalid: number;
+  duplicate: number;
+  skipped: number;
+  relationships: number;
+  operations: number;
+  batches: number;
+  requests: number;
+  retries: number;
+  /** Request bytes sent (a dry run: bytes that would be sent). */
+  bytes: number;
+  durationMs: number;
+  files: RunFiles;
+  /** The first failed, invalid or skipped rows (Tally keeps them). */
+  problems: readonly Problem[];
+  exitCode: number;
+  /** Why sending stopped before the input ran out (auth refused, --max-errors, interrupted), if it did. */
+  halt?: string | undefined;
+  /** The command that continues an interrupted run (needs --journal). */
+  resumeCommand?: string | undefined;
+}
+
+/** The `--json` document: exactly these keys, so CI can read it with jq (issue 5). */
+export interface SummaryJson {
+  command: string;
+  dryRun: boolean;
+  rows: number;
+  applied: number;
+  failed: number;
+  invalid: number;
+  duplicate: number;
+  skipped: number;
+  relationships: number;
+  operations: number;
+  batches: number;
+  requests: number;
+  retries: number;
+  bytes: number;
+  durationMs: number;
+  files: RunFiles;
+  exitCode: number;
+}
+
+/** The chalk level for an output: FORCE_COLOR wins (as in Node's own tty), then NO_COLOR, then whether it is a TTY. */
+export function colorLevel(env: Readonly<Record<string, string | undefined>>, isTTY: boolean): ColorSupportLevel {
+  const force = env["FORCE_COLOR"];
+  if (force !== undefined) {
+    if (force === "0" || force.toLowerCase() === "false") return 0;
+    if (force === "2") return 2;
+    if (force === "3") return 3;
+    return 1;
+  }
+  // no-color.org: present and not empty disables colour, whatever its value.
+  if (env["NO_COLOR"] !== undefined && env["NO_COLOR"] !== "") return 0;
+  return isTTY && env["TERM"] !== "dumb" ? 1 : 0;
+}
+
+/** The `--json` summary object. */
+export function summaryJson(s: RunSummary): SummaryJson {
+  return {
+    command: s.command,
+    dryRun: s.dryRun,
+    rows: s.rows,
+    applied: s.applied,
+    failed: s.failed,
+    invalid: s.invalid,
+    duplicate: s.duplicate,
+    skipped: s.skipped,
+    relationships: s.relationships,
+    operations: s.operations,
+    batches: s.batches,
+    requests: s.requests,
+    retries: s.retries,
+    bytes: s.bytes,
+    durationMs: s.durationMs,
+    files: { report: s.files.report, failures: s.files.failures, journal: s.files.journal, out: s.files.out },
+    exitCode: s.exitCode,
+  };
+}
+
+/** The summary people read on stdout at the end of a run (no trailing newline); colour only when asked for. */
+export function formatSummary(s: RunSummary, options: { color: boolean }): string {
+  const c = new Chalk({ level: options.color ? 1 : 0 });
+  const lines: string[] = [];
+  const title = s.dryRun ? `cio-rel ${s.command} (dry run: nothing was sent)` : `cio-rel ${s.command}`;
+  lines.push(`${c.bold(title)}: ${formatCount(s.rows)} rows read in ${formatDuration(s.durationMs)}`);
+
+  const table: Array<[string, string, (ChalkInstance | undefined)?]> = [
+    // In a dry run "applied" counts the rows that made it into the plan.
+    [s.dryRun ? "planned" : "applied", formatCount(s.applied), s.applied > 0 ? c.green : undefined],
+    ["failed", formatCount(s.failed), s.failed > 0 ? c.red : undefined],
+    ["invalid", formatCount(s.invalid), s.invalid > 0 ? c.red : undefined],
+    ["duplicate", formatCount(s.duplicate)],
+    ["skipped", formatCount(s.skipped), s.skipped > 0 ? c.yellow : undefined],
+    ["relationships", formatCount(s.relationships)],
+    ["operations", formatCount(s.operations)],
+    ["batches", formatCount(s.batches)],
+  ];
+  if (s.dryRun) table.push(["bytes to send", formatBytes(s.bytes)]);
+  else {
+    table.push(["requests", formatCount(s.requests)], ["retries", formatCount(s.retries)], ["bytes sent", formatBytes(s.bytes)]);
+  }
+  table.push(["duration", formatDuration(s.durationMs)]);
+  const files: Array<[string, string | null]> = [
+    ["report", s.files.report],
+    ["failures", s.files.failures],
+    ["journal", s.files.journal],
+    [s.dryRun ? "plan" : "out", s.files.out],
+  ];
+  for (const [label, path] of files) if (path !== null) table.push([label, path]);
+
+  const labelWidth = Math.max(...table.map(([label]) => label.length));
+  for (const [label, value, paint] of table) {
+    lines.push(`  ${c.dim(label.padEnd(labelWidth))}  ${paint ? paint(value) : value}`);
+  }
+
+  const problemCount = s.failed + s.invalid + s.skipped;
+  if (s.problems.length > 0) {
+    lines.push(c.bold(s.problems.length === problemCount ? "Problems:" : "First problems:"));
+    for (const p of s.problems) lines.push(`  ${s.input}:${p.line}: ${p.reason}`);
+    const rest = problemCount - s.problems.length;
+    if (rest > 0) {
+      const where = s.files.failures !== null ? ` (all in ${s.files.failures})` : "";
+      lines.push(`  … and ${formatCount(rest)} more${where}`);
+    }
+  }
+  if (s.halt !== undefined) lines.push(`${c.yellow("Stopped:")} ${s.halt}`);
+  if (s.resumeCommand !== undefined) lines.push(`${c.bold("Resume with:")} ${s.resumeCommand}`);
+  return lines.join("\n");
+}

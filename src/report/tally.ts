@@ -1,0 +1,90 @@
+import { OUTCOME_KINDS, type Outcome, type OutcomeKind } from "../model/types.js";
+
+/** How many problems the summary lists before "… and N more" (issue 5: "the first few failures"). */
+export const DEFAULT_KEPT_PROBLEMS = 5;
+
+/** The outcome kinds an operator has to act on; duplicates collapse into applied rows and are fine (issue 5). */
+export type ProblemKind = Extract<OutcomeKind, "failed" | "invalid" | "skipped">;
+
+/** One row that did not make it, as the summary lists it. */
+export interface Problem {
+  line: number;
+  kind: ProblemKind;
+  reason: string;
+}
+
+/** Figures a Tally hands to the summary: rows read, one count per outcome, and the first problems. */
+export type TallySnapshot = { rows: number; problems: readonly Problem[] } & Record<OutcomeKind, number>;
+
+/** The text a report or failures file shows for an outcome: its reason, or undefined when there is nothing wrong. */
+export function outcomeError(outcome: Outcome): string | undefined {
+  switch (outcome.kind) {
+    case "applied":
+    case "duplicate":
+      return undefined;
+    case "failed":
+    case "invalid":
+    case "skipped":
+      return outcome.reason;
+  }
+}
+
+/** Counts rows by outcome and keeps the first few problems, so the accounting identity can be checked at the end. */
+export class Tally {
+  /** Rows the reader produced, counted apart from outcomes so that a lost row shows up as an imbalance. */
+  rowsRead = 0;
+  private readonly counts: Record<OutcomeKind, number> = { applied: 0, failed: 0, invalid: 0, duplicate: 0, skipped: 0 };
+  private readonly kept: Problem[] = [];
+
+  constructor(private readonly keepProblems: number = DEFAULT_KEPT_PROBLEMS) {}
+
+  /** Counts one row read from the input. */
+  read(): void {
+    this.rowsRead++;
+  }
+
+  /** Counts the one outcome of the row at line. */
+  record(line: number, outcome: Outcome): void {
+    this.counts[outcome.kind]++;
+    if (outcome.kind === "applied" || outcome.kind === "duplicate") return;
+    if (this.kept.length < this.keepProblems) this.kept.push({ line, kind: outcome.kind, reason: outcome.reason });
+  }
+
+  /** How many rows ended with this outcome. */
+  count(kind: OutcomeKind): number {
+    return this.counts[kind];
+  }
+
+  /** Rows that ended in any outcome. */
+  settled(): number {
+    return OUTCOME_KINDS.reduce((sum, kind) => sum + this.counts[kind], 0);
+  }
+
+  /** Rows failed, invalid or skipped: what "… and N more" counts from. */
+  problemCount(): number {
+    return this.counts.failed + this.counts.invalid + this.counts.skipped;
+  }
+
+  /** The first problems, in the order they were recorded. */
+  problems(): readonly Problem[] {
+    return this.kept;
+  }
+
+  /** Whether rows read = applied + failed + invalid + duplicate + skipped (issue 4: always). */
+  balanced(): boolean {
+    return this.rowsRead === this.settled();
+  }
+
+  /** Throws when the accounting identity does not hold: a row was lost or counted twice, which is a bug. */
+  assertBalanced(): void {
+    if (!this.balanced()) {
+      const parts = OUTCOME_KINDS.map((kind) => `${kind} ${this.counts[kind]}`).join(" + ");
+      throw new Error(`accounting mismatch: ${this.rowsRead} rows read, but ${parts} = ${this.settled()}`);
+    }
+  }
+
+  /** The figures for a RunSummary. */
+  snapshot(): TallySnapshot {
+    return { rows: this.rowsRead, ...this.counts, problems: [...this.kept] };
+  }
+}

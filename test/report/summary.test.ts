@@ -1,0 +1,162 @@
+import { describe, expect, it } from "vitest";
+import { colorLevel, formatSummary, summaryJson, type RunSummary } from "../../src/report/summary.js";
+
+const ANSI = /\u001b\[/;
+
+function summary(over: Partial<RunSummary> = {}): RunSummary {
+  return {
+    command: "add",
+    dryRun: false,
+    input: "people.csv",
+    rows: 123_456,
+    applied: 123_001,
+    failed: 7,
+    invalid: 3,
+    duplicate: 440,
+    skipped: 5,
+    relationships: 123_002,
+    operations: 1_234,
+    batches: 56,
+    requests: 61,
+    retries: 4,
+    bytes: 12_345_678,
+    durationMs: 70_000,
+    files: { report: "out/report.ndjson", failures: "out/failures.csv", journal: "run.journal", out: null },
+    problems: [
+      { line: 17, kind: "invalid", reason: 'column "email" is empty' },
+      { line: 20, kind: "failed", reason: "HTTP 207: person not found" },
+    ],
+    exitCode: 5,
+    ...over,
+  };
+}
+
+describe("formatSummary", () => {
+  it("shows every figure, the files and the first problems with the count of the rest", () => {
+    const text = formatSummary(summary(), { color: false });
+    expect(text).not.toMatch(ANSI);
+    expect(text).toContain("cio-rel add: 123,456 rows read in 1m 10s");
+    for (const [label, value] of <Array<[string, string]>>[
+      ["applied", "123,001"],
+      ["failed", "7"],
+      ["invalid", "3"],
+      ["duplicate", "440"],
+      ["skipped", "5"],
+      ["relationships", "123,002"],
+      ["operations", "1,234"],
+      ["batches", "56"],
+      ["requests", "61"],
+      ["retries", "4"],
+      ["bytes sent", "12.3 MB"],
+      ["duration", "1m 10s"],
+      ["report", "out/report.ndjson"],
+      ["failures", "out/failures.csv"],
+      ["journal", "run.journal"],
+    ]) {
+      expect(text).toMatch(new RegExp(`^  ${label} +${value.replace(".", "\\.")}$`, "m"));
+    }
+    expect(text).toContain('  people.csv:17: column "email" is empty\n');
+    expect(text).toContain("  people.csv:20: HTTP 207: person not found\n");
+    // 7 failed + 3 invalid + 5 skipped = 15 problems, 2 shown.
+    expect(text).toContain("  … and 13 more (all in out/failures.csv)");
+    expect(text.endsWith("\n")).toBe(false);
+  });
+
+  it("leaves out files that were not asked for and the tail when every problem is shown", () => {
+    const text = formatSummary(
+      summary({ failed: 1, invalid: 1, skipped: 0, files: { report: null, failures: null, journal: null, out: null } }),
+      { color: false },
+    );
+    expect(text).not.toMatch(/report|failures|journal|more/);
+    expect(text).toContain("Problems:");
+  });
+
+  it("says a dry run is one and shows the plan", () => {
+    const text = formatSummary(
+      summary({ dryRun: true, requests: 0, retries: 0, failed: 0, skipped: 0, problems: [], invalid: 0, files: { report: null, failures: null, journal: null, out: "plan.ndjson" } }),
+      { color: false },
+    );
+    expect(text).toContain("cio-rel add (dry run: nothing was sent)");
+    expect(text).toMatch(/^  planned +123,001$/m);
+    expect(text).toMatch(/^  bytes to send +12\.3 MB$/m);
+    expect(text).toMatch(/^  plan +plan\.ndjson$/m);
+    expect(text).not.toContain("requests");
+  });
+
+  it("shows why the run stopped and how to resume it", () => {
+    const text = formatSummary(summary({ halt: "interrupted", resumeCommand: "cio-rel add people.csv --journal run.journal --resume" }), { color: false });
+    expect(text).toContain("Stopped: interrupted");
+    expect(text).toContain("Resume with: cio-rel add people.csv --journal run.journal --resume");
+  });
+
+  it("colours only when asked", () => {
+    const coloured = formatSummary(summary(), { color: true });
+    expect(coloured).toMatch(ANSI);
+    expect(coloured.replace(/\u001b\[[0-9;]*m/g, "")).toBe(formatSummary(summary(), { color: false }));
+  });
+});
+
+describe("summaryJson", () => {
+  it("has exactly the documented keys and values", () => {
+    const json = summaryJson(summary({ halt: "x", resumeCommand: "y" }));
+    expect(Object.keys(json)).toEqual([
+      "command",
+      "dryRun",
+      "rows",
+      "applied",
+      "failed",
+      "invalid",
+      "duplicate",
+      "skipped",
+      "relationships",
+      "operations",
+      "batches",
+      "requests",
+      "retries",
+      "bytes",
+      "durationMs",
+      "files",
+      "exitCode",
+    ]);
+    expect(json).toEqual({
+      command: "add",
+      dryRun: false,
+      rows: 123_456,
+      applied: 123_001,
+      failed: 7,
+      invalid: 3,
+      duplicate: 440,
+      skipped: 5,
+      relationships: 123_002,
+      operations: 1_234,
+      batches: 56,
+      requests: 61,
+      retries: 4,
+      bytes: 12_345_678,
+      durationMs: 70_000,
+      files: { report: "out/report.ndjson", failures: "out/failures.csv", journal: "run.journal", out: null },
+      exitCode: 5,
+    });
+    expect(Object.keys(json.files)).toEqual(["report", "failures", "journal", "out"]);
+  });
+});
+
+describe("colorLevel", () => {
+  it.each([
+    [{}, true, 1],
+    [{}, false, 0],
+    [{ TERM: "dumb" }, true, 0],
+    [{ NO_COLOR: "1" }, true, 0],
+    [{ NO_COLOR: "" }, true, 1],
+    [{ FORCE_COLOR: "1" }, false, 1],
+    [{ FORCE_COLOR: "" }, false, 1],
+    [{ FORCE_COLOR: "true" }, false, 1],
+    [{ FORCE_COLOR: "2" }, false, 2],
+    [{ FORCE_COLOR: "3" }, false, 3],
+    [{ FORCE_COLOR: "0" }, true, 0],
+    [{ FORCE_COLOR: "false" }, true, 0],
+    [{ FORCE_COLOR: "1", NO_COLOR: "1" }, false, 1],
+  ])("env %j, TTY %s → level %d", (env, isTTY, level) => {
+    expect(colorLevel(env, isTTY)).toBe(level);
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { Tally, outcomeError } from "../../src/report/tally.js";
+
+describe("Tally", () => {
+  it("counts each outcome and checks rows read = sum of the five", () => {
+    const t = new Tally();
+    for (let i = 0; i < 7; i++) t.read();
+    t.record(2, { kind: "applied" });
+    t.record(3, { kind: "applied" });
+    t.record(4, { kind: "failed", reason: "HTTP 500", status: 500 });
+    t.record(5, { kind: "invalid", reason: 'column "email" is empty' });
+    t.record(6, { kind: "duplicate", supersededBy: 8 });
+    expect(t.balanced()).toBe(false);
+    expect(() => t.assertBalanced()).toThrow(/7 rows read, but applied 2 \+ failed 1 \+ invalid 1 \+ duplicate 1 \+ skipped 0 = 5/);
+    t.record(7, { kind: "skipped", reason: "stopped" });
+    t.record(8, { kind: "applied" });
+    expect(t.balanced()).toBe(true);
+    expect(() => t.assertBalanced()).not.toThrow();
+    expect(t.snapshot()).toEqual({
+      rows: 7,
+      applied: 3,
+      failed: 1,
+      invalid: 1,
+      duplicate: 1,
+      skipped: 1,
+      problems: [
+        { line: 4, kind: "failed", reason: "HTTP 500" },
+        { line: 5, kind: "invalid", reason: 'column "email" is empty' },
+        { line: 7, kind: "skipped", reason: "stopped" },
+      ],
+    });
+    expect(t.problemCount()).toBe(3);
+  });
+
+  it("keeps only the first N problems but counts them all", () => {
+    const t = new Tally(2);
+    for (let line = 1; line <= 10; line++) t.record(line, { kind: "failed", reason: `r${line}` });
+    expect(t.problems().map((p) => p.line)).toEqual([1, 2]);
+    expect(t.count("failed")).toBe(10);
+    expect(t.problemCount()).toBe(10);
+  });
+
+  it("keeps five by default and never keeps applied or duplicate rows", () => {
+    const t = new Tally();
+    t.record(1, { kind: "applied" });
+    t.record(2, { kind: "duplicate", supersededBy: 3 });
+    for (let line = 3; line <= 12; line++) t.record(line, { kind: "skipped", reason: "auth" });
+    expect(t.problems().map((p) => p.line)).toEqual([3, 4, 5, 6, 7]);
+  });
+
+  it.each([
+    [{ kind: "applied" } as const, undefined],
+    [{ kind: "duplicate", supersededBy: 9 } as const, undefined],
+    [{ kind: "failed", reason: "bad" } as const, "bad"],
+    [{ kind: "invalid", reason: "empty" } as const, "empty"],
+    [{ kind: "skipped", reason: "auth" } as const, "auth"],
+  ])("outcomeError(%j) = %j", (outcome, expected) => {
+    expect(outcomeError(outcome)).toBe(expected);
+  });
+});
