@@ -1,0 +1,410 @@
+import { STATUS_CODES, createServer } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { FaultController } from "./faults.js";
+import type { Fault, FaultSettings, RetryAfter } from "./faults.js";
+import { RelationshipState } from "./state.js";
+import { BATCH_LIMIT_BYTES, OP_LIMIT_BYTES, validateOp } from "./validation.js";
+import type { OpError, ValidOp } from "./validation.js";
+
+/** How to start the fake. */
+export interface FakeOptions {
+  /** Basic-auth user the fake accepts (default "site"). */
+  siteId?: string;
+  /** Basic-auth password the fake accepts (default "key"). */
+  apiKey?: string;
+  /** Seed of the PRNG behind rate faults and random latency (default 1). */
+  seed?: number;
+  /** Standing fault settings to start with. */
+  faults?: FaultSettings;
+  /** Scripted faults to start with. */
+  script?: Fault[];
+  /** Extra base paths served besides "" (redirect targets are served automatically), e.g. ["/eu"]. */
+  basePaths?: string[];
+  /** Port to listen on (default 0: an ephemeral port). */
+  port?: number;
+  /** Clock in ms, for the request times and the rate-limit bucket (default Date.now). */
+  now?: () => number;
+  /** Keep only the latest N requests in `requests` (default: all); a long manual rehearsal sets it. */
+  maxRecordedRequests?: number;
+  /** Called once a request is settled (answered, reset, or left hanging). */
+  onSettled?: (request: ReceivedRequest) => void;
+}
+
+/** One request the fake received, as tests inspect it. */
+export interface ReceivedRequest {
+  /** 1-based arrival order over the fake's life. */
+  seq: number;
+  /** Arrival time, ms since the epoch (from the `now` option). */
+  time: number;
+  method: string;
+  /** Path and query as requested, e.g. "/eu/api/v2/batch". */
+  path: string;
+  /** Headers as received, authorization included (tests grep them for leaked secrets). */
+  headers: IncomingHttpHeaders;
+  /** Body bytes received (partial for a reset). */
+  bytes: number;
+  rawBody: string;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  body: unknown;
+  /** "pending" until settled; "hang" and "reset" are never answered. */
+  outcome: "pending" | "answered" | "hang" | "reset";
+  /** Status answered, undefined unless outcome is "answered". */
+  status: number | undefined;
+  /** Response body: parsed JSON, text, or undefined when empty. */
+  response: unknown;
+  responseHeaders: OutgoingHttpHeaders;
+  /** The fault applied, if any, and where it came from. */
+  fault: { source: "script" | "rate" | "setting"; kind: string } | undefined;
+  /** Latency added before handling, ms. */
+  latencyMs: number;
+}
+
+/** Running figures, so tests can assert what never happened (e.g. an oversize body). */
+export interface Counters {
+  received: number;
+  /** Bodies refused with 413: over 500,000 bytes on /batch or 32,000 on /entity. */
+  oversizeRefused: number;
+  /** Bodies received over those limits, whatever the answer (a scripted 503 may pre-empt the 413). */
+  oversizeBodies: number;
+  /** Ops inside a batch over 32,000 bytes (each reported as a 207 error). */
+  oversizeOps: number;
+  /** Ops refused by validation (oversize ones included). */
+  invalidOps: number;
+  /** Ops refused because they carried a poison id. */
+  poisonedOps: number;
+  /** Ops applied to the state. */
+  appliedOps: number;
+  resets: number;
+  hangs: number;
+  /** Answers by status code. */
+  byStatus: Record<number, number>;
+}
+
+/** A running fake Track API. */
+export interface FakeTrackApi {
+  /** e.g. "http://127.0.0.1:41234", no trailing slash; the client's --track-url. */
+  url: string;
+  /** Stops listening and destroys every open socket, hanging requests included. */
+  close(): Promise<void>;
+  /** The relationships the fake holds. */
+  state: RelationshipState;
+  /** Every request received, in arrival order (live array). */
+  requests: ReceivedRequest[];
+  /** What to do wrong next. */
+  faults: FaultController;
+  counters: Counters;
+}
+
+const ROUTE = /^(.*)\/api\/v2\/(batch|entity)$/;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function retryAfterHeader(value: RetryAfter): string {
+  return typeof value === "number" ? String(value) : value instanceof Date ? value.toUTCString() : value;
+}
+
+/** Starts a fake Track API on 127.0.0.1 (an ephemeral port unless told otherwise). */
+export async function startFakeTrackApi(options: FakeOptions = {}): Promise<FakeTrackApi> {
+  const siteId = options.siteId ?? "site";
+  const apiKey = options.apiKey ?? "key";
+  const now = options.now ?? Date.now;
+  const state = new RelationshipState();
+  const faults = new FaultController(now, options.seed ?? 1);
+  if (options.faults) faults.set(options.faults);
+  if (options.script) faults.script(options.script);
+  const requests: ReceivedRequest[] = [];
+  const counters: Counters = {
+    received: 0,
+    oversizeRefused: 0,
+    oversizeBodies: 0,
+    oversizeOps: 0,
+    invalidOps: 0,
+    poisonedOps: 0,
+    appliedOps: 0,
+    resets: 0,
+    hangs: 0,
+    byStatus: {},
+  };
+  const expectedAuth = `${siteId}:${apiKey}`;
+  const sockets = new Set<Socket>();
+  const sleepers = new Set<() => void>();
+  let closing = false;
+  let url = "";
+
+  /** Resolves true after ms, or false at once if the fake closes meanwhile. */
+  const sleep = (ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        sleepers.delete(wake);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        sleepers.delete(wake);
+        resolve(!closing);
+      }, ms);
+      sleepers.add(wake);
+    });
+
+  const served = (base: string): boolean =>
+    base === "" || (options.basePaths ?? []).includes(base) || faults.redirectTargets.has(base);
+
+  const settle = (rec: ReceivedRequest): void => options.onSettled?.(rec);
+
+  function answer(
+    rec: ReceivedRequest,
+    res: ServerResponse,
+    status: number,
+    body?: string | object,
+    headers: OutgoingHttpHeaders = {},
+  ): void {
+    const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+    const all: OutgoingHttpHeaders = { ...headers, "content-length": Buffer.byteLength(text) };
+    if (text !== "") all["content-type"] = typeof body === "object" ? "application/json" : "text/plain; charset=utf-8";
+    res.writeHead(status, all);
+    res.end(text);
+    rec.outcome = "answered";
+    rec.status = status;
+    rec.response = text === "" ? undefined : typeof body === "object" ? body : text;
+    rec.responseHeaders = all;
+    counters.byStatus[status] = (counters.byStatus[status] ?? 0) + 1;
+    settle(rec);
+  }
+
+  function record(req: IncomingMessage): ReceivedRequest {
+    counters.received += 1;
+    const rec: ReceivedRequest = {
+      seq: counters.received,
+      time: now(),
+      method: req.method ?? "",
+      path: req.url ?? "",
+      headers: req.headers,
+      bytes: 0,
+      rawBody: "",
+      body: undefined,
+      outcome: "pending",
+      status: undefined,
+      response: undefined,
+      responseHeaders: {},
+      fault: undefined,
+      latencyMs: 0,
+    };
+    requests.push(rec);
+    const max = options.maxRecordedRequests;
+    if (max !== undefined && requests.length > max) requests.splice(0, requests.length - max);
+    return rec;
+  }
+
+  async function readBody(req: IncomingMessage, rec: ReceivedRequest): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const buf = Buffer.concat(chunks);
+    rec.bytes = buf.length;
+    rec.rawBody = buf.toString("utf8");
+    rec.body = parseJson(rec.rawBody);
+  }
+
+  function authorized(header: string | undefined): boolean {
+    const m = /^basic\s+(\S+)\s*$/i.exec(header ?? "");
+    return m !== null && Buffer.from(m[1] ?? "", "base64").toString("utf8") === expectedAuth;
+  }
+
+  function isPoison(op: ValidOp): boolean {
+    const poison = faults.settings.poison;
+    if (poison === undefined) return false;
+    return op.relationships.some(
+      (r) => (poison.people ?? []).includes(r.person.value) || (poison.objects ?? []).includes(r.object.objectId),
+    );
+  }
+
+  /** Applies a valid op to the state. */
+  function apply(op: ValidOp): void {
+    for (const r of op.relationships) {
+      if (op.action === "add_relationships") state.add(r.object, r.person, r.attributes);
+      else state.delete(r.object, r.person);
+    }
+    counters.appliedOps += 1;
+  }
+
+  /** Why an op fails before it is applied, if it does: validation, poison, or a scripted error. */
+  function opFailure(op: unknown, named: boolean): { error: OpError } | { op: ValidOp } {
+    const verdict = validateOp(op);
+    if (!verdict.ok) {
+      counters.invalidOps += 1;
+      if (verdict.error.reason === "too_large") counters.oversizeOps += 1;
+      return { error: verdict.error };
+    }
+    if (isPoison(verdict.op)) {
+      counters.poisonedOps += 1;
+      // Like the real API, it does not say which relationship of the op was the bad one.
+      return { error: { reason: "rejected", field: "cio_relationships", message: "the operation could not be applied" } };
+    }
+    if (named) return { error: { reason: "internal", field: "", message: "the operation failed; try again" } };
+    return { op: verdict.op };
+  }
+
+  function handleBatch(rec: ReceivedRequest, res: ServerResponse, errorsBody: Fault["errorsBody"]): void {
+    const body = rec.body;
+    if (!isRecord(body) || !Array.isArray(body["batch"]) || body["batch"].length === 0) {
+      const message = !isRecord(body)
+        ? "the body must be a JSON object"
+        : body["batch"] === undefined
+          ? "batch is required"
+          : "batch must be a non-empty array of operations";
+      return answer(rec, res, 400, { errors: [{ reason: isRecord(body) ? "invalid" : "malformed", field: "batch", message }] });
+    }
+    const errors: Array<OpError & { batch_index: number }> = [];
+    body["batch"].forEach((op: unknown, i: number) => {
+      const named = errorsBody === true || (Array.isArray(errorsBody) && errorsBody.includes(i));
+      const result = opFailure(op, named);
+      if ("error" in result) errors.push({ batch_index: i, ...result.error });
+      else apply(result.op);
+    });
+    if (errors.length === 0) return answer(rec, res, 200, {});
+    const status = errorsBody !== undefined || faults.settings.errorsAs200 === true ? 200 : 207;
+    answer(rec, res, status, { errors });
+  }
+
+  function handleEntity(rec: ReceivedRequest, res: ServerResponse, errorsBody: Fault["errorsBody"]): void {
+    if (rec.body === undefined) {
+      return answer(rec, res, 400, { errors: [{ reason: "malformed", field: "", message: "the body is not JSON" }] });
+    }
+    const result = opFailure(rec.body, errorsBody === true);
+    if ("op" in result) {
+      apply(result.op);
+      return answer(rec, res, 200, {});
+    }
+    const status = errorsBody !== undefined || faults.settings.errorsAs200 === true ? 200 : 400;
+    answer(rec, res, status, { errors: [result.error] });
+  }
+
+  function redirect(rec: ReceivedRequest, res: ServerResponse, to: string, endpoint: string, status: number): void {
+    answer(rec, res, status, undefined, { location: `${url}${to}/api/v2/${endpoint}` });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rec = record(req);
+    const route = ROUTE.exec(new URL(req.url ?? "/", "http://fake").pathname);
+    const base = route?.[1] ?? "";
+    const endpoint = route?.[2] ?? "";
+    if (route === null || !served(base)) {
+      await readBody(req, rec);
+      return answer(rec, res, 404, "Not Found");
+    }
+    if (req.method !== "POST") {
+      await readBody(req, rec);
+      return answer(rec, res, 405, "Method Not Allowed", { allow: "POST" });
+    }
+
+    const { fault, source, revoked } = faults.next();
+    // Steps follow the order in README.md. A fault from the decision is marked with its source;
+    // the standing settings further down pass "setting".
+    const mark = (kind: string, from: "script" | "rate" | "none" | "setting" = source): void => {
+      rec.fault = { source: from === "none" ? "setting" : from, kind };
+    };
+    if (fault.latencyMs !== undefined && fault.latencyMs > 0) {
+      rec.latencyMs = fault.latencyMs;
+      if (source === "script") mark("latency");
+      if (!(await sleep(fault.latencyMs))) return;
+    }
+    if (fault.hang) {
+      mark("hang");
+      rec.outcome = "hang";
+      counters.hangs += 1;
+      req.resume(); // drain the body so the client sees a server that took it all and went silent
+      return settle(rec);
+    }
+    if (fault.reset) {
+      mark("reset");
+      const socket = req.socket; // read it first: breaking out of the body stream detaches it
+      for await (const chunk of req) {
+        rec.bytes = (chunk as Buffer).length;
+        rec.rawBody = (chunk as Buffer).toString("utf8");
+        break;
+      }
+      socket.destroy();
+      rec.outcome = "reset";
+      counters.resets += 1;
+      return settle(rec);
+    }
+    await readBody(req, rec);
+    const oversize = rec.bytes > (endpoint === "batch" ? BATCH_LIMIT_BYTES : OP_LIMIT_BYTES);
+    if (oversize) counters.oversizeBodies += 1;
+    if (fault.redirectTo !== undefined) {
+      mark("redirect");
+      return redirect(rec, res, fault.redirectTo, endpoint, fault.status ?? 307);
+    }
+    if (fault.status !== undefined && fault.errorsBody === undefined) {
+      mark(`status ${fault.status}`);
+      const headers: OutgoingHttpHeaders = fault.retryAfter === undefined ? {} : { "retry-after": retryAfterHeader(fault.retryAfter) };
+      // 401 has no body in the spec; the others get the short text a gateway would send.
+      const body = fault.body ?? (fault.status === 401 ? undefined : `${fault.status} ${STATUS_CODES[fault.status] ?? ""}`.trim());
+      return answer(rec, res, fault.status, body, headers);
+    }
+    if (fault.errorsBody !== undefined) mark("errors body");
+
+    const settings = faults.settings;
+    if (settings.redirect !== undefined && base !== settings.redirect.to) {
+      mark("redirect", "setting");
+      return redirect(rec, res, settings.redirect.to, endpoint, settings.redirect.status ?? 307);
+    }
+    if (!faults.takeToken()) {
+      mark("rate limit", "setting");
+      return answer(rec, res, 429, "429 Too Many Requests", { "retry-after": "1" });
+    }
+    // Size before auth: a proxy in front refuses an oversize body whoever sends it, and the count must not miss one.
+    if (oversize) {
+      counters.oversizeRefused += 1;
+      return answer(rec, res, 413, "413 Request Entity Too Large");
+    }
+    if (revoked) {
+      mark("revoked key", "setting");
+      return answer(rec, res, 401);
+    }
+    if (!authorized(req.headers.authorization)) return answer(rec, res, 401);
+    if (rec.body === undefined) {
+      return answer(rec, res, 400, { errors: [{ reason: "malformed", field: "", message: "the body is not JSON" }] });
+    }
+    if (endpoint === "batch") handleBatch(rec, res, fault.errorsBody);
+    else handleEntity(rec, res, fault.errorsBody);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      // A bug in the fake must not pass for an API answer: say so loudly.
+      console.error("fake Track API internal error", err);
+      if (!res.headersSent && !res.destroyed) res.writeHead(500).end(`fake Track API internal error: ${String(err)}`);
+    });
+  });
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= new Promise<void>((resolve) => {
+      closing = true;
+      for (const wake of [...sleepers]) wake();
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+    return closed;
+  };
+
+  return { url, close, state, requests, faults, counters };
+}
