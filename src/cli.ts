@@ -42,6 +42,7 @@ function addMappingOptions(cmd: Command, withShapes: boolean): Command {
     .option("--no-header", "the CSV has no header row: its first column holds the identifiers")
     .option("--delimiter <char>", 'CSV field delimiter (default "," for csv, tab for tsv; "\\t" for tab)')
     .option("--group-by <how>", "group relationships into operations per object, person, or auto (fewer operations)", "auto")
+    .option("--batch-bytes <n>", "largest request body in bytes (at most Customer.io's 500000)", "500000")
     .addOption(new Option("--window-size <rows>", "relationships grouped (and deduplicated) at a time").hideHelp());
 }
 

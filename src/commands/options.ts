@@ -1,7 +1,10 @@
 import { UsageError } from "../errors.js";
 import type { Format } from "../input/types.js";
 import type { Action, ObjectRef, PersonKey, PersonRef } from "../model/types.js";
-import type { GroupBy } from "../plan/types.js";
+import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy } from "../plan/types.js";
+
+/** The smallest --batch-bytes: one largest operation and the `{"batch":[]}` around it. */
+const MIN_BATCH_BYTES = MAX_OPERATION_BYTES + 12;
 
 /** The flags of add/delete/validate as commander hands them over (camelCase, strings unparsed). */
 export interface RawOptions {
@@ -21,6 +24,7 @@ export interface RawOptions {
   emptyRemoves?: boolean;
   groupBy?: string;
   windowSize?: string;
+  batchBytes?: string;
   dryRun?: boolean;
   out?: string;
   region?: string;
@@ -64,6 +68,8 @@ export interface InputOptions {
   emptyRemoves: boolean;
   groupBy: GroupBy;
   windowSize: number;
+  /** Largest batch body; MAX_BATCH_BYTES unless the user asks for smaller requests. */
+  batchBytes: number;
 }
 
 /** Where and how batches are sent. */
@@ -188,6 +194,8 @@ export function parseInputOptions(raw: RawOptions, path?: string): InputOptions 
     emptyRemoves: raw.emptyRemoves === true,
     groupBy: oneOf("--group-by", raw.groupBy, GROUP_BYS) ?? "auto",
     windowSize: numberFlag("--window-size", raw.windowSize, 1) ?? 50_000,
+    // An op (≤ 32,000 bytes) plus the batch wrapper must still fit, hence the floor.
+    batchBytes: numberFlag("--batch-bytes", raw.batchBytes, MIN_BATCH_BYTES, { max: MAX_BATCH_BYTES }) ?? MAX_BATCH_BYTES,
   };
   if (format !== undefined) opts.format = format;
   if (delimiter !== undefined) opts.delimiter = delimiter;

@@ -65,6 +65,8 @@ export interface PipelineResult {
   distinctObjects: number;
 }
 
+const APPLIED: Outcome = { kind: "applied" };
+
 /** Cap on the distinct people/objects counted for the delete question, to keep memory bounded. */
 const DISTINCT_CAP = 100_000;
 
@@ -149,12 +151,22 @@ async function run(o: PipelineOptions, interrupted: () => boolean): Promise<Pipe
   const dispatch = async (batch: Batch): Promise<void> => {
     const sink = o.sink;
     if (sink.kind === "dry-run") {
+      // A dry run counts the rows it would send as applied (the summary calls them "planned"). Nothing
+      // but the tally wants them (--report is refused in a dry run), so they skip the row sink.
+      for (const op of batch.operations) {
+        for (const rel of op.relationships) {
+          tally.record(rel.line, APPLIED);
+          pending.delete(rel.line);
+        }
+      }
       if (sink.out !== undefined && !sink.out.write(batch.body + "\n")) await once(sink.out, "drain");
       return;
     }
     if (halt !== undefined) return skipBatch(batch, halt.reason);
     while (inflight.size >= sink.concurrency) await Promise.race(inflight);
-    if (halt !== undefined) return skipBatch(batch, halt.reason);
+    // A settlement may have halted the run while this batch waited for a slot.
+    const haltedMeanwhile = halt as Halt | undefined;
+    if (haltedMeanwhile !== undefined) return skipBatch(batch, haltedMeanwhile.reason);
     const p: Promise<void> = sink.transport.send(batch).then(onSettlement).finally(() => inflight.delete(p));
     inflight.add(p);
   };
@@ -176,6 +188,7 @@ async function run(o: PipelineOptions, interrupted: () => boolean): Promise<Pipe
     action: o.action,
     groupBy: o.input.groupBy,
     windowSize: o.input.windowSize,
+    maxBatchBytes: o.input.batchBytes,
     ...(o.resume !== undefined ? { exclude: (line: number) => o.resume?.isSettled(line) === true } : {}),
   });
 

@@ -106,18 +106,24 @@ export function formatSummary(s: RunSummary, options: { color: boolean }): strin
   const title = s.dryRun ? `cio-rel ${s.command} (dry run: nothing was sent)` : `cio-rel ${s.command}`;
   lines.push(`${c.bold(title)}: ${formatCount(s.rows)} rows read in ${formatDuration(s.durationMs)}`);
 
-  const table: Array<[string, string, (ChalkInstance | undefined)?]> = [
-    // In a dry run "applied" counts the rows that made it into the plan.
-    [s.dryRun ? "planned" : "applied", formatCount(s.applied), s.applied > 0 ? c.green : undefined],
-    ["failed", formatCount(s.failed), s.failed > 0 ? c.red : undefined],
-    ["invalid", formatCount(s.invalid), s.invalid > 0 ? c.red : undefined],
-    ["duplicate", formatCount(s.duplicate)],
-    ["skipped", formatCount(s.skipped), s.skipped > 0 ? c.yellow : undefined],
-    ["relationships", formatCount(s.relationships)],
-    ["operations", formatCount(s.operations)],
-    ["batches", formatCount(s.batches)],
-  ];
-  if (s.dryRun) table.push(["bytes to send", formatBytes(s.bytes)]);
+  // A dry run prints the plan of issue 2 (rows read, valid, invalid, duplicate, ...); "applied" there
+  // counts the rows that made it into the plan, so it is shown as "valid".
+  const table: Array<[string, string, (ChalkInstance | undefined)?]> = s.dryRun
+    ? [
+        ["rows read", formatCount(s.rows)],
+        ["valid", formatCount(s.applied), s.applied > 0 ? c.green : undefined],
+        ["invalid", formatCount(s.invalid), s.invalid > 0 ? c.red : undefined],
+        ["duplicate", formatCount(s.duplicate)],
+      ]
+    : [
+        ["applied", formatCount(s.applied), s.applied > 0 ? c.green : undefined],
+        ["failed", formatCount(s.failed), s.failed > 0 ? c.red : undefined],
+        ["invalid", formatCount(s.invalid), s.invalid > 0 ? c.red : undefined],
+        ["duplicate", formatCount(s.duplicate)],
+        ["skipped", formatCount(s.skipped), s.skipped > 0 ? c.yellow : undefined],
+      ];
+  table.push(["relationships", formatCount(s.relationships)], ["operations", formatCount(s.operations)], ["batches", formatCount(s.batches)]);
+  if (s.dryRun) table.push(["bytes", formatBytes(s.bytes)]);
   else {
     table.push(["requests", formatCount(s.requests)], ["retries", formatCount(s.retries)], ["bytes sent", formatBytes(s.bytes)]);
   }

@@ -77,8 +77,10 @@ describe("formatSummary", () => {
       { color: false },
     );
     expect(text).toContain("cio-rel add (dry run: nothing was sent)");
-    expect(text).toMatch(/^  planned +123,001$/m);
-    expect(text).toMatch(/^  bytes to send +12\.3 MB$/m);
+    expect(text).toMatch(/^  valid +123,001$/m);
+    expect(text).toMatch(/^  rows read +\d[\d,]*$/m);
+    expect(text).toMatch(/^  bytes +12\.3 MB$/m);
+    expect(text).not.toMatch(/failed|skipped/);
     expect(text).toMatch(/^  plan +plan\.ndjson$/m);
     expect(text).not.toContain("requests");
   });
