@@ -81,18 +81,18 @@ export interface PipelineControl {
  * The only place that knows how the stages fit; each stage is its own module.
  */
 export function startPipeline(o: PipelineOptions): { control: PipelineControl; done: Promise<PipelineResult> } {
-  let interruptRequested = false;
+  const state: { halt?: Halt } = {};
   const control: PipelineControl = {
     interrupt() {
-      interruptRequested = true;
+      // Stops reading, and stops dispatching batches that are planned but not yet sent.
+      state.halt ??= { kind: "interrupted", reason: "not sent: interrupted" };
     },
   };
-  return { control, done: run(o, () => interruptRequested) };
+  return { control, done: run(o, state) };
 }
 
-async function run(o: PipelineOptions, interrupted: () => boolean): Promise<PipelineResult> {
+async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<PipelineResult> {
   const tally = o.tally;
-  let halt: Halt | undefined;
   const pending = new Map<number, Row>();
   const inflight = new Set<Promise<void>>();
   let journalChain: Promise<void> = Promise.resolve();
@@ -139,10 +139,10 @@ async function run(o: PipelineOptions, interrupted: () => boolean): Promise<Pipe
     }
     if (o.sink.kind === "send") {
       const stopped = o.sink.transport.stopped;
-      if (halt === undefined && stopped !== undefined) halt = { kind: "auth", status: stopped.status, reason: stopped.reason };
+      if (state.halt === undefined && stopped !== undefined) state.halt = { kind: "auth", status: stopped.status, reason: stopped.reason };
       const max = o.sink.maxErrors;
-      if (halt === undefined && max !== undefined && tally.count("failed") >= max) {
-        halt = { kind: "max-errors", reason: `not sent: --max-errors ${max} reached` };
+      if (state.halt === undefined && max !== undefined && tally.count("failed") >= max) {
+        state.halt = { kind: "max-errors", reason: `not sent: --max-errors ${max} reached` };
       }
     }
     progress();
@@ -162,10 +162,10 @@ async function run(o: PipelineOptions, interrupted: () => boolean): Promise<Pipe
       if (sink.out !== undefined && !sink.out.write(batch.body + "\n")) await once(sink.out, "drain");
       return;
     }
-    if (halt !== undefined) return skipBatch(batch, halt.reason);
+    if (state.halt !== undefined) return skipBatch(batch, state.halt.reason);
     while (inflight.size >= sink.concurrency) await Promise.race(inflight);
     // A settlement may have halted the run while this batch waited for a slot.
-    const haltedMeanwhile = halt as Halt | undefined;
+    const haltedMeanwhile = state.halt as Halt | undefined;
     if (haltedMeanwhile !== undefined) return skipBatch(batch, haltedMeanwhile.reason);
     const p: Promise<void> = sink.transport.send(batch).then(onSettlement).finally(() => inflight.delete(p));
     inflight.add(p);
@@ -196,10 +196,7 @@ async function run(o: PipelineOptions, interrupted: () => boolean): Promise<Pipe
   const mapping = mappingOptions(o.input);
   try {
     for await (const row of o.source.rows()) {
-      if (interrupted()) {
-        halt ??= { kind: "interrupted", reason: "not sent: interrupted" };
-        break;
-      }
+      if (state.halt?.kind === "interrupted") break;
       tally.read();
       if (mapper === undefined) mapper = createMapperFor(mapping, o.source, row);
       const mapped = mapFor(mapper, o.source.displayName, row);
@@ -211,8 +208,8 @@ async function run(o: PipelineOptions, interrupted: () => boolean): Promise<Pipe
         const previous = o.resume?.outcomeOf(row.line);
         if (previous !== undefined) {
           await settle({ line: row.line, outcome: previous, relationship: rel, row });
-        } else if (halt !== undefined) {
-          await settle({ line: row.line, outcome: { kind: "skipped", reason: halt.reason }, relationship: rel, row });
+        } else if (state.halt !== undefined) {
+          await settle({ line: row.line, outcome: { kind: "skipped", reason: state.halt.reason }, relationship: rel, row });
           continue;
         } else if (o.keepRows) {
           pending.set(row.line, row);
@@ -225,18 +222,10 @@ async function run(o: PipelineOptions, interrupted: () => boolean): Promise<Pipe
     // Before anything was sent a malformed file is simply an error; once batches are out, the rows
     // already read are still settled (skipped) so that the report and failures file stay complete.
     if (!(e instanceof InputError) || o.sink.kind === "dry-run" || planner.stats().batches === 0) throw e;
-    halt = { kind: "input-error", reason: `not sent: ${e.message}`, error: e };
+    state.halt = { kind: "input-error", reason: `not sent: ${e.message}`, error: e };
   }
-  if (halt?.kind === "interrupted" || halt?.kind === "input-error") {
-    const reason = halt.reason;
-    const finalEvents = planner.finish();
-    for (const ev of finalEvents) {
-      if (ev.type === "batch") await skipBatch(ev.batch, reason);
-      else await handle([ev]);
-    }
-  } else {
-    await handle(planner.finish());
-  }
+  // Once halted, dispatch settles the planned batches as skipped instead of sending them.
+  await handle(planner.finish());
   while (inflight.size > 0) await Promise.race(inflight);
   await journalChain;
   progress();
@@ -246,7 +235,7 @@ async function run(o: PipelineOptions, interrupted: () => boolean): Promise<Pipe
     distinctPeople: people.size,
     distinctObjects: objects.size,
   };
-  if (halt !== undefined) result.halt = halt;
+  if (state.halt !== undefined) result.halt = state.halt;
   return result;
 }
 
