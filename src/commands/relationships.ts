@@ -146,7 +146,9 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
           applied: p.tally.count("applied"),
           failed: p.tally.count("failed"),
           requests: transport?.stats.requests ?? 0,
-          bytesRead: p.bytesRead,
+          // Reading runs ahead of sending by up to a window of rows; scale the bytes read by the share of
+          // rows read that are settled, so percent and ETA follow the work done, not the reader.
+          bytesRead: p.tally.rowsRead === 0 ? 0 : (p.bytesRead * p.tally.settled()) / p.tally.rowsRead,
         }),
     });
     unhook = ctx.onInterrupt?.(() => {
