@@ -39,3 +39,9 @@ export interface RowSource {
   readonly totalBytes: number | undefined;
   rows(): AsyncIterable<Row>;
 }
+
+/** A RowSource that also hands over rows a chunk at a time, which is cheaper than one await per row. */
+export interface BatchedRowSource extends RowSource {
+  /** The rows in input order, in arrays of at most one input chunk's worth; rows() is built on it. Readable once. */
+  rowBatches(): AsyncIterable<Row[]>;
+}

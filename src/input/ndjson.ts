@@ -1,0 +1,23 @@
+import { InputError } from "../errors.js";
+import { describeJson, jsonFields, jsonSyntaxError } from "./json.js";
+import { mapLines } from "./text.js";
+import type { Row } from "./types.js";
+
+/** NDJSON / JSON Lines: one JSON object per line; blank lines are skipped. */
+export function readNdjson(chunks: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Row[]> {
+  return mapLines(chunks, file, (text, line) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      if (text.trim() === "") return undefined; // checked only here: blank lines are rare, parsing is not
+      throw jsonSyntaxError(file, text, line, 1, error, "the line");
+    }
+    const fields = jsonFields(value);
+    if (fields === undefined) {
+      const column = text.length - text.trimStart().length + 1;
+      throw new InputError({ file, line, column }, `the line holds ${describeJson(value)}, expected a JSON object`);
+    }
+    return { line, fields };
+  });
+}
