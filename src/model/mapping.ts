@@ -1,0 +1,295 @@
+import { ERROR_COLUMN, IDENTIFIER_COLUMN, type Row } from "../input/types.js";
+import type { AttributeValue, ObjectRef, PersonKey, PersonRef, Relationship } from "./types.js";
+import { attributesProblem, objectTypeIdProblem, objectValueProblem, personValueProblem } from "./validate.js";
+
+// Rows → relationships (issue 2, "Commands and input shapes"). Which column holds what is decided
+// once — from the CSV header, or from the first JSON row's keys — so the per-row work is lookups.
+
+/** The column names the person side is found under, each naming the identifier it holds. */
+export const PERSON_KEYS: readonly PersonKey[] = ["id", "email", "cio_id"];
+/** The object id column unless --object-column names another. */
+export const OBJECT_ID_COLUMN = "object_id";
+/** A column of Customer.io's own object ids, used when there is no object_id column. */
+export const CIO_OBJECT_ID_COLUMN = "cio_object_id";
+/** A column holding each row's object type; else the --object-type flag applies. */
+export const OBJECT_TYPE_COLUMN = "object_type_id";
+/** Customer.io's default object type (API.md: "when a user gives none, it is 1"). */
+export const DEFAULT_OBJECT_TYPE = "1";
+
+/** How rows become relationships: the flags of issue 2. */
+export interface MappingOptions {
+  /** --object (with --object-type): every row relates to this object; rows hold only people. */
+  fixedObject?: ObjectRef;
+  /** --person (with --person-key): every row relates this person; rows hold only objects. */
+  fixedPerson?: PersonRef;
+  /** --person-column: the column holding the person; else the one column named id, email or cio_id. */
+  personColumn?: string;
+  /** --person-key: which identifier the person column holds; default its name when id/email/cio_id, else "id". */
+  personKey?: PersonKey;
+  /** --object-column: the column holding object ids; default object_id, else cio_object_id. */
+  objectColumn?: string;
+  /** --object-type: the type of objects in rows without an object_type_id column (default "1"). */
+  objectType: string;
+  /** --attributes: the columns sent as relationship_attributes, or "*" for every non-identifier column. */
+  attributes?: readonly string[] | "*";
+  /** --empty-removes: an empty CSV cell sends null (removing the attribute) instead of leaving it out. */
+  emptyRemoves: boolean;
+}
+
+/** What the mapper knows of the source: headerless (one identifier per row) and the CSV header, if any. */
+export interface SourceColumns {
+  headerless: boolean;
+  /** The CSV header; undefined for JSON/NDJSON, whose columns are taken from the first row. */
+  names?: readonly string[] | undefined;
+}
+
+/** A row's relationship, or why the row is invalid (a one-line reason naming the column). */
+export type MapResult = { ok: true; relationship: Relationship } | { ok: false; reason: string; column?: string };
+
+/** Turns rows into validated relationships. */
+export interface Mapper {
+  /** Maps one row. May throw ColumnError on the first JSON row, when the columns are resolved. */
+  map(row: Row): MapResult;
+}
+
+/** The columns of a source cannot provide what the flags ask for; the command reports it on line 1. */
+export class ColumnError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ColumnError";
+  }
+}
+
+type PersonSide = { fixed: PersonRef } | { column: string; key: PersonKey; label: string };
+type ObjectSide =
+  | { fixed: ObjectRef }
+  | { column: string; cio: boolean; label: string; typeColumn: string | undefined };
+
+interface Resolved {
+  person: PersonSide;
+  object: ObjectSide;
+  /** Attribute columns; "*" means every key of each row not in `identifierColumns` (JSON rows vary). */
+  attributes: readonly string[] | "*";
+  identifierColumns: ReadonlySet<string>;
+}
+
+/** Builds a mapper; throws ColumnError when the header cannot satisfy the options. */
+export function createMapper(options: MappingOptions, columns: SourceColumns): Mapper {
+  const { fixedObject, fixedPerson } = options;
+  if (fixedObject !== undefined && fixedPerson !== undefined) {
+    throw new ColumnError("--object and --person cannot be combined: rows would have nothing to name");
+  }
+  // CSV values are always strings, where "" means an empty cell; JSON "" is a value the user wrote.
+  const csv = columns.names !== undefined;
+  let resolved = columns.headerless ? resolveHeaderless(options) : columns.names ? resolve(options, columns.names, true) : undefined;
+
+  return {
+    map(row: Row): MapResult {
+      resolved ??= resolve(options, Object.keys(row.fields), false);
+      return mapRow(resolved, options, csv, row);
+    },
+  };
+}
+
+function resolveHeaderless(options: MappingOptions): Resolved {
+  const wantsAttributes = options.attributes === "*" || (options.attributes?.length ?? 0) > 0;
+  if (wantsAttributes) {
+    throw new ColumnError("--attributes needs a header row; this input holds one identifier per row");
+  }
+  const label = "the identifier";
+  const person: PersonSide = options.fixedPerson
+    ? { fixed: options.fixedPerson }
+    : { column: IDENTIFIER_COLUMN, key: options.personKey ?? "id", label };
+  let object: ObjectSide;
+  if (options.fixedObject) object = { fixed: options.fixedObject };
+  else if (options.fixedPerson) object = { column: IDENTIFIER_COLUMN, cio: false, label, typeColumn: undefined };
+  else {
+    throw new ColumnError(
+      "this input holds one identifier per row and no header: pass --object or --person for the other side",
+    );
+  }
+  return { person, object, attributes: [], identifierColumns: new Set([IDENTIFIER_COLUMN]) };
+}
+
+/** `header`: names are a CSV header, which every row has; else the first JSON row's keys. */
+function resolve(options: MappingOptions, names: readonly string[], header: boolean): Resolved {
+  const has = new Set(names);
+  const listed = `(columns: ${names.join(", ")})`;
+
+  let person: PersonSide;
+  if (options.fixedPerson) person = { fixed: options.fixedPerson };
+  else if (options.personColumn !== undefined) {
+    const column = options.personColumn;
+    if (!has.has(column)) throw new ColumnError(`person column ${JSON.stringify(column)} not found ${listed}`);
+    person = { column, key: options.personKey ?? asPersonKey(column) ?? "id", label: columnLabel(column) };
+  } else {
+    const candidates = PERSON_KEYS.filter((k) => has.has(k));
+    // --person-key is a choice too: with columns id and email, --person-key email picks email.
+    const column =
+      options.personKey !== undefined && candidates.includes(options.personKey)
+        ? options.personKey
+        : candidates.length === 1
+          ? candidates[0]
+          : undefined;
+    if (column === undefined) {
+      throw new ColumnError(
+        candidates.length === 0
+          ? `no person column: expected one of ${PERSON_KEYS.join(", ")}, or pass --person-column ${listed}`
+          : `several person columns (${candidates.join(", ")}): pass --person-column or --person-key to choose one`,
+      );
+    }
+    person = { column, key: options.personKey ?? column, label: columnLabel(column) };
+  }
+
+  let object: ObjectSide;
+  if (options.fixedObject) object = { fixed: options.fixedObject };
+  else {
+    let column = options.objectColumn;
+    if (column !== undefined && !has.has(column)) {
+      throw new ColumnError(`object column ${JSON.stringify(column)} not found ${listed}`);
+    }
+    column ??= has.has(OBJECT_ID_COLUMN) ? OBJECT_ID_COLUMN : has.has(CIO_OBJECT_ID_COLUMN) ? CIO_OBJECT_ID_COLUMN : undefined;
+    if (column === undefined) {
+      throw new ColumnError(
+        `no object column: expected ${OBJECT_ID_COLUMN} or ${CIO_OBJECT_ID_COLUMN}, or pass --object-column ${listed}`,
+      );
+    }
+    const cio = column === CIO_OBJECT_ID_COLUMN;
+    const typeColumn = !cio && has.has(OBJECT_TYPE_COLUMN) ? OBJECT_TYPE_COLUMN : undefined;
+    object = { column, cio, label: columnLabel(column), typeColumn };
+  }
+
+  // Identifier-named columns are never attributes under "*", even when another column was chosen
+  // for the person or object: an email column is a person's data, not the relationship's.
+  const identifierColumns = new Set<string>([
+    ...PERSON_KEYS,
+    OBJECT_ID_COLUMN,
+    CIO_OBJECT_ID_COLUMN,
+    OBJECT_TYPE_COLUMN,
+    ERROR_COLUMN,
+  ]);
+  if ("column" in person) identifierColumns.add(person.column);
+  if ("column" in object) identifierColumns.add(object.column);
+
+  let attributes: readonly string[] | "*" = [];
+  if (options.attributes === "*") {
+    // A CSV row holds every header column, so the list can be fixed now; JSON rows may vary.
+    attributes = header ? names.filter((n) => !identifierColumns.has(n)) : "*";
+  } else if (options.attributes !== undefined) {
+    const missing = options.attributes.filter((a) => !has.has(a));
+    if (missing.length > 0) {
+      const what = missing.length === 1 ? "attribute column" : "attribute columns";
+      throw new ColumnError(`${what} ${missing.map((m) => JSON.stringify(m)).join(", ")} not found ${listed}`);
+    }
+    attributes = options.attributes;
+  }
+  return { person, object, attributes, identifierColumns };
+}
+
+function asPersonKey(name: string): PersonKey | undefined {
+  return (PERSON_KEYS as readonly string[]).includes(name) ? (name as PersonKey) : undefined;
+}
+
+function columnLabel(column: string): string {
+  return `column ${JSON.stringify(column)}`;
+}
+
+function invalid(reason: string, column: string): MapResult {
+  return { ok: false, reason, column };
+}
+
+/** An identifier cell as text: strings trimmed (stray spaces around ids are never meant), numbers as JSON writes them. */
+function idText(raw: unknown): string | undefined {
+  if (typeof raw === "string") return raw.trim();
+  if (typeof raw === "number" && Number.isFinite(raw)) return String(raw);
+  return undefined;
+}
+
+/** Why a cell that idText refused cannot be an identifier. */
+function idTypeProblem(raw: unknown): string {
+  if (raw === undefined) return "is missing";
+  if (raw === null) return "is empty";
+  return `must be a string or a number, not ${kindOf(raw)}`;
+}
+
+function kindOf(raw: unknown): string {
+  if (Array.isArray(raw)) return "an array";
+  const t = typeof raw;
+  return t === "object" ? "an object" : t === "boolean" ? "a boolean" : `a ${t}`;
+}
+
+function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): MapResult {
+  const fields = row.fields;
+
+  let person: PersonRef;
+  const ps = r.person;
+  if ("fixed" in ps) person = ps.fixed;
+  else {
+    const raw = fields[ps.column];
+    const value = idText(raw);
+    if (value === undefined) return invalid(`${ps.label} ${idTypeProblem(raw)}`, ps.column);
+    const problem = personValueProblem(ps.key, value);
+    if (problem !== undefined) return invalid(`${ps.label} ${problem}`, ps.column);
+    person = { key: ps.key, value };
+  }
+
+  let object: ObjectRef;
+  const os = r.object;
+  if ("fixed" in os) object = os.fixed;
+  else {
+    const raw = fields[os.column];
+    const value = idText(raw);
+    if (value === undefined) return invalid(`${os.label} ${idTypeProblem(raw)}`, os.column);
+    const problem = objectValueProblem(value);
+    if (problem !== undefined) return invalid(`${os.label} ${problem}`, os.column);
+    if (os.cio) object = { cioObjectId: value };
+    else {
+      let typeId = options.objectType;
+      if (os.typeColumn !== undefined) {
+        // An empty type cell falls back to --object-type, as a missing column does.
+        const rawType = fields[os.typeColumn];
+        if (rawType !== undefined && rawType !== null && rawType !== "") {
+          const text = idText(rawType);
+          const typeProblem = text === undefined ? idTypeProblem(rawType) : objectTypeIdProblem(text);
+          if (typeProblem !== undefined) return invalid(`${columnLabel(os.typeColumn)} ${typeProblem}`, os.typeColumn);
+          typeId = text as string;
+        }
+      }
+      object = { typeId, id: value };
+    }
+  }
+
+  let attributes: Record<string, AttributeValue> | undefined;
+  let count = 0;
+  const names = r.attributes === "*" ? Object.keys(fields) : r.attributes;
+  for (const name of names) {
+    if (r.attributes === "*" && r.identifierColumns.has(name)) continue;
+    const raw = fields[name];
+    let value: AttributeValue;
+    if (typeof raw === "string") {
+      if (csv && raw === "") {
+        if (!options.emptyRemoves) continue;
+        value = null;
+      } else value = raw;
+    } else if (raw === null || typeof raw === "boolean" || (typeof raw === "number" && Number.isFinite(raw))) {
+      value = raw;
+    } else if (raw === undefined) continue;
+    else {
+      return invalid(`attribute ${JSON.stringify(name)} is ${kindOf(raw)}; values must be strings, numbers or booleans`, name);
+    }
+    attributes ??= {};
+    // A JSON key "__proto__" must stay an attribute, not replace the prototype. (Not a null-prototype
+    // object throughout: those are dictionary-mode and make JSON.stringify twice as slow.)
+    if (name === "__proto__") Object.defineProperty(attributes, name, { value, enumerable: true, writable: true, configurable: true });
+    else attributes[name] = value;
+    count++;
+  }
+
+  const relationship: Relationship = { line: row.line, person, object };
+  if (attributes !== undefined && count > 0) {
+    const problem = attributesProblem(attributes);
+    if (problem !== undefined) return { ok: false, reason: problem };
+    relationship.attributes = attributes;
+  }
+  return { ok: true, relationship };
+}

@@ -1,0 +1,232 @@
+import type { Action, ObjectRef, PersonRef, Relationship } from "../model/types.js";
+import { Packer } from "./packer.js";
+import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy, type PlanEvent, type PlanStats } from "./types.js";
+
+// Relationships → batches, in bounded memory (issue 2, "Planning and packing"). Relationships are
+// held in a window of at most `windowSize`; when it fills (and at finish) the window is deduplicated,
+// grouped and handed to the packer, whose open batch carries over to the next window.
+//
+// Duplicates: the same person–object pair twice within one window keeps the later row (its
+// attributes win) at the later row's place, and the earlier row becomes a `duplicate` event at once.
+// Pairs further apart than a window are both sent, in input order: the end state is still the later
+// row's, except that batches sent concurrently may be applied out of order by Customer.io — so a
+// later attribute change may lose to an earlier one. Sort or deduplicate inputs where that matters.
+
+/** Relationships per window unless told otherwise: bounded memory, and groups large enough to pack well. */
+export const DEFAULT_WINDOW_SIZE = 50_000;
+
+/** How a planner is set up. */
+export interface PlannerOptions {
+  action: Action;
+  groupBy: GroupBy;
+  /** Relationships held before grouping and packing (default DEFAULT_WINDOW_SIZE). */
+  windowSize?: number;
+  /** Largest batch body (default MAX_BATCH_BYTES); smaller values are for tests. */
+  maxBatchBytes?: number;
+  /** Largest operation (default MAX_OPERATION_BYTES). */
+  maxOperationBytes?: number;
+  /**
+   * Lines already settled (--resume): their relationships still take part in dedupe, then are
+   * dropped instead of packed. They never produce events, not even `duplicate`.
+   */
+  exclude?: (line: number) => boolean;
+}
+
+/**
+ * Turns relationships into batch, duplicate and invalid events. `add` and `finish` return the events
+ * they caused, most often the shared empty array (never mutate it); events come in the order they happen.
+ */
+export interface Planner {
+  add(rel: Relationship): readonly PlanEvent[];
+  /** Flushes the window and emits the last, partly filled batch. */
+  finish(): readonly PlanEvent[];
+  /** Relationships, operations, batches and body bytes emitted so far. */
+  stats(): PlanStats;
+}
+
+const NO_EVENTS: readonly PlanEvent[] = Object.freeze([]);
+
+/** Groups larger than this get a map from person to slot for dedupe; smaller ones are scanned. */
+const SCAN_LIMIT = 16;
+
+/** One object's relationships in a window: slots into the window, in input order. */
+interface ObjectGroup {
+  ref: ObjectRef;
+  slots: number[];
+  /** Person key → slot, once the group outgrows SCAN_LIMIT. */
+  byPerson: Map<string, number> | undefined;
+}
+
+/** The dedupe and grouping key of a person. */
+function personKey(p: PersonRef): string {
+  return `${p.key}\u0000${p.value}`;
+}
+
+/** Builds a planner; throws RangeError on limits that cannot work. */
+export function createPlanner(options: PlannerOptions): Planner {
+  const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;
+  if (!Number.isInteger(windowSize) || windowSize < 1) throw new RangeError("windowSize must be a positive integer");
+  return new WindowPlanner(options, windowSize);
+}
+
+// Speed matters here (a million rows per run): the window is indexed by object without building
+// key strings — object type → object id → group — and a small group finds a duplicate person by
+// scanning, so a sorted input allocates nothing per row but the slot.
+class WindowPlanner implements Planner {
+  readonly #groupBy: GroupBy;
+  readonly #windowSize: number;
+  readonly #exclude: ((line: number) => boolean) | undefined;
+  readonly #packer: Packer;
+
+  /** The window in input order; undefined where a later duplicate or --resume removed a relationship. */
+  #window: (Relationship | undefined)[] = [];
+  /** Object groups in first-seen order. */
+  #groups: ObjectGroup[] = [];
+  /** object_type_id → object id → group. */
+  readonly #byType = new Map<string, Map<string, ObjectGroup>>();
+  /** cio_object_id → group. */
+  readonly #byCioId = new Map<string, ObjectGroup>();
+
+  constructor(options: PlannerOptions, windowSize: number) {
+    this.#groupBy = options.groupBy;
+    this.#windowSize = windowSize;
+    this.#exclude = options.exclude;
+    this.#packer = new Packer({
+      action: options.action,
+      maxBatchBytes: options.maxBatchBytes ?? MAX_BATCH_BYTES,
+      maxOperationBytes: options.maxOperationBytes ?? MAX_OPERATION_BYTES,
+    });
+  }
+
+  add(rel: Relationship): readonly PlanEvent[] {
+    const group = this.#groupOf(rel.object);
+    const slot = this.#window.length;
+    const earlierSlot = this.#findPerson(group, rel.person);
+    let out: PlanEvent[] | undefined;
+    if (earlierSlot !== undefined) {
+      const earlier = this.#window[earlierSlot] as Relationship;
+      this.#window[earlierSlot] = undefined;
+      if (this.#exclude === undefined || !this.#exclude(earlier.line)) {
+        out = [{ type: "duplicate", relationship: earlier, supersededBy: rel.line }];
+      }
+    }
+    this.#window.push(rel);
+    group.slots.push(slot);
+    if (group.byPerson !== undefined) group.byPerson.set(personKey(rel.person), slot);
+    else if (group.slots.length > SCAN_LIMIT) {
+      group.byPerson = new Map();
+      for (const s of group.slots) {
+        const r = this.#window[s];
+        if (r !== undefined) group.byPerson.set(personKey(r.person), s);
+      }
+    }
+    if (this.#window.length >= this.#windowSize) {
+      out ??= [];
+      this.#flush(out);
+    }
+    return out ?? NO_EVENTS;
+  }
+
+  finish(): readonly PlanEvent[] {
+    const out: PlanEvent[] = [];
+    this.#flush(out);
+    this.#packer.finish(out);
+    return out;
+  }
+
+  stats(): PlanStats {
+    return this.#packer.stats();
+  }
+
+  #groupOf(o: ObjectRef): ObjectGroup {
+    let ids: Map<string, ObjectGroup> | undefined;
+    let id: string;
+    if ("cioObjectId" in o) {
+      ids = this.#byCioId;
+      id = o.cioObjectId;
+    } else {
+      ids = this.#byType.get(o.typeId);
+      if (ids === undefined) this.#byType.set(o.typeId, (ids = new Map()));
+      id = o.id;
+    }
+    let group = ids.get(id);
+    if (group === undefined) {
+      group = { ref: o, slots: [], byPerson: undefined };
+      ids.set(id, group);
+      this.#groups.push(group);
+    }
+    return group;
+  }
+
+  /** The live slot of this person in the group, if any. */
+  #findPerson(group: ObjectGroup, p: PersonRef): number | undefined {
+    if (group.byPerson !== undefined) {
+      const slot = group.byPerson.get(personKey(p));
+      return slot !== undefined && this.#window[slot] !== undefined ? slot : undefined;
+    }
+    for (const slot of group.slots) {
+      const r = this.#window[slot];
+      if (r !== undefined && r.person.value === p.value && r.person.key === p.key) return slot;
+    }
+    return undefined;
+  }
+
+  /** Packs the window's live relationships, grouped; group order is first-seen order. */
+  #flush(out: PlanEvent[]): void {
+    const window = this.#window;
+    const exclude = this.#exclude;
+    if (exclude !== undefined) {
+      for (let i = 0; i < window.length; i++) {
+        const rel = window[i];
+        if (rel !== undefined && exclude(rel.line)) window[i] = undefined;
+      }
+    }
+    const type = this.#groupBy === "auto" ? this.#cheaperGrouping() : this.#groupBy;
+    if (type === "object") {
+      for (const group of this.#groups) {
+        const rels: Relationship[] = [];
+        for (const slot of group.slots) {
+          const rel = window[slot];
+          if (rel !== undefined) rels.push(rel);
+        }
+        if (rels.length > 0) this.#packer.addGroup("object", group.ref, rels, out);
+      }
+    } else {
+      const people = new Map<string, Relationship[]>();
+      for (const rel of window) {
+        if (rel === undefined) continue;
+        const key = personKey(rel.person);
+        const rels = people.get(key);
+        if (rels === undefined) people.set(key, [rel]);
+        else rels.push(rel);
+      }
+      for (const rels of people.values()) this.#packer.addGroup("person", (rels[0] as Relationship).person, rels, out);
+    }
+    this.#window = [];
+    this.#groups = [];
+    this.#byType.clear();
+    this.#byCioId.clear();
+  }
+
+  /** `auto`: the grouping with fewer groups in this window; a tie goes to object. */
+  #cheaperGrouping(): "object" | "person" {
+    const window = this.#window;
+    let objects = 0;
+    for (const group of this.#groups) {
+      for (const slot of group.slots) {
+        if (window[slot] !== undefined) {
+          objects++;
+          break;
+        }
+      }
+    }
+    // Counting people stops as soon as they are as many as the objects: object wins then.
+    const people = new Set<string>();
+    for (const rel of window) {
+      if (rel === undefined) continue;
+      people.add(personKey(rel.person));
+      if (people.size >= objects) return "object";
+    }
+    return "person";
+  }
+}
