@@ -3,6 +3,7 @@ import { CommanderError } from "commander";
 import { buildProgram } from "./cli.js";
 import { CioRelError, EXIT } from "./errors.js";
 import type { CommandContext } from "./commands/context.js";
+import { redactor } from "./commands/secrets.js";
 
 /** Runs the CLI with the real process effects; the only place that calls process.exit (STYLE). */
 async function main(): Promise<number> {
@@ -37,6 +38,9 @@ async function main(): Promise<number> {
     code = c;
   });
   const debug = ctx.argv.includes("--debug");
+  // Error texts may quote what they were given; credentials must never reach the terminal.
+  const redact = redactor([ctx.env.CIO_SITE_ID, ctx.env.CIO_API_KEY, flagValue(ctx.argv, "--site-id"), flagValue(ctx.argv, "--api-key")]);
+  const fail = (text: string): void => void process.stderr.write(redact(text) + "\n");
   try {
     await program.parseAsync([...ctx.argv], { from: "user" });
     return code;
@@ -46,15 +50,25 @@ async function main(): Promise<number> {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (e instanceof CioRelError) {
-      process.stderr.write(`cio-rel: ${e.message}\n`);
-      if (debug && e.stack !== undefined) process.stderr.write(e.stack + "\n");
+      fail(`cio-rel: ${e.message}`);
+      if (debug && e.stack !== undefined) fail(e.stack);
       return e.exitCode;
     }
-    process.stderr.write(`cio-rel: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-    if (debug && e instanceof Error && e.stack !== undefined) process.stderr.write(e.stack + "\n");
-    else process.stderr.write("(run again with --debug for the stack trace)\n");
+    fail(`cio-rel: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    if (debug && e instanceof Error && e.stack !== undefined) fail(e.stack);
+    else fail("(run again with --debug for the stack trace)");
     return EXIT.internal;
   }
+}
+
+/** The value of `--flag value` or `--flag=value` in argv, if present. */
+function flagValue(argv: readonly string[], flag: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === flag) return argv[i + 1];
+    if (a.startsWith(flag + "=")) return a.slice(flag.length + 1);
+  }
+  return undefined;
 }
 
 const code = await main();
