@@ -2,7 +2,7 @@ import { createWriteStream } from "node:fs";
 import { once } from "node:events";
 import { EXIT, UsageError } from "../errors.js";
 import { openRowSource } from "../input/open.js";
-import type { RowSource } from "../input/types.js";
+import type { Row, RowSource } from "../input/types.js";
 import { validateObject, validatePerson } from "../model/validate.js";
 import { objectLabel, personLabel } from "../model/types.js";
 import { FailuresFile } from "../report/failures-file.js";
@@ -30,6 +30,9 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   if (opts.output.dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
     throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --out and --failures)");
   }
+  if (opts.output.journal !== undefined && opts.input.path === "-") {
+    throw new UsageError("--journal needs the input in a file: standard input cannot be read again to resume");
+  }
   const open = (): Promise<RowSource> =>
     openRowSource(opts.input.path, {
       ...(opts.input.format !== undefined ? { format: opts.input.format } : {}),
@@ -45,16 +48,13 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
 
   const source = await open();
   const tally = new Tally();
-  const stderrTTY = ctx.stderr.isTTY === true;
-  const mode = resolveProgressMode(opts.output.progress, stderrTTY, opts.output.quiet || opts.output.json);
-  const progress = createProgress({
-    mode,
-    stream: ctx.stderr,
-    ...(source.totalBytes !== undefined ? { totalBytes: source.totalBytes } : {}),
-    ...(ctx.now !== undefined ? { now: ctx.now } : {}),
-  });
   const redact = redactor([opts.send.siteId, opts.send.apiKey]);
 
+  // The journal first: a refused resume must not truncate the report and failures of the run it resumes.
+  const journal: Journal | undefined =
+    opts.output.journal !== undefined
+      ? await openJournal(opts.output.journal, { input: opts.input.path, options: payloadShapingOptions(opts), resume: opts.output.resume })
+      : undefined;
   const report = opts.output.report !== undefined ? await ReportFile.open(opts.output.report) : undefined;
   const failures =
     opts.output.failures !== undefined
@@ -65,7 +65,13 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
           delimiter: opts.input.delimiter,
         })
       : undefined;
-  let journal: Journal | undefined;
+  const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, opts.output.quiet || opts.output.json);
+  const progress = createProgress({
+    mode,
+    stream: ctx.stderr,
+    ...(source.totalBytes !== undefined ? { totalBytes: source.totalBytes } : {}),
+    ...(ctx.now !== undefined ? { now: ctx.now } : {}),
+  });
   let out: NodeJS.WritableStream | undefined;
   let transport: BatchTransport | undefined;
   const closeAll = async (): Promise<void> => {
@@ -76,13 +82,6 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   let interrupts = 0;
   let unhook: (() => void) | undefined;
   try {
-    if (opts.output.journal !== undefined) {
-      journal = await openJournal(opts.output.journal, {
-        input: opts.input.path,
-        options: payloadShapingOptions(opts),
-        resume: opts.output.resume,
-      });
-    }
     if (opts.output.dryRun) {
       if (opts.output.out !== undefined) out = createWriteStream(opts.output.out);
     } else {
@@ -110,15 +109,19 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
       });
     }
     const rows = {
-      async settle(s: SettledRow): Promise<void> {
-        if (report !== undefined) {
-          await report.write({ line: s.line, outcome: s.outcome, person: s.relationship?.person, object: s.relationship?.object });
-        }
+      // Not async: most rows write nothing, and the pipeline awaits only a promise it is given.
+      settle(s: SettledRow): void | Promise<void> {
         const error = outcomeError(s.outcome);
-        if (failures !== undefined && error !== undefined && s.outcome.kind !== "duplicate" && s.row !== undefined) {
-          await failures.write(s.row, redact(error));
-        }
+        const fail = failures !== undefined && error !== undefined && s.outcome.kind !== "duplicate" && s.row !== undefined;
+        if (report === undefined && !fail) return;
+        return (async () => {
+          if (report !== undefined) {
+            await report.write({ line: s.line, outcome: s.outcome, person: s.relationship?.person, object: s.relationship?.object });
+          }
+          if (fail) await (failures as FailuresFile).write(s.row as Row, redact(error as string));
+        })();
       },
+      ignoresApplied: report === undefined,
     };
     const pipeline = startPipeline({
       action: opts.action,

@@ -120,8 +120,11 @@ describe("crash-safe resume (issue 4)", () => {
     const dir = tempDir();
     const input = writeMembershipsCsv(dir, memberships(2, 5));
     const journal = join(dir, "run.journal");
-    const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--journal", journal];
+    const report = join(dir, "report.ndjson");
+    const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--journal", journal, "--report", report];
     expect((await runAgainst(fake, args)).code).toBe(0);
+    const reportBefore = readFileSync(report, "utf8");
+    expect(readReport(report)).toHaveLength(10);
 
     const again = await runAgainst(fake, args);
     expect(again.code).toBe(2);
@@ -135,6 +138,17 @@ describe("crash-safe resume (issue 4)", () => {
     const otherInput = await runAgainst(fake, [...args, "--resume"]);
     expect(otherInput.code).toBe(2);
     expect(otherInput.stderr).toMatch(/input changed/i);
+    // A refused resume leaves the earlier run's report as it was.
+    expect(readFileSync(report, "utf8")).toBe(reportBefore);
+  });
+
+  it("--journal with standard input is a usage error (it could not be read again)", async () => {
+    const r = await runCli(["add", "--object", "acme", "--people", "-", "--format", "lines", "--journal", join(tempDir(), "j")], {
+      stdin: "1\n2\n",
+      env: { CIO_SITE_ID: "s", CIO_API_KEY: "k" },
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--journal needs the input in a file/);
   });
 
   it("--resume without --journal is a usage error", async () => {
