@@ -11,36 +11,6 @@ export interface RunFiles {
   out: string | null;
 }
 
-/** Everything the end of a run reports (issue 5); the counts come from Tally.snapshot(), the rest from plan and transport. */
-export interface RunSummary {
-  command: string;
-  dryRun: boolean;
-  /** How the input is named in `file:line` references ("people.csv", "<stdin>"). */
-  input: string;
-  rows: number;
-  applied: number;
-  failed: number;
-  invalid: number;
-  duplicate: number;
-  skipped: number;
-  relationships: number;
-  operations: number;
-  batches: number;
-  requests: number;
-  retries: number;
-  /** Request bytes sent (a dry run: bytes that would be sent). */
-  bytes: number;
-  durationMs: number;
-  files: RunFiles;
-  /** The first failed, invalid or skipped rows (Tally keeps them). */
-  problems: readonly Problem[];
-  exitCode: number;
-  /** Why sending stopped before the input ran out (auth refused, --max-errors, interrupted), if it did. */
-  halt?: string | undefined;
-  /** The command that continues an interrupted run (needs --journal). */
-  resumeCommand?: string | undefined;
-}
-
 /** The `--json` document: exactly these keys, so CI can read it with jq (issue 5). */
 export interface SummaryJson {
   command: string;
@@ -56,10 +26,23 @@ export interface SummaryJson {
   batches: number;
   requests: number;
   retries: number;
+  /** Request bytes sent (a dry run: bytes that would be sent). */
   bytes: number;
   durationMs: number;
   files: RunFiles;
   exitCode: number;
+}
+
+/** Everything the end of a run reports (issue 5): the JSON figures plus what only people read. */
+export interface RunSummary extends SummaryJson {
+  /** How the input is named in `file:line` references ("people.csv", "<stdin>"). */
+  input: string;
+  /** The first failed, invalid or skipped rows (Tally keeps them). */
+  problems: readonly Problem[];
+  /** Why sending stopped before the input ran out (auth refused, --max-errors, interrupted), if it did. */
+  halt?: string | undefined;
+  /** The command that continues an interrupted run (needs --journal). */
+  resumeCommand?: string | undefined;
 }
 
 /** The chalk level for an output: FORCE_COLOR wins (as in Node's own tty), then NO_COLOR, then whether it is a TTY. */

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startFakeTrackApi, type FakeOptions, type FakeTrackApi } from "../fake-track-api/index.js";
+import type { SummaryJson } from "../../src/report/summary.js";
 import { runCli, tempDir, type CliResult, type RunOptions } from "./cli.js";
 
 /** Recognisable credentials: every secrets test greps output and files for them. */
@@ -66,25 +67,7 @@ export function runAgainst(fake: FakeTrackApi, args: readonly string[], options:
 }
 
 /** The --json summary of issue 5. */
-export interface JsonSummary {
-  command: string;
-  dryRun: boolean;
-  rows: number;
-  applied: number;
-  failed: number;
-  invalid: number;
-  duplicate: number;
-  skipped: number;
-  relationships: number;
-  operations: number;
-  batches: number;
-  requests: number;
-  retries: number;
-  bytes: number;
-  durationMs: number;
-  files: Record<string, string | null>;
-  exitCode: number;
-}
+export type JsonSummary = SummaryJson;
 
 /** The --json summary printed by a run. */
 export function summaryOf(r: CliResult): JsonSummary {

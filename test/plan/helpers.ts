@@ -55,14 +55,5 @@ export function checkBatches(batches: readonly Batch[], maxBatch: number, maxOp:
   });
 }
 
-/** Seeded PRNG (mulberry32), so property tests are repeatable. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32, shared with the fake), so property tests are repeatable. */
+export { seededRandom as prng } from "../fake-track-api/faults.js";
