@@ -14,5 +14,7 @@ export interface SettledRow {
 /** Where settled rows go; the report writers and the tally implement it. */
 export interface RowSink {
   settle(row: SettledRow): void | Promise<void>;
+  /** True when settle does nothing for applied rows (no --report), so the pipeline need not call it for them. */
+  readonly ignoresApplied?: boolean;
 }
 

@@ -1,10 +1,10 @@
 import { once } from "node:events";
 import { InputError } from "../errors.js";
-import type { Row, RowSource } from "../input/types.js";
+import type { BatchedRowSource, Row, RowSource } from "../input/types.js";
 import { ColumnError, createMapper, type Mapper, type MappingOptions } from "../model/mapping.js";
 import type { Outcome, Relationship } from "../model/types.js";
 import { createPlanner } from "../plan/planner.js";
-import type { Batch, PlanEvent, PlanStats } from "../plan/types.js";
+import { MAX_BATCH_BYTES, type Batch, type PlanEvent, type PlanStats } from "../plan/types.js";
 import type { BatchSettlement, BatchTransport } from "../transport/types.js";
 import type { InputOptions } from "./options.js";
 import type { RowSink, SettledRow } from "./outcomes.js";
@@ -67,6 +67,12 @@ export interface PipelineResult {
 
 const APPLIED: Outcome = { kind: "applied" };
 
+/**
+ * Bytes of planned batches that may wait for a send slot while reading goes on: enough to keep the slots
+ * busy through the planning of the next window when batches are small, little memory when they are full.
+ */
+const MAX_QUEUED_BYTES = 4 * MAX_BATCH_BYTES;
+
 /** Cap on the distinct people/objects counted for the delete question, to keep memory bounded. */
 const DISTINCT_CAP = 100_000;
 
@@ -100,15 +106,21 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
   const people = new Set<string>();
   const objects = new Set<string>();
 
-  const settle = async (s: SettledRow): Promise<void> => {
+  // Returns the sink's promise only when it has one, so that callers await only real work: a million
+  // rows each awaiting an already-settled promise cost more than reading them.
+  const settle = (s: SettledRow): void | Promise<void> => {
     tally.record(s.line, s.outcome);
-    if (o.keepRows && s.row === undefined) {
-      const row = pending.get(s.line);
-      if (row !== undefined) s.row = row;
+    if (o.keepRows) {
+      if (s.row === undefined) {
+        const row = pending.get(s.line);
+        if (row !== undefined) s.row = row;
+      }
+      pending.delete(s.line);
     }
-    pending.delete(s.line);
-    await o.rows.settle(s);
+    return o.rows.settle(s);
   };
+  // Applied rows need no sink call when it ignores them (no --report); the tally is all they touch.
+  const sinkApplied = o.rows.ignoresApplied !== true;
 
   const progress = (): void => {
     o.onProgress?.({ tally, bytesRead: o.source.bytesRead() });
@@ -116,18 +128,32 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
 
   const skipBatch = async (batch: Batch, reason: string): Promise<void> => {
     for (const op of batch.operations) {
-      for (const rel of op.relationships) await settle({ line: rel.line, outcome: { kind: "skipped", reason }, relationship: rel });
+      for (const rel of op.relationships) {
+        const p = settle({ line: rel.line, outcome: { kind: "skipped", reason }, relationship: rel });
+        if (p !== undefined) await p;
+      }
     }
   };
 
   const onSettlement = async (s: BatchSettlement): Promise<void> => {
-    const byLine = new Map<number, Relationship>();
-    for (const op of s.batch.operations) for (const rel of op.relationships) byLine.set(rel.line, rel);
+    // Line → relationship, built only when a row needs the sink (most batches are applied whole).
+    let byLine: Map<number, Relationship> | undefined;
+    const relationshipOf = (line: number): Relationship | undefined => {
+      if (byLine === undefined) {
+        byLine = new Map();
+        for (const op of s.batch.operations) for (const rel of op.relationships) byLine.set(rel.line, rel);
+      }
+      return byLine.get(line);
+    };
     const applied: number[] = [];
     const failed: { line: number; reason: string }[] = [];
     for (const r of s.rows) {
-      const rel = byLine.get(r.line);
-      await settle(rel === undefined ? { line: r.line, outcome: r.outcome } : { line: r.line, outcome: r.outcome, relationship: rel });
+      if (r.outcome.kind === "applied" && !sinkApplied && !o.keepRows) tally.record(r.line, r.outcome);
+      else {
+        const rel = relationshipOf(r.line);
+        const p = settle(rel === undefined ? { line: r.line, outcome: r.outcome } : { line: r.line, outcome: r.outcome, relationship: rel });
+        if (p !== undefined) await p;
+      }
       if (r.outcome.kind === "applied") applied.push(r.line);
       else if (r.outcome.kind === "failed") failed.push({ line: r.line, reason: r.outcome.reason });
     }
@@ -148,6 +174,15 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
     progress();
   };
 
+  // Planned batches waiting for a send slot (send only), and the sender that takes them.
+  const queue: Batch[] = [];
+  let queuedBytes = 0;
+  let queueEnded = false;
+  let sending: Promise<void> | undefined;
+  let sendFailure: { error: unknown } | undefined;
+  let wakeSender: (() => void) | undefined;
+  let wakeReader: (() => void) | undefined;
+
   const dispatch = async (batch: Batch): Promise<void> => {
     const sink = o.sink;
     if (sink.kind === "dry-run") {
@@ -156,31 +191,67 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
       for (const op of batch.operations) {
         for (const rel of op.relationships) {
           tally.record(rel.line, APPLIED);
-          pending.delete(rel.line);
+          if (o.keepRows) pending.delete(rel.line);
         }
       }
       if (sink.out !== undefined && !sink.out.write(batch.body + "\n")) await once(sink.out, "drain");
       return;
     }
-    if (state.halt !== undefined) return skipBatch(batch, state.halt.reason);
-    while (inflight.size >= sink.concurrency) await Promise.race(inflight);
-    // A settlement may have halted the run while this batch waited for a slot.
-    const haltedMeanwhile = state.halt as Halt | undefined;
-    if (haltedMeanwhile !== undefined) return skipBatch(batch, haltedMeanwhile.reason);
-    const p: Promise<void> = sink.transport.send(batch).then(onSettlement).finally(() => inflight.delete(p));
-    inflight.add(p);
+    // Sending: the batch joins the queue, and reading goes on unless the queue is full. Waiting here
+    // for a send slot instead would leave the slots idle while the next window is read and planned.
+    sending ??= sendQueued(sink).catch((e: unknown) => {
+      sendFailure = { error: e };
+    });
+    queue.push(batch);
+    queuedBytes += batch.bytes;
+    wakeSender?.();
+    while (queuedBytes > MAX_QUEUED_BYTES && sendFailure === undefined) {
+      await Promise.race([sending, new Promise<void>((resolve) => (wakeReader = resolve))]);
+    }
+    if (sendFailure !== undefined) throw sendFailure.error;
+  };
+
+  /** Takes batches from the queue in order and starts each once a slot is free, until the queue ends. */
+  const sendQueued = async (sink: Extract<PipelineOptions["sink"], { kind: "send" }>): Promise<void> => {
+    for (;;) {
+      const batch = queue.shift();
+      if (batch === undefined) {
+        if (queueEnded) break;
+        await new Promise<void>((resolve) => (wakeSender = resolve));
+        wakeSender = undefined;
+        continue;
+      }
+      queuedBytes -= batch.bytes;
+      wakeReader?.();
+      if (state.halt !== undefined) {
+        await skipBatch(batch, state.halt.reason);
+        continue;
+      }
+      while (inflight.size >= sink.concurrency) await Promise.race(inflight);
+      // A settlement may have halted the run while this batch waited for a slot.
+      const haltedMeanwhile = state.halt as Halt | undefined;
+      if (haltedMeanwhile !== undefined) {
+        await skipBatch(batch, haltedMeanwhile.reason);
+        continue;
+      }
+      const p: Promise<void> = sink.transport.send(batch).then(onSettlement).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    while (inflight.size > 0) await Promise.race(inflight);
   };
 
   const handle = async (events: readonly PlanEvent[]): Promise<void> => {
     for (const ev of events) {
-      if (ev.type === "batch") await dispatch(ev.batch);
+      let p: void | Promise<void>;
+      if (ev.type === "batch") p = dispatch(ev.batch);
       else if (ev.type === "duplicate") {
         // A row settled by the resumed journal keeps its journaled outcome.
         if (o.resume?.isSettled(ev.relationship.line) === true) continue;
-        await settle({ line: ev.relationship.line, outcome: { kind: "duplicate", supersededBy: ev.supersededBy }, relationship: ev.relationship });
+        p = settle({ line: ev.relationship.line, outcome: { kind: "duplicate", supersededBy: ev.supersededBy }, relationship: ev.relationship });
       } else {
-        await settle({ line: ev.relationship.line, outcome: { kind: "invalid", reason: ev.reason }, relationship: ev.relationship });
+        p = settle({ line: ev.relationship.line, outcome: { kind: "invalid", reason: ev.reason }, relationship: ev.relationship });
       }
+      if (p !== undefined) await p;
     }
   };
 
@@ -195,28 +266,38 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
   let mapper: Mapper | undefined;
   const mapping = mappingOptions(o.input);
   try {
-    for await (const row of o.source.rows()) {
-      if (state.halt?.kind === "interrupted") break;
-      tally.read();
-      if (mapper === undefined) mapper = createMapperFor(mapping, o.source, row);
-      const mapped = mapFor(mapper, o.source.displayName, row);
-      if (!mapped.ok) {
-        await settle({ line: row.line, outcome: { kind: "invalid", reason: mapped.reason }, row });
-      } else {
-        const rel = mapped.relationship;
-        if (o.countSides === true) noteSides(rel, objectTypes, people, objects);
-        const previous = o.resume?.outcomeOf(row.line);
-        if (previous !== undefined) {
-          await settle({ line: row.line, outcome: previous, relationship: rel, row });
-        } else if (state.halt !== undefined) {
-          await settle({ line: row.line, outcome: { kind: "skipped", reason: state.halt.reason }, relationship: rel, row });
-          continue;
-        } else if (o.keepRows) {
-          pending.set(row.line, row);
+    // A chunk of rows at a time: one await per chunk instead of several per row (the per-row awaits
+    // cost as much as parsing). Within a chunk, only real work (a full send slot, a sink write) awaits.
+    reading: for await (const rows of rowBatchesOf(o.source)) {
+      for (const row of rows) {
+        if (state.halt?.kind === "interrupted") break reading;
+        tally.read();
+        if (mapper === undefined) mapper = createMapperFor(mapping, o.source, row);
+        const mapped = mapFor(mapper, o.source.displayName, row);
+        let p: void | Promise<void> = undefined;
+        if (!mapped.ok) {
+          p = settle({ line: row.line, outcome: { kind: "invalid", reason: mapped.reason }, row });
+        } else {
+          const rel = mapped.relationship;
+          if (o.countSides === true) noteSides(rel, objectTypes, people, objects);
+          const previous = o.resume?.outcomeOf(row.line);
+          if (previous !== undefined) {
+            p = settle({ line: row.line, outcome: previous, relationship: rel, row });
+            if (p !== undefined) await p;
+            p = undefined;
+          } else if (state.halt !== undefined) {
+            p = settle({ line: row.line, outcome: { kind: "skipped", reason: state.halt.reason }, relationship: rel, row });
+            if (p !== undefined) await p;
+            continue;
+          } else if (o.keepRows) {
+            pending.set(row.line, row);
+          }
+          const events = planner.add(rel);
+          if (events.length > 0) p = handle(events);
         }
-        await handle(planner.add(rel));
+        if (p !== undefined) await p;
+        if ((tally.rowsRead & 1023) === 0) progress();
       }
-      if ((tally.rowsRead & 1023) === 0) progress();
     }
   } catch (e) {
     // Before anything was sent a malformed file is simply an error; once batches are out, the rows
@@ -226,6 +307,10 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
   }
   // Once halted, dispatch settles the planned batches as skipped instead of sending them.
   await handle(planner.finish());
+  queueEnded = true;
+  wakeSender?.();
+  await sending;
+  if (sendFailure !== undefined) throw sendFailure.error;
   while (inflight.size > 0) await Promise.race(inflight);
   await journalChain;
   progress();
@@ -237,6 +322,14 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
   };
   if (state.halt !== undefined) result.halt = state.halt;
   return result;
+}
+
+/** The source's rows a chunk at a time (one-row chunks from a source that cannot batch). */
+function rowBatchesOf(source: RowSource): AsyncIterable<readonly Row[]> {
+  if ("rowBatches" in source) return (source as BatchedRowSource).rowBatches();
+  return (async function* () {
+    for await (const row of source.rows()) yield [row];
+  })();
 }
 
 /** The mapping flags, in the shape src/model expects. */

@@ -71,7 +71,16 @@ interface Resolved {
   /** Attribute columns; "*" means every key of each row not in `identifierColumns` (JSON rows vary). */
   attributes: readonly string[] | "*";
   identifierColumns: ReadonlySet<string>;
+  /**
+   * Values shared between rows, so that a million rows do not each keep their own copy until they are
+   * sent (fewer live objects, less GC): the previous row's object (sorted input repeats it), and the
+   * attributes of a single attribute column by value (a role column holds few values).
+   */
+  shared: { object: ObjectRef | undefined; attributes: Map<string, Record<string, AttributeValue>> };
 }
+
+/** Distinct attribute values shared per mapper; past this, rows get their own objects. */
+const MAX_SHARED_ATTRIBUTES = 1_000;
 
 /** Builds a mapper; throws ColumnError when the header cannot satisfy the options. */
 export function createMapper(options: MappingOptions, columns: SourceColumns): Mapper {
@@ -108,7 +117,7 @@ function resolveHeaderless(options: MappingOptions): Resolved {
       "this input holds one identifier per row and no header: pass --object or --person for the other side",
     );
   }
-  return { person, object, attributes: [], identifierColumns: new Set([IDENTIFIER_COLUMN]) };
+  return { person, object, attributes: [], identifierColumns: new Set([IDENTIFIER_COLUMN]), shared: newShared() };
 }
 
 /** `header`: names are a CSV header, which every row has; else the first JSON row's keys. */
@@ -183,7 +192,11 @@ function resolve(options: MappingOptions, names: readonly string[], header: bool
     }
     attributes = options.attributes;
   }
-  return { person, object, attributes, identifierColumns };
+  return { person, object, attributes, identifierColumns, shared: newShared() };
+}
+
+function newShared(): Resolved["shared"] {
+  return { object: undefined, attributes: new Map() };
 }
 
 function asPersonKey(name: string): PersonKey | undefined {
@@ -242,7 +255,8 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
     if (value === undefined) return invalid(`${os.label} ${idTypeProblem(raw)}`, os.column);
     const problem = objectValueProblem(value);
     if (problem !== undefined) return invalid(`${os.label} ${problem}`, os.column);
-    if (os.cio) object = { cioObjectId: value };
+    const last = r.shared.object;
+    if (os.cio) object = last !== undefined && "cioObjectId" in last && last.cioObjectId === value ? last : { cioObjectId: value };
     else {
       let typeId = options.objectType;
       if (os.typeColumn !== undefined) {
@@ -255,7 +269,27 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
           typeId = text as string;
         }
       }
-      object = { typeId, id: value };
+      object = last !== undefined && "typeId" in last && last.id === value && last.typeId === typeId ? last : { typeId, id: value };
+    }
+    r.shared.object = object;
+  }
+
+  const relationship: Relationship = { line: row.line, person, object };
+  // One CSV attribute column (--attributes role): share one attributes object per distinct value.
+  const one = csv && r.attributes !== "*" && r.attributes.length === 1 ? r.attributes[0] : undefined;
+  if (one !== undefined && one !== "__proto__") {
+    const raw = fields[one];
+    if (typeof raw === "string" && raw !== "") {
+      const shared = r.shared.attributes;
+      let attributes = shared.get(raw);
+      if (attributes === undefined) {
+        attributes = { [one]: raw };
+        const problem = attributesProblem(attributes);
+        if (problem !== undefined) return { ok: false, reason: problem };
+        if (shared.size < MAX_SHARED_ATTRIBUTES) shared.set(raw, attributes);
+      }
+      relationship.attributes = attributes;
+      return { ok: true, relationship };
     }
   }
 
@@ -285,7 +319,6 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
     count++;
   }
 
-  const relationship: Relationship = { line: row.line, person, object };
   if (attributes !== undefined && count > 0) {
     const problem = attributesProblem(attributes);
     if (problem !== undefined) return { ok: false, reason: problem };

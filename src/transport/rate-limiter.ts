@@ -30,8 +30,17 @@ interface Waiter {
 }
 
 /**
- * A FIFO of waiters released one at a time, each at least `1000 / rate` ms after the previous start:
- * no burst, so any window of w seconds holds at most w·rate + 1 starts.
+ * Lateness a start may make up: a start released late (the event loop was busy planning a window)
+ * counts from its scheduled time, up to this many ms back, so the lost time is caught up.
+ * Without it, ~50 ms of planning every quarter second cost 14 % of the rate (measured, issue 6).
+ */
+const CATCH_UP_MS = 50;
+
+/**
+ * A FIFO of waiters released one at a time, each `1000 / rate` ms after the previous one's scheduled
+ * start. Released on time, starts are that far apart; a start released late lets up to
+ * CATCH_UP_MS · rate / 1000 more follow sooner, so any window of w seconds holds at most
+ * (w + CATCH_UP_MS / 1000)·rate + 1 starts, and the long-run rate never exceeds `rate`.
  */
 export function createRateLimiter(o: RateLimiterOptions): RateLimiter {
   const interval = 1000 / o.ratePerSecond;
@@ -58,7 +67,8 @@ export function createRateLimiter(o: RateLimiterOptions): RateLimiter {
         }
         const w = queue.shift();
         if (w === undefined || w.signal?.aborted === true) continue;
-        lastStart = o.now();
+        const now = o.now();
+        lastStart = lastStart === -Infinity ? now : Math.max(at, now - CATCH_UP_MS);
         w.resolve();
       }
     } finally {

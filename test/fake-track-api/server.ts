@@ -27,6 +27,18 @@ export interface FakeOptions {
   now?: () => number;
   /** Keep only the latest N requests in `requests` (default: all); a long manual rehearsal sets it. */
   maxRecordedRequests?: number;
+  /**
+   * Whether valid ops change `state` (default true). The benchmark sends millions of relationships and sets
+   * false, so that the store neither grows without bound nor makes the fake the bottleneck; ops and
+   * relationships are still validated and counted.
+   */
+  applyState?: boolean;
+  /**
+   * Count-only (default false): an authorized request within the size limit gets 200 `{}` without its body
+   * being parsed or validated. For the benchmark, where parsing 500 KB bodies would make the fake, not the
+   * client, the bottleneck; `counters.received` and `counters.receivedBytes` still add up what came.
+   */
+  countOnly?: boolean;
   /** Called once a request is settled (answered, reset, or left hanging). */
   onSettled?: (request: ReceivedRequest) => void;
 }
@@ -63,6 +75,8 @@ export interface ReceivedRequest {
 /** Running figures, so tests can assert what never happened (e.g. an oversize body). */
 export interface Counters {
   received: number;
+  /** Body bytes of every request received. */
+  receivedBytes: number;
   /** Bodies refused with 413: over 500,000 bytes on /batch or 32,000 on /entity. */
   oversizeRefused: number;
   /** Bodies received over those limits, whatever the answer (a scripted 503 may pre-empt the 413). */
@@ -73,8 +87,10 @@ export interface Counters {
   invalidOps: number;
   /** Ops refused because they carried a poison id. */
   poisonedOps: number;
-  /** Ops applied to the state. */
+  /** Ops applied to the state (counted also when `applyState` is false). */
   appliedOps: number;
+  /** Relationships carried by those ops. */
+  appliedRelationships: number;
   resets: number;
   hangs: number;
   /** Answers by status code. */
@@ -124,12 +140,14 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
   const requests: ReceivedRequest[] = [];
   const counters: Counters = {
     received: 0,
+    receivedBytes: 0,
     oversizeRefused: 0,
     oversizeBodies: 0,
     oversizeOps: 0,
     invalidOps: 0,
     poisonedOps: 0,
     appliedOps: 0,
+    appliedRelationships: 0,
     resets: 0,
     hangs: 0,
     byStatus: {},
@@ -209,6 +227,8 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const buf = Buffer.concat(chunks);
     rec.bytes = buf.length;
+    counters.receivedBytes += buf.length;
+    if (options.countOnly === true) return;
     rec.rawBody = buf.toString("utf8");
     rec.body = parseJson(rec.rawBody);
   }
@@ -228,7 +248,8 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
 
   /** Applies a valid op to the state. */
   function apply(op: ValidOp): void {
-    for (const r of op.relationships) {
+    counters.appliedRelationships += op.relationships.length;
+    if (options.applyState !== false) for (const r of op.relationships) {
       if (op.action === "add_relationships") state.add(r.object, r.person, r.attributes);
       else state.delete(r.object, r.person);
     }
@@ -371,6 +392,7 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
       return answer(rec, res, 401);
     }
     if (!authorized(req.headers.authorization)) return answer(rec, res, 401);
+    if (options.countOnly === true) return answer(rec, res, 200, {});
     if (rec.body === undefined) {
       return answer(rec, res, 400, { errors: [{ reason: "malformed", field: "", message: "the body is not JSON" }] });
     }
