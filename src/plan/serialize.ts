@@ -39,6 +39,20 @@ function isEmpty(map: object): boolean {
   return true;
 }
 
+// The mapper shares one attributes object among the rows that carry the same values (a role column
+// holds few of them), so their JSON is worth computing once per object rather than once per row.
+const attributesJsonCache = new WeakMap<object, string>();
+
+/** JSON of a relationship's attributes, computed once per attributes object. */
+function attributesJson(attributes: object): string {
+  let json = attributesJsonCache.get(attributes);
+  if (json === undefined) {
+    json = JSON.stringify(attributes);
+    attributesJsonCache.set(attributes, json);
+  }
+  return json;
+}
+
 /** Everything of an operation before its first relationship. */
 export function operationHead(op: Pick<Operation, "type" | "action"> & { object?: ObjectRef; person?: PersonRef }): string {
   const ids =
@@ -51,7 +65,7 @@ export function relationshipJson(opType: "object" | "person", action: Action, re
   // relationship_attributes mean nothing to delete_relationships (API.md), so they are not sent there.
   const a = rel.attributes;
   const attributes = action === "add_relationships" && a !== undefined && !isEmpty(a) ? a : undefined;
-  const tail = attributes === undefined ? "}" : `,"relationship_attributes":${JSON.stringify(attributes)}}`;
+  const tail = attributes === undefined ? "}" : `,"relationship_attributes":${attributesJson(attributes)}}`;
   if (opType === "object") return REL_PERSON_OPEN[rel.person.key] + JSON.stringify(rel.person.value) + "}" + tail;
   return `{"identifiers":${objectIdentifiersJson(rel.object)}${tail}`;
 }
