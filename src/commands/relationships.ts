@@ -96,6 +96,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
         backoffBaseMs: opts.send.backoffBaseMs,
         backoffCapMs: opts.send.backoffCapMs,
         isolate: opts.send.isolate,
+        maxBatchBytes: opts.input.batchBytes,
         userAgent: `cio-rel/${VERSION}`,
         ...(opts.output.verbose
           ? {

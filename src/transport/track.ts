@@ -47,6 +47,7 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
   const baseMs = o.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs;
   const capMs = o.backoffCapMs ?? DEFAULT_BACKOFF.capMs;
   const isolate = o.isolate ?? true;
+  const maxBatchBytes = o.maxBatchBytes ?? MAX_BATCH_BYTES;
   const now = o.now ?? Date.now;
   const sleep = o.sleep ?? ((ms: number, signal?: AbortSignal) => delay(ms, undefined, signal ? { signal } : {}));
   const random = o.random ?? Math.random;
@@ -223,7 +224,7 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
           else if (isolate && op.relationships.length > 1) halves.push(...halveOperation(op));
           else settle([op], ledger, failed(formatApiErrors(errors), a.status, firstField(errors)));
         });
-        for (const sub of pack(batch.seq, halves)) await deliver(sub, ledger);
+        for (const sub of pack(batch.seq, halves, maxBatchBytes)) await deliver(sub, ledger);
         return;
       }
     }
@@ -301,15 +302,15 @@ function splitBatch(batch: Batch): Batch[] | undefined {
   return halveOperation(only).map((op) => makeBatch(batch.seq, [op]));
 }
 
-/** Ops into as few batches as MAX_BATCH_BYTES allows (halves carry an extra op head each). */
-function pack(seq: number, ops: Operation[]): Batch[] {
+/** Ops into as few batches as maxBytes allows (halves carry an extra op head each). */
+function pack(seq: number, ops: Operation[], maxBytes: number): Batch[] {
   const empty = Buffer.byteLength(BATCH_HEAD) + Buffer.byteLength(BATCH_TAIL);
   const out: Batch[] = [];
   let group: Operation[] = [];
   let bytes = empty;
   for (const op of ops) {
     const size = Buffer.byteLength(operationJson(op)) + 1; // + the comma
-    if (group.length > 0 && bytes + size > MAX_BATCH_BYTES) {
+    if (group.length > 0 && bytes + size > maxBytes) {
       out.push(makeBatch(seq, group));
       group = [];
       bytes = empty;

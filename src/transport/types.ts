@@ -68,6 +68,8 @@ export interface TrackTransportOptions {
   backoffBaseMs?: number;
   /** Default 30_000. */
   backoffCapMs?: number;
+  /** Largest body when re-packing the halves of failed operations (default MAX_BATCH_BYTES; --batch-bytes). */
+  maxBatchBytes?: number;
   /** Split failed ops and batches to isolate the bad rows (default true); false is --no-isolate. */
   isolate?: boolean;
   userAgent?: string;

@@ -128,6 +128,9 @@ describe("delivery end to end against the fake Track API (issue 4)", () => {
     expect(r.code).toBe(5);
     expect(s).toMatchObject({ applied: 3998, failed: 2, exitCode: 5 });
     expectComplete(run, fake, s, new Set(["u13", "u2071"]));
+    // The halves resent while isolating are packed within --batch-bytes too.
+    expect(fake.requests.length).toBeGreaterThan(s.batches);
+    for (const q of fake.requests) expect(q.bytes).toBeLessThanOrEqual(32012);
     const failures = readFailuresCsv(run.failures);
     for (const f of failures.rows) expect(f.cio_rel_error.length).toBeGreaterThan(0);
     const failedLines = readReport(run.report).filter((l) => l.outcome === "failed");
