@@ -1,5 +1,6 @@
 import type { Action, ObjectRef, PersonRef, Relationship } from "../model/types.js";
 import { Packer } from "./packer.js";
+import { attributesJson } from "./serialize.js";
 import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy, type PlanEvent, type PlanStats } from "./types.js";
 
 // Relationships → batches, in bounded memory (issue 2, "Planning and packing"). Relationships are
@@ -14,6 +15,17 @@ import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy, type PlanEvent, typ
 
 /** Relationships per window unless told otherwise: bounded memory, and groups large enough to pack well. */
 export const DEFAULT_WINDOW_SIZE = 50_000;
+
+/**
+ * The window also flushes once its relationships weigh this much (ids and attribute JSON), so that
+ * rows carrying large attributes (up to 100 KB each) cannot make the window's memory unbounded.
+ */
+export const MAX_WINDOW_BYTES = 16_000_000;
+
+/** Rough bytes a relationship holds in the window: its person id and its attributes' JSON. */
+function weight(rel: Relationship): number {
+  return 64 + rel.person.value.length + (rel.attributes === undefined ? 0 : attributesJson(rel.attributes).length);
+}
 
 /** How a planner is set up. */
 export interface PlannerOptions {
@@ -80,6 +92,8 @@ class WindowPlanner implements Planner {
 
   /** The window in input order; undefined where a later duplicate or --resume removed a relationship. */
   #window: (Relationship | undefined)[] = [];
+  /** Sum of weight() over the window. */
+  #windowBytes = 0;
   /** Object groups in first-seen order. */
   #groups: ObjectGroup[] = [];
   /** object_type_id → object id → group. */
@@ -111,6 +125,7 @@ class WindowPlanner implements Planner {
       }
     }
     this.#window.push(rel);
+    this.#windowBytes += weight(rel);
     group.slots.push(slot);
     if (group.byPerson !== undefined) group.byPerson.set(personKey(rel.person), slot);
     else if (group.slots.length > SCAN_LIMIT) {
@@ -120,7 +135,7 @@ class WindowPlanner implements Planner {
         if (r !== undefined) group.byPerson.set(personKey(r.person), s);
       }
     }
-    if (this.#window.length >= this.#windowSize) {
+    if (this.#window.length >= this.#windowSize || this.#windowBytes >= MAX_WINDOW_BYTES) {
       out ??= [];
       this.#flush(out);
     }
@@ -174,6 +189,7 @@ class WindowPlanner implements Planner {
   /** Packs the window's live relationships, grouped; group order is first-seen order. */
   #flush(out: PlanEvent[]): void {
     const window = this.#window;
+    this.#windowBytes = 0;
     const exclude = this.#exclude;
     if (exclude !== undefined) {
       for (let i = 0; i < window.length; i++) {

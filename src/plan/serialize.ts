@@ -44,7 +44,7 @@ function isEmpty(map: object): boolean {
 const attributesJsonCache = new WeakMap<object, string>();
 
 /** JSON of a relationship's attributes, computed once per attributes object. */
-function attributesJson(attributes: object): string {
+export function attributesJson(attributes: object): string {
   let json = attributesJsonCache.get(attributes);
   if (json === undefined) {
     json = JSON.stringify(attributes);

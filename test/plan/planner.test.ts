@@ -185,3 +185,24 @@ describe("planner: stats and misc", () => {
     expect(() => add({ maxBatchBytes: 1000, maxOperationBytes: 995 })).toThrow(RangeError);
   });
 });
+
+describe("planner: memory stays bounded by bytes as well as rows", () => {
+  it("a window of heavy relationships flushes before it reaches windowSize", () => {
+    const planner = add({ windowSize: 1_000_000 });
+    const heavy = "x".repeat(20_000);
+    let emittedDuringAdd = 0;
+    let firstBatchAt = -1;
+    for (let i = 0; i < 1000; i++) {
+      const events = planner.add(rel(i + 2, `p${i}`, `acct-${i}`, { note: heavy }));
+      const batches = events.filter((e) => e.type === "batch").length;
+      if (batches > 0 && firstBatchAt < 0) firstBatchAt = i;
+      emittedDuringAdd += batches;
+    }
+    // 16 MB of window at ≈ 20 KB per relationship: the first flush comes after ≈ 800 rows, not 1,000,000.
+    expect(firstBatchAt).toBeGreaterThan(700);
+    expect(firstBatchAt).toBeLessThan(900);
+    expect(emittedDuringAdd).toBeGreaterThan(0);
+    planner.finish();
+    expect(planner.stats().relationships).toBe(1000);
+  });
+});
