@@ -121,6 +121,7 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
   };
   // Applied rows need no sink call when it ignores them (no --report); the tally is all they touch.
   const sinkApplied = o.rows.ignoresApplied !== true;
+  const journaling = o.journal !== undefined;
 
   const progress = (): void => {
     o.onProgress?.({ tally, bytesRead: o.source.bytesRead() });
@@ -154,6 +155,7 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
         const p = settle(rel === undefined ? { line: r.line, outcome: r.outcome } : { line: r.line, outcome: r.outcome, relationship: rel });
         if (p !== undefined) await p;
       }
+      if (!journaling) continue;
       if (r.outcome.kind === "applied") applied.push(r.line);
       else if (r.outcome.kind === "failed") failed.push({ line: r.line, reason: r.outcome.reason });
     }

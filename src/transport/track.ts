@@ -203,7 +203,11 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
 
   /** Delivers a (sub-)batch and settles its rows, splitting to isolate bad ones. */
   async function deliver(batch: Batch, ledger: Ledger): Promise<void> {
-    const a = await exchange(batch);
+    return settleAnswer(batch, await exchange(batch), ledger);
+  }
+
+  /** Settles a (sub-)batch's rows from its final answer, resending halves where that isolates bad rows. */
+  async function settleAnswer(batch: Batch, a: Final, ledger: Ledger): Promise<void> {
     switch (a.kind) {
       case "applied":
         return settle(batch.operations, ledger, APPLIED);
@@ -241,7 +245,10 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
       const ledger: Ledger = new Map();
       if (batchLines(batch).length === 0) return { batch, rows: [] };
       try {
-        await deliver(batch, ledger);
+        const answer = await exchange(batch);
+        // The common case, a batch applied whole, needs no per-row ledger.
+        if (answer.kind === "applied") return { batch, rows: appliedRows(batch) };
+        await settleAnswer(batch, answer, ledger);
       } catch (err) {
         // A bug here must not lose rows: whatever is unsettled fails with the error.
         settle(batch.operations, ledger, failed(`internal error: ${String(err)}`));
@@ -274,6 +281,13 @@ function authReason(status: number): string {
 
 function firstField(errors: ApiErrorEntry[]): string | undefined {
   return errors.find((e) => e.field !== undefined)?.field;
+}
+
+/** Every row of a batch applied. */
+function appliedRows(batch: Batch): RowSettlement[] {
+  const rows: RowSettlement[] = [];
+  for (const op of batch.operations) for (const r of op.relationships) rows.push({ line: r.line, outcome: APPLIED });
+  return rows;
 }
 
 /** Gives each row of `ops` its outcome, unless it already has one (a row is settled exactly once). */
