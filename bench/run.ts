@@ -161,13 +161,13 @@ async function gnuTimeWorks(dir: string): Promise<boolean> {
   return code === 0 && existsSync(out) && /^\d+\s*$/m.test(readFileSync(out, "utf8"));
 }
 
-/** Runs `node <args>` and measures its wall time and peak RSS (GNU time, else VmHWM polled every 5 ms). */
+/** Runs `node <args>` (or the CLI itself) and measures its wall time and peak RSS (GNU time, else VmHWM polled every 5 ms). */
 async function runNode(dir: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<ChildRun> {
   useGnuTime ??= await gnuTimeWorks(dir);
   const timeFile = join(dir, "time.txt");
-  const [cmd, argv] = useGnuTime
-    ? [GNU_TIME, ["-f", "%M", "-o", timeFile, process.execPath, ...args]]
-    : [process.execPath, [...args]];
+  // The CLI runs as a user's shell runs it — as an executable, so its shebang's node flags apply.
+  const program = args[0] === CLI ? [...args] : [process.execPath, ...args];
+  const [cmd, argv] = useGnuTime ? [GNU_TIME, ["-f", "%M", "-o", timeFile, ...program]] : [program[0] as string, program.slice(1)];
   const started = performance.now();
   const child = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";

@@ -193,7 +193,7 @@ export function parseInputOptions(raw: RawOptions, path?: string): InputOptions 
     objectType: objectTypeFlag(raw.objectType),
     emptyRemoves: raw.emptyRemoves === true,
     groupBy: oneOf("--group-by", raw.groupBy, GROUP_BYS) ?? "auto",
-    windowSize: numberFlag("--window-size", raw.windowSize, 1) ?? 50_000,
+    windowSize: numberFlag("--window-size", raw.windowSize, 1) ?? 10_000,
     // An op (≤ 32,000 bytes) plus the batch wrapper must still fit, hence the floor.
     batchBytes: numberFlag("--batch-bytes", raw.batchBytes, MIN_BATCH_BYTES, { max: MAX_BATCH_BYTES }) ?? MAX_BATCH_BYTES,
   };
