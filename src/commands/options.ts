@@ -1,6 +1,7 @@
 import { UsageError } from "../errors.js";
 import type { Format } from "../input/types.js";
 import type { Action, ObjectRef, PersonKey, PersonRef } from "../model/types.js";
+import { DEFAULT_WINDOW_SIZE } from "../plan/planner.js";
 import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy } from "../plan/types.js";
 
 /** The smallest --batch-bytes: one largest operation and the `{"batch":[]}` around it. */
@@ -193,7 +194,7 @@ export function parseInputOptions(raw: RawOptions, path?: string): InputOptions 
     objectType: objectTypeFlag(raw.objectType),
     emptyRemoves: raw.emptyRemoves === true,
     groupBy: oneOf("--group-by", raw.groupBy, GROUP_BYS) ?? "auto",
-    windowSize: numberFlag("--window-size", raw.windowSize, 1) ?? 10_000,
+    windowSize: numberFlag("--window-size", raw.windowSize, 1) ?? DEFAULT_WINDOW_SIZE,
     // An op (≤ 32,000 bytes) plus the batch wrapper must still fit, hence the floor.
     batchBytes: numberFlag("--batch-bytes", raw.batchBytes, MIN_BATCH_BYTES, { max: MAX_BATCH_BYTES }) ?? MAX_BATCH_BYTES,
   };

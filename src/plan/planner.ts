@@ -13,8 +13,11 @@ import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy, type PlanEvent, typ
 // row's, except that batches sent concurrently may be applied out of order by Customer.io — so a
 // later attribute change may lose to an earlier one. Sort or deduplicate inputs where that matters.
 
-/** Relationships per window unless told otherwise: bounded memory, and groups large enough to pack well. */
-export const DEFAULT_WINDOW_SIZE = 50_000;
+/**
+ * Relationships per window unless told otherwise: groups large enough to pack sorted input optimally,
+ * and few enough that they die young in V8's heap (a 50,000 window measured ≈ 60 MB more peak RSS).
+ */
+export const DEFAULT_WINDOW_SIZE = 10_000;
 
 /**
  * The window also flushes once its relationships weigh this much (ids and attribute JSON), so that
