@@ -402,6 +402,8 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
+      // A client that went away mid-body (killed, aborted, timed out) is not the fake's bug.
+      if ((err as { code?: unknown }).code === "ECONNRESET" || req.destroyed) return;
       // A bug in the fake must not pass for an API answer: say so loudly.
       console.error("fake Track API internal error", err);
       if (!res.headersSent && !res.destroyed) res.writeHead(500).end(`fake Track API internal error: ${String(err)}`);
