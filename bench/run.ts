@@ -15,6 +15,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { seededRandom } from "../test/fake-track-api/faults.js";
 import { startFakeTrackApi, type FakeTrackApi, type ReceivedRequest } from "../test/fake-track-api/index.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -64,17 +65,8 @@ function need(v: string | undefined, flag: string): string {
 
 // ---------------------------------------------------------------- inputs
 
-/** mulberry32: the inputs are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the fake's): the inputs are the same on every run. */
+const prng = seededRandom;
 
 const ROLES = ["member", "member", "member", "admin", "owner", "viewer", "billing"];
 

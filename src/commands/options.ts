@@ -1,5 +1,6 @@
 import { UsageError } from "../errors.js";
 import type { Format } from "../input/types.js";
+import type { MappingOptions } from "../model/mapping.js";
 import type { Action, ObjectRef, PersonKey, PersonRef } from "../model/types.js";
 import { DEFAULT_WINDOW_SIZE } from "../plan/planner.js";
 import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy } from "../plan/types.js";
@@ -53,20 +54,12 @@ export interface RawOptions {
 }
 
 /** How rows are read and turned into relationships: everything that shapes the payloads. */
-export interface InputOptions {
+export interface InputOptions extends MappingOptions {
   /** The file as given ("-" for stdin). */
   path: string;
   format?: Format;
   header: boolean;
   delimiter?: string;
-  fixedObject?: ObjectRef;
-  fixedPerson?: PersonRef;
-  personColumn?: string;
-  personKey?: PersonKey;
-  objectColumn?: string;
-  objectType: string;
-  attributes?: readonly string[] | "*";
-  emptyRemoves: boolean;
   groupBy: GroupBy;
   windowSize: number;
   /** Largest batch body; MAX_BATCH_BYTES unless the user asks for smaller requests. */

@@ -266,7 +266,6 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
   });
 
   let mapper: Mapper | undefined;
-  const mapping = mappingOptions(o.input);
   try {
     // A chunk of rows at a time: one await per chunk instead of several per row (the per-row awaits
     // cost as much as parsing). Within a chunk, only real work (a full send slot, a sink write) awaits.
@@ -274,7 +273,7 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
       for (const row of rows) {
         if (state.halt?.kind === "interrupted") break reading;
         tally.read();
-        if (mapper === undefined) mapper = createMapperFor(mapping, o.source, row);
+        if (mapper === undefined) mapper = createMapperFor(o.input, o.source, row);
         const mapped = mapFor(mapper, o.source.displayName, row);
         let p: void | Promise<void> = undefined;
         if (!mapped.ok) {
@@ -332,18 +331,6 @@ function rowBatchesOf(source: RowSource): AsyncIterable<readonly Row[]> {
   return (async function* () {
     for await (const row of source.rows()) yield [row];
   })();
-}
-
-/** The mapping flags, in the shape src/model expects. */
-function mappingOptions(i: InputOptions): MappingOptions {
-  const m: MappingOptions = { objectType: i.objectType, emptyRemoves: i.emptyRemoves };
-  if (i.fixedObject !== undefined) m.fixedObject = i.fixedObject;
-  if (i.fixedPerson !== undefined) m.fixedPerson = i.fixedPerson;
-  if (i.personColumn !== undefined) m.personColumn = i.personColumn;
-  if (i.personKey !== undefined) m.personKey = i.personKey;
-  if (i.objectColumn !== undefined) m.objectColumn = i.objectColumn;
-  if (i.attributes !== undefined) m.attributes = i.attributes;
-  return m;
 }
 
 /** Column problems (no person column, an unknown --attributes name) are errors of the file's first record. */
