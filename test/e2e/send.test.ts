@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
@@ -246,6 +246,27 @@ describe("delivery end to end against the fake Track API (issue 4)", () => {
     // Requests already in flight when the 429 went out may land; none may *start* later within 2 s.
     const started = later.filter((q) => q.time > throttled.time + 50);
     for (const q of started) expect(q.time - throttled.time).toBeGreaterThanOrEqual(1990);
+  });
+
+  it("a file found malformed part-way through: what was sent stays applied, the rest is skipped, exit 2", async () => {
+    fake = await startFake();
+    const dir = tempDir();
+    const rows = memberships(30, 100);
+    const input = writeMembershipsCsv(dir, rows);
+    appendFileSync(input, 'u9999,acct-9,"unclosed\n');
+    const report = join(dir, "report.ndjson");
+    const failures = join(dir, "failures.csv");
+    const r = await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, ...SMALL, "--window-size", "500",
+      "--concurrency", "1", "--json", "--report", report, "--failures", failures]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${input}:3002: `);
+    const s = summaryOf(r);
+    expect(balanced(s)).toBe(true);
+    expect(s.applied).toBeGreaterThan(0);
+    expect(s.applied + s.skipped).toBe(3000);
+    expect(fake.state.size).toBe(s.applied);
+    expect(readFailuresCsv(failures).rows).toHaveLength(s.skipped);
+    expect(readReport(report)).toHaveLength(3000);
   });
 
   it("refuses plain http to a non-loopback host", async () => {
