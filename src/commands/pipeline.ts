@@ -3,6 +3,7 @@ import { InputError } from "../errors.js";
 import type { BatchedRowSource, Row, RowSource } from "../input/types.js";
 import { ColumnError, createMapper, type Mapper, type MappingOptions } from "../model/mapping.js";
 import type { Outcome, Relationship } from "../model/types.js";
+import { batchPairs, PairsInFlight } from "../plan/pairs.js";
 import { createPlanner } from "../plan/planner.js";
 import { MAX_BATCH_BYTES, type Batch, type PlanEvent, type PlanStats } from "../plan/types.js";
 import type { BatchSettlement, BatchTransport } from "../transport/types.js";
@@ -213,6 +214,9 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
     if (sendFailure !== undefined) throw sendFailure.error;
   };
 
+  // Only additions with attributes can differ between two rows of one pair; order is moot otherwise.
+  const pairsInFlight = o.action === "add_relationships" && o.input.attributes !== undefined ? new PairsInFlight() : undefined;
+
   /** Takes batches from the queue in order and starts each once a slot is free, until the queue ends. */
   const sendQueued = async (sink: Extract<PipelineOptions["sink"], { kind: "send" }>): Promise<void> => {
     for (;;) {
@@ -236,7 +240,21 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
         await skipBatch(batch, haltedMeanwhile.reason);
         continue;
       }
-      const p: Promise<void> = sink.transport.send(batch).then(onSettlement).finally(() => inflight.delete(p));
+      // A pair repeated beyond the window must reach Customer.io after its earlier row (later attributes
+      // win), so a batch that repeats a pair in flight waits for it; batches keep their queue order.
+      let pairs: Uint32Array | undefined;
+      if (pairsInFlight !== undefined) {
+        pairs = batchPairs(batch);
+        while (inflight.size > 0 && pairsInFlight.overlaps(pairs)) await Promise.race(inflight);
+        pairsInFlight.add(pairs);
+      }
+      const p: Promise<void> = sink.transport
+        .send(batch)
+        .then(onSettlement)
+        .finally(() => {
+          inflight.delete(p);
+          if (pairs !== undefined) pairsInFlight?.remove(pairs);
+        });
       inflight.add(p);
     }
     while (inflight.size > 0) await Promise.race(inflight);

@@ -9,9 +9,8 @@ import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy, type PlanEvent, typ
 //
 // Duplicates: the same person–object pair twice within one window keeps the later row (its
 // attributes win) at the later row's place, and the earlier row becomes a `duplicate` event at once.
-// Pairs further apart than a window are both sent, in input order: the end state is still the later
-// row's, except that batches sent concurrently may be applied out of order by Customer.io — so a
-// later attribute change may lose to an earlier one. Sort or deduplicate inputs where that matters.
+// Pairs further apart than a window are both sent, in input order; the sender keeps a batch that
+// repeats a pair in flight from overtaking it (src/plan/pairs.ts), so the later row's attributes win.
 
 /**
  * Relationships per window unless told otherwise: groups large enough to pack sorted input optimally,

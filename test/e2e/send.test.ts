@@ -248,6 +248,23 @@ describe("delivery end to end against the fake Track API (issue 4)", () => {
     for (const q of started) expect(q.time - throttled.time).toBeGreaterThanOrEqual(1990);
   });
 
+  it("a pair repeated beyond the planning window: the later row's attributes win even when batches race", async () => {
+    // The first request (holding u0's first row, role owner) is slow; the batch holding u0's later
+    // row (role admin) must not overtake it.
+    fake = await startFake({ script: [{ latencyMs: 800 }] });
+    const dir = tempDir();
+    const rows = memberships(20, 100);
+    const input = writeMembershipsCsv(dir, rows);
+    appendFileSync(input, "u0,acct-0,admin\n");
+    const r = await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, ...SMALL, "--window-size", "100", "--concurrency", "4", "--json"]);
+    expect(r.code).toBe(0);
+    expect(summaryOf(r)).toMatchObject({ rows: 2001, applied: 2001, duplicate: 0 });
+    expect(fake.state.relationshipsOf({ objectTypeId: "1", objectId: "acct-0" }).find((x) => x.person.id === "u0")?.attributes).toEqual({ role: "admin" });
+    // The batches after the slow one were not all held back: only the one repeating u0 waited.
+    const slow = fake.requests[0]!;
+    expect(fake.requests.some((q) => q.seq > 1 && q.time < slow.time + 700)).toBe(true);
+  });
+
   it("a file found malformed part-way through: what was sent stays applied, the rest is skipped, exit 2", async () => {
     fake = await startFake();
     const dir = tempDir();
