@@ -33,19 +33,27 @@ describe("PairsInFlight", () => {
   const batch = (rels: Relationship[]) =>
     batchPairs(makeBatch(0, [{ type: "object", action: "add_relationships", object: { typeId: "1", id: "acme" }, relationships: rels }]));
 
-  it("overlaps only while a batch holding the pair is in flight, counting repeats", () => {
+  it("overlaps only while a batch holding the pair is in flight, each batch counted on its own", () => {
     const inFlight = new PairsInFlight();
     const first = batch([rel(2, "u1", "acme"), rel(3, "u2", "acme")]);
     const second = batch([rel(9, "u2", "acme")]);
     const other = batch([rel(4, "u3", "acme")]);
     expect(inFlight.overlaps(second)).toBe(false);
+    const again = batch([rel(7, "u2", "acme")]);
     inFlight.add(first);
-    inFlight.add(first);
+    inFlight.add(again);
     expect(inFlight.overlaps(second)).toBe(true);
     expect(inFlight.overlaps(other)).toBe(false);
     inFlight.remove(first);
     expect(inFlight.overlaps(second)).toBe(true);
-    inFlight.remove(first);
+    inFlight.remove(again);
     expect(inFlight.overlaps(second)).toBe(false);
+  });
+
+  it("finds an overlap anywhere in large sorted batches", () => {
+    const inFlight = new PairsInFlight();
+    inFlight.add(batch(Array.from({ length: 5000 }, (_, i) => rel(i, `p${i}`, "acme"))));
+    expect(inFlight.overlaps(batch(Array.from({ length: 5000 }, (_, i) => rel(i, `q${i}`, "acme"))))).toBe(false);
+    expect(inFlight.overlaps(batch([...Array.from({ length: 4999 }, (_, i) => rel(i, `q${i}`, "acme")), rel(1, "p4321", "acme")]))).toBe(true);
   });
 });
