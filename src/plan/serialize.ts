@@ -42,6 +42,7 @@ function isEmpty(map: object): boolean {
 // The mapper shares one attributes object among the rows that carry the same values (a role column
 // holds few of them), so their JSON is worth computing once per object rather than once per row.
 const attributesJsonCache = new WeakMap<object, string>();
+const attributesTailCache = new WeakMap<object, string>();
 
 /** JSON of a relationship's attributes, computed once per attributes object. */
 export function attributesJson(attributes: object): string {
@@ -51,6 +52,16 @@ export function attributesJson(attributes: object): string {
     attributesJsonCache.set(attributes, json);
   }
   return json;
+}
+
+/** `,"relationship_attributes":{...}}` closing a relationship entry, built once per attributes object. */
+function attributesTail(attributes: object): string {
+  let tail = attributesTailCache.get(attributes);
+  if (tail === undefined) {
+    tail = `,"relationship_attributes":${attributesJson(attributes)}}`;
+    attributesTailCache.set(attributes, tail);
+  }
+  return tail;
 }
 
 /** Everything of an operation before its first relationship. */
@@ -65,7 +76,7 @@ export function relationshipJson(opType: "object" | "person", action: Action, re
   // relationship_attributes mean nothing to delete_relationships (API.md), so they are not sent there.
   const a = rel.attributes;
   const attributes = action === "add_relationships" && a !== undefined && !isEmpty(a) ? a : undefined;
-  const tail = attributes === undefined ? "}" : `,"relationship_attributes":${attributesJson(attributes)}}`;
+  const tail = attributes === undefined ? "}" : attributesTail(attributes);
   if (opType === "object") return REL_PERSON_OPEN[rel.person.key] + JSON.stringify(rel.person.value) + "}" + tail;
   return `{"identifiers":${objectIdentifiersJson(rel.object)}${tail}`;
 }
