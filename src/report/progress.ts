@@ -102,6 +102,9 @@ export function createProgress(options: ProgressOptions): Progress {
     }
 
     case "tty": {
+      // A terminal that reports no width (a pseudo-terminal nobody sized, as some CI runners make) would send
+      // ora's line counting to infinity: plain lines are the safe display there.
+      if ((stream as { columns?: number }).columns === 0) return createProgress({ ...options, mode: "plain" });
       // discardStdin stays off: stdin may be the input being read.
       const spinner: Ora = ora({ stream, text: "starting", isEnabled: true, discardStdin: false }).start();
       let lastText = -Infinity;
