@@ -47,25 +47,8 @@ export class InputError extends CioRelError {
   }
 }
 
-/** Credentials or permission refused by the API (401/403). */
-export class AuthError extends CioRelError {
-  readonly status: number;
-  constructor(status: number, message: string, options?: { cause?: unknown }) {
-    super(message, "auth", EXIT.auth, options);
-    this.status = status;
-  }
-}
-
-/** An API answer that ends the run or a batch, with its status and body text. */
-export class ApiError extends CioRelError {
-  readonly status: number | undefined;
-  readonly body: string | undefined;
-  constructor(message: string, status?: number, body?: string, options?: { cause?: unknown }) {
-    super(message, "api", EXIT.api, options);
-    this.status = status;
-    this.body = body;
-  }
-}
+// Refused credentials (exit 3) and API failures (exit 5) are not thrown: the transport settles rows
+// with them and the pipeline halts, so that every row still gets its outcome (src/commands/pipeline.ts).
 
 /** `file:line:column`, leaving out what is unknown. */
 export function formatLocation(loc: InputLocation): string {

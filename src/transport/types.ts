@@ -24,7 +24,7 @@ export interface SendStats {
 
 /** Something that delivers batches; the Track API sender is one, a Data Pipelines route may be another. */
 export interface BatchTransport {
-  /** Delivers one batch and settles every row it carries. Never throws for API answers; AuthError stops the transport. */
+  /** Delivers one batch and settles every row it carries. Never throws for API answers; a 401/403 sets `stopped`. */
   send(batch: Batch): Promise<BatchSettlement>;
   readonly stats: SendStats;
   /** Set once a 401/403 has stopped the run: every later send settles its rows as skipped. */
