@@ -53,8 +53,13 @@ function onTerminal(
         setTimeout(() => child.stdin.write(answer.keys), 100);
       }
     });
+    // A run that never ends must not outlive the test: killing `script` hangs up the terminal, which ends the CLI.
+    const deadline = setTimeout(() => child.kill("SIGKILL"), 20_000);
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, screen: stripAnsi(screen), raw: screen }));
+    child.on("close", (code) => {
+      clearTimeout(deadline);
+      resolve({ code, screen: stripAnsi(screen), raw: screen });
+    });
   });
 }
 
