@@ -4,7 +4,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { Agent, request, type Dispatcher } from "undici";
 import { UsageError } from "../errors.js";
 import type { Relationship } from "../model/types.js";
-import { BATCH_HEAD, BATCH_TAIL, batchLines, makeBatch, operationJson } from "../plan/serialize.js";
+import { BATCH_HEAD, BATCH_TAIL, makeBatch, operationJson } from "../plan/serialize.js";
 import { MAX_BATCH_BYTES, type Batch, type Operation } from "../plan/types.js";
 import { createRateLimiter } from "./rate-limiter.js";
 import { formatApiErrors, readAnswer, statusText, type Answer, type ApiErrorEntry } from "./response.js";
@@ -242,22 +242,18 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
 
   return {
     async send(batch: Batch): Promise<BatchSettlement> {
+      if (batch.operations.every((op) => op.relationships.length === 0)) return { batch, rows: [] };
       const ledger: Ledger = new Map();
-      if (batchLines(batch).length === 0) return { batch, rows: [] };
       try {
         const answer = await exchange(batch);
         // The common case, a batch applied whole, needs no per-row ledger.
-        if (answer.kind === "applied") return { batch, rows: appliedRows(batch) };
+        if (answer.kind === "applied") return { batch, rows: rowsOf(batch, () => APPLIED) };
         await settleAnswer(batch, answer, ledger);
       } catch (err) {
         // A bug here must not lose rows: whatever is unsettled fails with the error.
         settle(batch.operations, ledger, failed(`internal error: ${String(err)}`));
       }
-      const rows: RowSettlement[] = [];
-      for (const op of batch.operations) {
-        for (const r of op.relationships) rows.push({ line: r.line, outcome: ledger.get(r) ?? failed("internal error: row not settled") });
-      }
-      return { batch, rows };
+      return { batch, rows: rowsOf(batch, (r) => ledger.get(r) ?? failed("internal error: row not settled")) };
     },
     stats,
     get stopped() {
@@ -283,10 +279,10 @@ function firstField(errors: ApiErrorEntry[]): string | undefined {
   return errors.find((e) => e.field !== undefined)?.field;
 }
 
-/** Every row of a batch applied. */
-function appliedRows(batch: Batch): RowSettlement[] {
+/** Every row of a batch with its outcome, in operation order. */
+function rowsOf(batch: Batch, outcomeOf: (rel: Relationship) => RowOutcome): RowSettlement[] {
   const rows: RowSettlement[] = [];
-  for (const op of batch.operations) for (const r of op.relationships) rows.push({ line: r.line, outcome: APPLIED });
+  for (const op of batch.operations) for (const r of op.relationships) rows.push({ line: r.line, outcome: outcomeOf(r) });
   return rows;
 }
 
