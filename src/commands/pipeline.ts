@@ -2,14 +2,13 @@ import { once } from "node:events";
 import { InputError } from "../errors.js";
 import type { BatchedRowSource, Row, RowSource } from "../input/types.js";
 import { ColumnError, createMapper, type Mapper, type MappingOptions } from "../model/mapping.js";
-import type { Outcome, Relationship } from "../model/types.js";
+import type { Action, Outcome, Relationship } from "../model/types.js";
 import { batchPairs, PairsInFlight } from "../plan/pairs.js";
 import { createPlanner } from "../plan/planner.js";
 import { MAX_BATCH_BYTES, type Batch, type PlanEvent, type PlanStats } from "../plan/types.js";
 import type { BatchSettlement, BatchTransport } from "../transport/types.js";
 import type { InputOptions } from "./options.js";
 import type { RowSink, SettledRow } from "./outcomes.js";
-import type { Action } from "../model/types.js";
 import type { Tally } from "../report/tally.js";
 
 /** What a previous run already settled, read from its journal (--resume). */
@@ -56,7 +55,7 @@ export interface PipelineProgress {
   bytesRead: number;
 }
 
-/** The pipeline's result: counts add up to rowsRead. */
+/** What the pipeline did besides settling rows (the tally holds those counts). */
 export interface PipelineResult {
   plan: PlanStats;
   halt?: Halt;
@@ -75,7 +74,7 @@ const APPLIED: Outcome = { kind: "applied" };
 const MAX_QUEUED_BYTES = 4 * MAX_BATCH_BYTES;
 
 /** Cap on the distinct people/objects counted for the delete question, to keep memory bounded. */
-const DISTINCT_CAP = 100_000;
+export const DISTINCT_CAP = 100_000;
 
 /** A controller the command uses to stop the pipeline from outside (SIGINT). */
 export interface PipelineControl {
@@ -301,9 +300,9 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
           if (o.countSides === true) noteSides(rel, objectTypes, people, objects);
           const previous = o.resume?.outcomeOf(row.line);
           if (previous !== undefined) {
-            p = settle({ line: row.line, outcome: previous, relationship: rel, row });
-            if (p !== undefined) await p;
-            p = undefined;
+            // Settled by the journal, yet still planned (excluded there) so that dedupe decides as before.
+            const s = settle({ line: row.line, outcome: previous, relationship: rel, row });
+            if (s !== undefined) await s;
           } else if (state.halt !== undefined) {
             p = settle({ line: row.line, outcome: { kind: "skipped", reason: state.halt.reason }, relationship: rel, row });
             if (p !== undefined) await p;

@@ -18,7 +18,7 @@ import { VERSION } from "../version.js";
 import type { CommandContext } from "./context.js";
 import { parseRunOptions, payloadShapingOptions, type RawOptions, type RunOptions } from "./options.js";
 import type { SettledRow } from "./outcomes.js";
-import { startPipeline, type PipelineResult } from "./pipeline.js";
+import { DISTINCT_CAP, startPipeline, type PipelineResult } from "./pipeline.js";
 import { redactor } from "./secrets.js";
 
 /** `cio-rel add` and `cio-rel delete`: plan, (confirm,) send or dry-run, report; returns the exit code. */
@@ -113,7 +113,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
       // Not async: most rows write nothing, and the pipeline awaits only a promise it is given.
       settle(s: SettledRow): void | Promise<void> {
         const error = outcomeError(s.outcome);
-        const fail = failures !== undefined && error !== undefined && s.outcome.kind !== "duplicate" && s.row !== undefined;
+        const fail = failures !== undefined && error !== undefined && s.row !== undefined;
         if (report === undefined && !fail) return;
         return (async () => {
           if (report !== undefined) {
@@ -260,7 +260,7 @@ async function confirmDelete(ctx: CommandContext, opts: RunOptions, open: () => 
 
 /** "3 people", "1 person", "100,000+ people" (the distinct count is capped). */
 function count(n: number, one: string, many: string): string {
-  const capped = n >= 100_000 ? `${(100_000).toLocaleString("en-US")}+` : n.toLocaleString("en-US");
+  const capped = n >= DISTINCT_CAP ? `${DISTINCT_CAP.toLocaleString("en-US")}+` : n.toLocaleString("en-US");
   return `${capped} ${n === 1 ? one : many}`;
 }
 
