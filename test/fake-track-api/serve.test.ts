@@ -63,6 +63,24 @@ describe("serve.ts", () => {
     expect(s.err()).toBe("");
   });
 
+  it("serves the App API with the key, page size and visibility delay its flags give", async () => {
+    const s = serve(["--port", "0", "--site-id", "s", "--api-key", "k", "--app-api-key", "a-key", "--page-size", "1", "--last-next", "absent", "--visibility-delay", "0", "--quiet"]);
+    const url = await urlOf(s);
+    const people = [{ identifiers: { id: "1" } }, { identifiers: { id: "2" } }];
+    expect((await post({ url }, { batch: [objectOp(obj("acme"), people)] }, { auth: basic("s", "k") })).status).toBe(200);
+    const get = (path: string, key = "a-key") => post({ url }, undefined, { method: "GET", path, auth: `Bearer ${key}` });
+    const first = await get("/v1/objects/1/acme/relationships");
+    expect(first.status).toBe(200);
+    const page1 = first.json as { cio_relationships: unknown[]; next: string };
+    expect(page1.cio_relationships).toHaveLength(1);
+    const page2 = (await get(`/v1/objects/1/acme/relationships?start=${page1.next}`)).json as Record<string, unknown>;
+    expect(page2["cio_relationships"]).toHaveLength(1);
+    expect("next" in page2).toBe(false);
+    expect((await get("/v1/object_types", "wrong")).status).toBe(401);
+    s.child.kill("SIGTERM");
+    await once(s.child, "exit");
+  });
+
   it("exits 2 with the usage on a bad flag", async () => {
     const s = serve(["--port", "0", "--latency", "soon"]);
     const [code] = await once(s.child, "exit");

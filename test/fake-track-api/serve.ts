@@ -1,15 +1,19 @@
 // Runs the fake Track API on its own, for a manual rehearsal of a cio-rel run:
 //   npx tsx test/fake-track-api/serve.ts --port 4010 --site-id s --api-key k [--latency 20-200] [--rate-limit 100]
+//     [--app-api-key a] [--page-size 100] [--repeat-pages] [--visibility-delay MS]
 // Prints one line with its URL on stdout, logs each request on stderr (unless --quiet), and on
 // SIGINT/SIGTERM prints a one-line summary of what it holds and exits 0.
 import { parseArgs } from "node:util";
 import { startFakeTrackApi } from "./server.js";
 import type { FaultSettings } from "./faults.js";
+import type { AppSettings } from "./app-api.js";
 
 const USAGE = `usage: serve.ts [--port 4010] [--site-id site] [--api-key key] [--seed 1]
   [--latency MS | MIN-MAX] [--rate-limit PER_SECOND] [--rate-429 P] [--rate-500 P] [--rate-502 P]
   [--rate-503 P] [--rate-504 P] [--reset-rate P] [--hang-rate P] [--poison-person ID]... [--poison-object ID]...
-  [--revoke-after N] [--redirect /eu] [--errors-as-200] [--quiet]`;
+  [--revoke-after N] [--redirect /eu] [--errors-as-200] [--quiet]
+  App API: [--app-api-key app-key] [--page-size 100] [--last-next empty|absent] [--repeat-pages]
+  [--app-rate-limit 10 (0: none)] [--visibility-delay MS]`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -49,6 +53,12 @@ try {
       "errors-as-200": { type: "boolean" },
       quiet: { type: "boolean" },
       help: { type: "boolean" },
+      "app-api-key": { type: "string", default: "app-key" },
+      "page-size": { type: "string" },
+      "last-next": { type: "string" },
+      "repeat-pages": { type: "boolean" },
+      "app-rate-limit": { type: "string" },
+      "visibility-delay": { type: "string" },
     },
   });
 } catch (e) {
@@ -82,6 +92,20 @@ for (const flag of rateFlags) {
   if (rate !== undefined) settings[rateKeys[flag]] = rate;
 }
 
+const pageSize = num("page-size", str("page-size"));
+if (pageSize !== undefined && !(Number.isInteger(pageSize) && pageSize >= 1)) fail("--page-size must be a whole number ≥ 1");
+const lastNext = str("last-next");
+if (lastNext !== undefined && lastNext !== "empty" && lastNext !== "absent") fail(`--last-next takes empty or absent, got ${JSON.stringify(lastNext)}`);
+const appRate = num("app-rate-limit", str("app-rate-limit"));
+const visibilityDelayMs = num("visibility-delay", str("visibility-delay"));
+const app: Partial<AppSettings> = {
+  apiKey: str("app-api-key") ?? "app-key",
+  ...(pageSize !== undefined && { pageSize }),
+  ...(lastNext !== undefined && { lastNext: lastNext as AppSettings["lastNext"] }),
+  ...(v["repeat-pages"] === true && { repeat: true }),
+  ...(appRate !== undefined && { rateLimit: appRate === 0 ? undefined : { perSecond: appRate } }),
+};
+
 const quiet = v["quiet"] === true;
 let api;
 try {
@@ -91,6 +115,8 @@ try {
     port: num("port", str("port")) ?? 4010,
     seed: num("seed", str("seed")) ?? 1,
     faults: settings,
+    app,
+    ...(visibilityDelayMs !== undefined && { visibilityDelayMs }),
     // A rehearsal may run for a long time; the request log is for tests, so keep only a tail.
     maxRecordedRequests: 1_000,
     onSettled: (r) => {

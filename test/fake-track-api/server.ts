@@ -1,7 +1,9 @@
 import { STATUS_CODES, createServer } from "node:http";
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { FaultController } from "./faults.js";
+import { APP_ROUTE, DEFAULT_APP_SETTINGS, appError, handleApp } from "./app-api.js";
+import type { AppAnswer, AppSettings } from "./app-api.js";
+import { FaultController, TokenBucket } from "./faults.js";
 import type { Fault, FaultSettings, RetryAfter } from "./faults.js";
 import { RelationshipState } from "./state.js";
 import { BATCH_LIMIT_BYTES, OP_LIMIT_BYTES, validateOp } from "./validation.js";
@@ -41,6 +43,23 @@ export interface FakeOptions {
   countOnly?: boolean;
   /** Called once a request is settled (answered, reset, or left hanging). */
   onSettled?: (request: ReceivedRequest) => void;
+  /** App API settings to start with (Bearer key, page size, repeats, the 10/s limit); see app-api.ts. */
+  app?: Partial<AppSettings>;
+  /** Ms before a Track write shows in App API reads (default 0); read on the `now` clock. */
+  visibilityDelayMs?: number;
+  /** Standing App API faults and script, as for the Track side (`api.app.faults`). */
+  appFaults?: FaultSettings;
+  appScript?: Fault[];
+}
+
+/** The App API side of the fake workspace (issue 12). */
+export interface FakeAppApi {
+  /** Faults of App API requests only (the Track side keeps `api.faults`). */
+  faults: FaultController;
+  /** The current settings (a copy). */
+  readonly settings: AppSettings;
+  /** Merges settings; a new `rateLimit` starts a full bucket. */
+  set(update: Partial<AppSettings>): void;
 }
 
 /** One request the fake received, as tests inspect it. */
@@ -110,6 +129,8 @@ export interface FakeTrackApi {
   /** What to do wrong next. */
   faults: FaultController;
   counters: Counters;
+  /** The App API reading `state` (Bearer auth, pages, 10 requests/s, visibility delay). */
+  app: FakeAppApi;
 }
 
 const ROUTE = /^(.*)\/api\/v2\/(batch|entity)$/;
@@ -133,7 +154,7 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
   const siteId = options.siteId ?? "site";
   const apiKey = options.apiKey ?? "key";
   const now = options.now ?? Date.now;
-  const state = new RelationshipState();
+  const state = new RelationshipState({ now, visibilityDelayMs: options.visibilityDelayMs ?? 0 });
   const faults = new FaultController(now, options.seed ?? 1);
   if (options.faults) faults.set(options.faults);
   if (options.script) faults.script(options.script);
@@ -153,6 +174,23 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
     byStatus: {},
   };
   const expectedAuth = `${siteId}:${apiKey}`;
+  let appSettings: AppSettings = { ...DEFAULT_APP_SETTINGS, ...options.app };
+  const appBucketOf = (s: AppSettings): TokenBucket | undefined =>
+    s.rateLimit === undefined ? undefined : new TokenBucket(s.rateLimit.perSecond, s.rateLimit.burst ?? s.rateLimit.perSecond, now());
+  let appBucket = appBucketOf(appSettings);
+  const appFaults = new FaultController(now, options.seed ?? 1);
+  if (options.appFaults) appFaults.set(options.appFaults);
+  if (options.appScript) appFaults.script(options.appScript);
+  const app: FakeAppApi = {
+    faults: appFaults,
+    get settings() {
+      return { ...appSettings };
+    },
+    set(update) {
+      appSettings = { ...appSettings, ...update };
+      if ("rateLimit" in update) appBucket = appBucketOf(appSettings);
+    },
+  };
   const sockets = new Set<Socket>();
   const sleepers = new Set<() => void>();
   let closing = false;
@@ -314,7 +352,10 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rec = record(req);
-    const route = ROUTE.exec(new URL(req.url ?? "/", "http://fake").pathname);
+    const parsedUrl = new URL(req.url ?? "/", "http://fake");
+    const appRoute = APP_ROUTE.exec(parsedUrl.pathname);
+    if (appRoute !== null && served(appRoute[1] ?? "")) return handleAppRequest(rec, req, res, appRoute, parsedUrl.searchParams);
+    const route = ROUTE.exec(parsedUrl.pathname);
     const base = route?.[1] ?? "";
     const endpoint = route?.[2] ?? "";
     if (route === null || !served(base)) {
@@ -400,6 +441,67 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
     else handleEntity(rec, res, fault.errorsBody);
   }
 
+  /** The documented 429: `{"errors":[{"detail":"rate limited to N requests per 1s (reference …)","status":"429"}]}`. */
+  const rateLimited = (rec: ReceivedRequest): AppAnswer => {
+    const per = appSettings.rateLimit?.perSecond ?? 10;
+    return appError(429, `rate limited to ${per} requests per 1s (reference ${rec.seq.toString(16).padStart(6, "0")})`);
+  };
+
+  /** An App API request: faults, the rate limit, Bearer auth, then the read (steps in README.md). */
+  async function handleAppRequest(
+    rec: ReceivedRequest,
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: RegExpExecArray,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const { fault, source, revoked } = appFaults.next();
+    const mark = (kind: string, from: "script" | "rate" | "none" | "setting" = source): void => {
+      rec.fault = { source: from === "none" ? "setting" : from, kind };
+    };
+    if (fault.latencyMs !== undefined && fault.latencyMs > 0) {
+      rec.latencyMs = fault.latencyMs;
+      if (source === "script") mark("latency");
+      if (!(await sleep(fault.latencyMs))) return;
+    }
+    if (fault.hang) {
+      mark("hang");
+      rec.outcome = "hang";
+      counters.hangs += 1;
+      req.resume();
+      return settle(rec);
+    }
+    if (fault.reset) {
+      mark("reset");
+      req.socket.destroy();
+      rec.outcome = "reset";
+      counters.resets += 1;
+      return settle(rec);
+    }
+    await readBody(req, rec);
+    const send = (a: AppAnswer, headers: OutgoingHttpHeaders = {}): void => answer(rec, res, a.status, a.body, headers);
+    if (fault.status !== undefined) {
+      mark(`status ${fault.status}`);
+      const headers: OutgoingHttpHeaders = fault.retryAfter === undefined ? {} : { "retry-after": retryAfterHeader(fault.retryAfter) };
+      if (fault.body !== undefined) return answer(rec, res, fault.status, fault.body, headers);
+      if (fault.status === 429) return send(rateLimited(rec), headers);
+      if (fault.status === 401) return send(appError(401, "unauthorized"), headers);
+      return answer(rec, res, fault.status, `${fault.status} ${STATUS_CODES[fault.status] ?? ""}`.trim(), headers);
+    }
+    if (appBucket !== undefined && !appBucket.take(now())) {
+      mark("rate limit", "setting");
+      return send(rateLimited(rec), { "retry-after": "1" });
+    }
+    if (revoked) {
+      mark("revoked key", "setting");
+      return send(appError(401, "unauthorized"));
+    }
+    const m = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
+    if (m === null || m[1] !== appSettings.apiKey) return send(appError(401, "unauthorized"));
+    if (req.method === "POST" && rec.body === undefined) return send(appError(400, "the body is not JSON"));
+    send(handleApp(req.method ?? "", route, query, rec.body, state, appSettings));
+  }
+
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       // A client that went away mid-body (killed, aborted, timed out) is not the fake's bug.
@@ -430,5 +532,5 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
     return closed;
   };
 
-  return { url, close, state, requests, faults, counters };
+  return { url, close, state, requests, faults, counters, app };
 }
