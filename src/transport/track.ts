@@ -341,7 +341,7 @@ async function readCapped(body: Dispatcher.ResponseData["body"]): Promise<string
 }
 
 /** "network error: other side closed (UND_ERR_SOCKET)", with the system code when there is one. */
-function describeNetworkError(err: unknown): string {
+export function describeNetworkError(err: unknown): string {
   const e = err as { message?: unknown; code?: unknown; cause?: { code?: unknown; message?: unknown } } | undefined;
   const code = typeof e?.cause?.code === "string" ? e.cause.code : typeof e?.code === "string" ? e.code : undefined;
   const message = typeof e?.message === "string" && e.message !== "" ? e.message : String(err);
