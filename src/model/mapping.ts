@@ -60,7 +60,8 @@ export class ColumnError extends Error {
   }
 }
 
-type PersonSide = { fixed: PersonRef } | { column: string; key: PersonKey; label: string };
+/** `fallback`: the column a row's person is taken from when `column` is empty in that row (id → cio_id). */
+type PersonSide = { fixed: PersonRef } | { column: string; key: PersonKey; label: string; fallback?: { column: string; key: PersonKey; label: string } };
 type ObjectSide =
   | { fixed: ObjectRef }
   | { column: string; cio: boolean; label: string; typeColumn: string | undefined };
@@ -134,10 +135,14 @@ function resolve(options: MappingOptions, names: readonly string[], header: bool
   } else {
     const candidates = PERSON_KEYS.filter((k) => has.has(k));
     // --person-key is a choice too: with columns id and email, --person-key email picks email.
+    // What `cio-rel list` writes (id, email, cio_id) reads back with no flags: a person is their id, or their
+    // cio_id in a row whose id is empty, so a person without an id is still addressed exactly (issue 12).
+    // The email column is then only information: one email may name several people.
+    const idThenCio = options.personKey === undefined && candidates.includes("id") && candidates.includes("cio_id");
     const column =
       options.personKey !== undefined && candidates.includes(options.personKey)
         ? options.personKey
-        : candidates.length === 1
+        : candidates.length === 1 || idThenCio
           ? candidates[0]
           : undefined;
     if (column === undefined) {
@@ -148,6 +153,7 @@ function resolve(options: MappingOptions, names: readonly string[], header: bool
       );
     }
     person = { column, key: options.personKey ?? column, label: columnLabel(column) };
+    if (idThenCio) person.fallback = { column: "cio_id", key: "cio_id", label: columnLabel("cio_id") };
   }
 
   let object: ObjectSide;
@@ -238,12 +244,21 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
   const ps = r.person;
   if ("fixed" in ps) person = ps.fixed;
   else {
-    const raw = fields[ps.column];
-    const value = idText(raw);
-    if (value === undefined) return invalid(`${ps.label} ${idTypeProblem(raw)}`, ps.column);
-    const problem = personValueProblem(ps.key, value);
-    if (problem !== undefined) return invalid(`${ps.label} ${problem}`, ps.column);
-    person = { key: ps.key, value };
+    let side: { column: string; key: PersonKey; label: string } = ps;
+    let raw = fields[ps.column];
+    let value = idText(raw);
+    if (ps.fallback !== undefined && (value === "" || raw === undefined || raw === null)) {
+      const fb = ps.fallback;
+      const fbValue = idText(fields[fb.column]);
+      if (fbValue === undefined || fbValue === "") return invalid(`${ps.label} and ${fb.label} are both empty: the row names no person`, ps.column);
+      side = fb;
+      raw = fields[fb.column];
+      value = fbValue;
+    }
+    if (value === undefined) return invalid(`${side.label} ${idTypeProblem(raw)}`, side.column);
+    const problem = personValueProblem(side.key, value);
+    if (problem !== undefined) return invalid(`${side.label} ${problem}`, side.column);
+    person = { key: side.key, value };
   }
 
   let object: ObjectRef;

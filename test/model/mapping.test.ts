@@ -240,3 +240,39 @@ describe("createMapper: attributes from CSV", () => {
     expect(ok(r)).toMatchObject({ person: { value: "7" }, object: { id: "acme" } });
   });
 });
+
+describe("createMapper: id falling back to cio_id (what `cio-rel list` writes, issue 12)", () => {
+  const CIO = (v: string) => ({ key: "cio_id", value: v });
+  const ID = (v: string) => ({ key: "id", value: v });
+  it.each<[string, readonly string[] | undefined, Record<string, unknown>, { key: string; value: string } | string]>([
+    ["CSV id present", ["id", "email", "cio_id"], { id: "42", email: "a@b.c", cio_id: "c1" }, ID("42")],
+    ["CSV id empty → cio_id", ["id", "email", "cio_id"], { id: "", email: "a@b.c", cio_id: "c1" }, CIO("c1")],
+    ["CSV id blank spaces → cio_id", ["id", "email", "cio_id"], { id: "  ", email: "", cio_id: "c2" }, CIO("c2")],
+    ["CSV id and cio_id only", ["id", "cio_id"], { id: "", cio_id: "c3" }, CIO("c3")],
+    ["CSV columns in another order", ["cio_id", "email", "id"], { cio_id: "c4", email: "x@y.z", id: "" }, CIO("c4")],
+    ["JSON id null → cio_id", undefined, { id: null, email: "a@b.c", cio_id: "c5" }, CIO("c5")],
+    ["JSON id missing → cio_id", undefined, { email: "a@b.c", cio_id: "c6", id: undefined }, CIO("c6")],
+    ["JSON id a number", undefined, { id: 42, email: null, cio_id: "c7" }, ID("42")],
+    ["both empty", ["id", "email", "cio_id"], { id: "", email: "a@b.c", cio_id: "" }, 'column "id" and column "cio_id" are both empty: the row names no person'],
+    ["JSON id a boolean is refused, not skipped", undefined, { id: true, email: null, cio_id: "c8" }, 'column "id" must be a string or a number, not a boolean'],
+  ])("%s", (_what, names, fields, expected) => {
+    const [r] = mapRows({ fixedObject: ACME }, names, [fields]);
+    if (typeof expected === "string") expect(r).toMatchObject({ ok: false, reason: expected });
+    else expect(ok(r).person).toEqual(expected);
+  });
+
+  it("--person-key or --person-column still choose one column, with no fallback", () => {
+    const names = ["id", "email", "cio_id"];
+    expect(ok(mapRows({ fixedObject: ACME, personKey: "email" }, names, [{ id: "", email: "a@b.c", cio_id: "c1" }])[0]).person).toEqual({ key: "email", value: "a@b.c" });
+    expect(mapRows({ fixedObject: ACME, personColumn: "id" }, names, [{ id: "", email: "a@b.c", cio_id: "c1" }])[0]).toMatchObject({ ok: false });
+  });
+
+  it("id and email without cio_id stay ambiguous", () => {
+    expect(() => mapRows({ fixedObject: ACME }, ["id", "email"], [{ id: "1", email: "a@b.c" }])).toThrow(ColumnError);
+  });
+
+  it("also with both sides in the row (list --objects output read by --file)", () => {
+    const [r] = mapRows({}, ["object_type_id", "object_id", "id", "email", "cio_id"], [{ object_type_id: "2", object_id: "acme", id: "", email: "", cio_id: "c9" }]);
+    expect(ok(r)).toEqual({ line: 2, person: CIO("c9"), object: { typeId: "2", id: "acme" } });
+  });
+});
