@@ -1,6 +1,6 @@
-import { TextDecoder } from "node:util";
 import { InputError } from "../errors.js";
 import { CsvParser } from "./csv-parser.js";
+import { decodeText, type DecodeInfo } from "./decode.js";
 import { ERROR_COLUMN, IDENTIFIER_COLUMN, type Row } from "./types.js";
 
 /** What the CSV/TSV reader needs besides the bytes. */
@@ -8,6 +8,13 @@ export interface CsvOptions {
   displayName: string;
   header: boolean;
   delimiter: string;
+  /** --encoding: a TextDecoder label; else a BOM decides, else UTF-8. */
+  encoding?: string | undefined;
+  /**
+   * Given when the delimiter may be sniffed (a .csv with a header and no --delimiter): called with another
+   * delimiter when the header line holds no comma but exactly one of ";", TAB and "|" (issue 10).
+   */
+  onSniffed?: (delimiter: string) => void;
   /** Called once with the header's column names (trimmed, without ERROR_COLUMN and unnamed columns). */
   onColumns?: (names: readonly string[]) => void;
 }
@@ -46,51 +53,57 @@ export async function* readCsv(chunks: AsyncIterable<Buffer>, options: CsvOption
     batch.push({ line, fields });
   };
 
-  const encoding = { utf16: false };
-  for await (const text of decode(chunks, encoding)) {
-    parser ??= new CsvParser(file, options.delimiter, encoding);
+  const info: DecodeInfo = { encoding: "utf-8", utf16: false };
+  let delimiter = options.delimiter;
+  let pending = options.onSniffed !== undefined ? "" : undefined; // text held until the header line is complete
+  for await (const decoded of decodeText(chunks, { file, encoding: options.encoding, info })) {
+    let text = decoded;
+    if (pending !== undefined) {
+      pending += text;
+      if (!/[\r\n]/.test(pending) && pending.length < SNIFF_CHARS) continue;
+      [text, pending] = [pending, undefined];
+      delimiter = sniffed(text, delimiter, options.onSniffed);
+    }
+    parser ??= new CsvParser(file, delimiter, info);
     parser.feed(text, take);
     if (batch.length > 0) {
       yield batch;
       batch = [];
     }
   }
+  if (pending !== undefined && pending !== "") {
+    delimiter = sniffed(pending, delimiter, options.onSniffed);
+    parser ??= new CsvParser(file, delimiter, info);
+    parser.feed(pending, take);
+  }
   parser?.end(take);
   if (batch.length > 0) yield batch;
+}
+
+/** How far the header line is looked for when sniffing; a longer header line is read as it is. */
+const SNIFF_CHARS = 64 * 1024;
+
+/** Delimiters a header without a comma may be using: semicolon (European Excel), TAB, pipe. */
+const SNIFFABLE = [";", "\t", "|"];
+
+/** The delimiter the header line suggests: `current` unless it is absent and exactly one other candidate is there. */
+export function sniffDelimiter(text: string, current: string): string {
+  const end = text.search(/[\r\n]/);
+  const header = end === -1 ? text : text.slice(0, end);
+  if (header.includes(current)) return current;
+  const found = SNIFFABLE.filter((d) => header.includes(d));
+  return found.length === 1 ? (found[0] as string) : current;
+}
+
+function sniffed(text: string, current: string, onSniffed: ((d: string) => void) | undefined): string {
+  const d = sniffDelimiter(text, current);
+  if (d !== current) onSniffed?.(d);
+  return d;
 }
 
 function allEmpty(record: readonly string[], count: number): boolean {
   for (let i = 0; i < count; i++) if (record[i] !== "") return false;
   return true;
-}
-
-/**
- * Decodes the chunks, one string per chunk that completes a character. Like csv-parse's `bom` option, which the
- * reader used to rely on, a leading UTF-8 BOM is dropped and a UTF-16LE BOM switches to UTF-16LE (noted in
- * `encoding` before the first string); the choice waits for 3 bytes, as csv-parse's did.
- */
-async function* decode(chunks: AsyncIterable<Buffer>, encoding: { utf16: boolean }): AsyncGenerator<string> {
-  let decoder: TextDecoder | undefined;
-  let head: Buffer | undefined;
-  for await (const chunk of chunks) {
-    let bytes = chunk;
-    if (decoder === undefined) {
-      head = head === undefined ? chunk : Buffer.concat([head, chunk]);
-      if (head.length < 3) continue;
-      decoder = decoderFor(head, encoding);
-      [bytes, head] = [head, undefined];
-    }
-    const text = decoder.decode(bytes, { stream: true });
-    if (text !== "") yield text;
-  }
-  // TextDecoder drops the BOM of its own encoding.
-  const rest = decoder === undefined ? decoderFor(head ?? Buffer.alloc(0), encoding).decode(head) : decoder.decode();
-  if (rest !== "") yield rest;
-}
-
-function decoderFor(head: Buffer, encoding: { utf16: boolean }): TextDecoder {
-  encoding.utf16 = head.length >= 3 && head[0] === 0xff && head[1] === 0xfe;
-  return new TextDecoder(encoding.utf16 ? "utf-16le" : "utf-8");
 }
 
 function headerKeys(record: readonly string[], file: string, line: number): (string | undefined)[] {

@@ -1,5 +1,6 @@
 import { InputError } from "../errors.js";
-import { decodeUtf8, MAX_RECORD_SIZE } from "./text.js";
+import { decodeText } from "./decode.js";
+import { MAX_RECORD_SIZE, type TextOptions } from "./text.js";
 import { ERROR_COLUMN, type Row } from "./types.js";
 
 /** How a JSON value reads in a message: "a string", "null", "an array", ... */
@@ -101,7 +102,9 @@ function isSpace(c: number): boolean {
  * A JSON file holding one array of objects, read in bounded memory: a scanner follows strings and nesting
  * across chunks to cut out each top-level element, which JSON.parse then reads on its own.
  */
-export async function* readJsonArray(chunks: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Row[]> {
+export async function* readJsonArray(chunks: AsyncIterable<Uint8Array>, options: TextOptions | string): AsyncGenerator<Row[]> {
+  const opts: TextOptions = typeof options === "string" ? { file: options } : options;
+  const file = opts.file;
   let phase = BEFORE;
   let line = 1;
   let lineStart = 0; // absolute offset of the current line's first character
@@ -143,7 +146,7 @@ export async function* readJsonArray(chunks: AsyncIterable<Uint8Array>, file: st
     return { line: elementLine, fields };
   };
 
-  for await (const text of decodeUtf8(chunks)) {
+  for await (const text of decodeText(chunks, opts)) {
     const batch: Row[] = [];
     let from = 0; // where the current element's text starts in this chunk
     for (let i = 0; i < text.length; i++) {

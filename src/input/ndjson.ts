@@ -1,11 +1,12 @@
 import { InputError } from "../errors.js";
 import { describeJson, jsonFields, jsonSyntaxError } from "./json.js";
-import { mapLines } from "./text.js";
+import { mapLines, type TextOptions } from "./text.js";
 import type { Row } from "./types.js";
 
 /** NDJSON / JSON Lines: one JSON object per line; blank lines are skipped. */
-export function readNdjson(chunks: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Row[]> {
-  return mapLines(chunks, file, (text, line) => {
+export function readNdjson(chunks: AsyncIterable<Uint8Array>, options: TextOptions | string): AsyncGenerator<Row[]> {
+  const file = typeof options === "string" ? options : options.file;
+  return mapLines(chunks, options, (text, line) => {
     let value: unknown;
     try {
       value = JSON.parse(text);

@@ -1,7 +1,9 @@
 import { open } from "node:fs/promises";
 import { extname } from "node:path";
 import { InputError, UsageError } from "../errors.js";
+import { binaryCheck, gunzipIfCompressed } from "./binary.js";
 import { readCsv } from "./csv.js";
+import { checkEncoding } from "./decode.js";
 import { readJsonArray } from "./json.js";
 import { readNdjson } from "./ndjson.js";
 import { readLines } from "./text.js";
@@ -17,6 +19,10 @@ export interface OpenOptions {
   delimiter?: string;
   /** What "-" reads (default process.stdin). */
   stdin?: NodeJS.ReadableStream;
+  /** --encoding: any label TextDecoder knows (latin1, windows-1252, utf-16le, ...); default: a BOM, else UTF-8. */
+  encoding?: string | undefined;
+  /** Told what the reader decided on the user's behalf (a sniffed delimiter), to print as a note. */
+  onNote?: (message: string) => void;
 }
 
 /** The formats, in the order messages list them. */
@@ -39,9 +45,14 @@ const FORMAT_HINT = `pass --format ${FORMATS.join("|")}`;
  */
 const CHUNK_BYTES = 64 * 1024;
 
-/** The format a file's extension implies (case-insensitive), or undefined for an unknown extension. */
+/** The format a file's extension implies (case-insensitive; a .gz is looked through), or undefined. */
 export function detectFormat(path: string): Format | undefined {
-  return BY_EXTENSION[extname(path).toLowerCase()];
+  return BY_EXTENSION[extname(withoutGz(path)).toLowerCase()];
+}
+
+/** `ids.csv.gz` → `ids.csv`: the format of a compressed file is in the name under .gz (issue 10). */
+function withoutGz(path: string): string {
+  return path.toLowerCase().endsWith(".gz") ? path.slice(0, -3) : path;
 }
 
 /**
@@ -49,9 +60,17 @@ export function detectFormat(path: string): Format | undefined {
  * be told or the delimiter is unusable, and with an InputError when the file cannot be read.
  */
 export async function openRowSource(path: string, options: OpenOptions = {}): Promise<BatchedRowSource> {
-  const settings = { header: options.header ?? true, delimiter: checkDelimiter(options.delimiter) };
+  const settings: Settings = {
+    header: options.header ?? true,
+    delimiter: checkDelimiter(options.delimiter),
+    encoding: options.encoding === undefined ? undefined : checkEncoding(options.encoding),
+    onNote: options.onNote,
+    gunzip: true,
+  };
   if (path === "-") {
-    const stdin = asBuffers(options.stdin ?? process.stdin);
+    // Gzip is recognised by its magic bytes before the format is sniffed from what it holds.
+    const stdin = gunzipIfCompressed(asBuffers(options.stdin ?? process.stdin), "<stdin>");
+    settings.gunzip = false;
     const { format, chunks } =
       options.format !== undefined ? { format: options.format, chunks: stdin } : await sniffFormat(stdin);
     return makeSource("<stdin>", format, undefined, chunks, settings);
@@ -74,16 +93,25 @@ export async function openRowSource(path: string, options: OpenOptions = {}): Pr
   }
 }
 
+interface Settings {
+  header: boolean;
+  delimiter: string | undefined;
+  encoding: string | undefined;
+  onNote: ((message: string) => void) | undefined;
+  /** Whether the bytes may still be gzip (stdin is unpacked before its format is sniffed). */
+  gunzip: boolean;
+}
+
 function makeSource(
   displayName: string,
   format: Format,
   totalBytes: number | undefined,
   stream: AsyncIterable<Buffer | string>,
-  settings: { header: boolean; delimiter: string | undefined },
+  settings: Settings,
 ): BatchedRowSource {
   const csv = format === "csv" || format === "tsv";
-  const { header } = settings;
-  const delimiter = settings.delimiter ?? (format === "tsv" ? "\t" : ",");
+  const { header, encoding } = settings;
+  let delimiter = settings.delimiter ?? (format === "tsv" ? "\t" : ",");
   let columns: readonly string[] | undefined;
   let bytes = 0;
   let opened = false;
@@ -106,21 +134,42 @@ function makeSource(
     headerless: format === "lines" || (csv && !header),
     totalBytes,
     columns: () => columns,
+    delimiter: () => delimiter,
     bytesRead: () => bytes,
     rowBatches(): AsyncIterable<Row[]> {
       if (opened) throw new Error(`the rows of ${displayName} can be read only once`);
       opened = true;
-      const chunks = counted();
+      // Progress counts the bytes of the file (compressed ones for a .gz), as its size does.
+      const raw = counted();
+      const chunks = binaryCheck(settings.gunzip ? gunzipIfCompressed(raw, displayName) : raw, { file: displayName, format, encoding });
+      const text = { file: displayName, encoding };
       switch (format) {
         case "csv":
         case "tsv":
-          return readCsv(chunks, { displayName, header, delimiter, onColumns: (names) => (columns = names) });
+          return readCsv(chunks, {
+            displayName,
+            header,
+            delimiter,
+            encoding,
+            // Only a .csv with a header and no --delimiter: a TSV says what it is, a choice is a choice.
+            ...(format === "csv" && header && settings.delimiter === undefined
+              ? {
+                  onSniffed: (sniffed: string) => {
+                    delimiter = sniffed;
+                    settings.onNote?.(
+                      `${displayName}: the header has no "," but ${JSON.stringify(sniffed)}: reading it as ${delimiterName(sniffed)}-separated (pass --delimiter to choose)`,
+                    );
+                  },
+                }
+              : {}),
+            onColumns: (names) => (columns = names),
+          });
         case "json":
-          return readJsonArray(chunks, displayName);
+          return readJsonArray(chunks, text);
         case "ndjson":
-          return readNdjson(chunks, displayName);
+          return readNdjson(chunks, text);
         case "lines":
-          return readLines(chunks, displayName);
+          return readLines(chunks, text);
       }
     },
     async *rows(): AsyncGenerator<Row> {
@@ -128,6 +177,10 @@ function makeSource(
     },
   };
   return source;
+}
+
+function delimiterName(d: string): string {
+  return d === "\t" ? "tab" : JSON.stringify(d);
 }
 
 /** The --delimiter as csv-parse takes it; checked whatever the format, since a bad one is a mistake anyway. */

@@ -1,4 +1,5 @@
 import { InputError } from "../errors.js";
+import { decodeText, type DecodeInfo } from "./decode.js";
 import { IDENTIFIER_COLUMN, type Row } from "./types.js";
 
 /**
@@ -8,46 +9,58 @@ import { IDENTIFIER_COLUMN, type Row } from "./types.js";
  */
 export const MAX_RECORD_SIZE = 1 << 20;
 
-/** Decodes UTF-8 chunks to text; characters split across chunks survive and a leading BOM is dropped. */
-export async function* decodeUtf8(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder("utf-8");
-  for await (const chunk of chunks) {
-    const text = decoder.decode(chunk, { stream: true });
-    if (text !== "") yield text;
-  }
-  const rest = decoder.decode();
-  if (rest !== "") yield rest;
+/** How a line-based reader decodes its bytes: the file's name for messages and the --encoding, if any. */
+export interface TextOptions {
+  file: string;
+  encoding?: string | undefined;
+  info?: DecodeInfo;
 }
 
 /**
- * Splits UTF-8 chunks into physical lines (without "\n" or "\r\n") and maps each, with its 1-based number,
- * through `take`; yields the rows `take` returns, one batch per chunk.
+ * Splits decoded chunks into physical lines (without their line break) and maps each, with its 1-based number,
+ * through `take`; yields the rows `take` returns, one batch per chunk. "\r\n", "\n" and a lone "\r" each end a
+ * line, as in CSV (issue 10: a file from an old Mac export is not one long identifier).
  */
 export async function* mapLines(
   chunks: AsyncIterable<Uint8Array>,
-  file: string,
+  options: TextOptions | string,
   take: (text: string, line: number) => Row | undefined,
 ): AsyncGenerator<Row[]> {
+  const opts: TextOptions = typeof options === "string" ? { file: options } : options;
+  const file = opts.file;
   let carry = "";
   let line = 0;
-  for await (const text of decodeUtf8(chunks)) {
+  let skipLf = false; // the previous chunk ended in "\r": a "\n" starting this one belongs to it
+  for await (const text of decodeText(chunks, opts)) {
     const batch: Row[] = [];
     let start = 0;
-    for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
+    if (skipLf && text.charCodeAt(0) === 10) start = 1;
+    skipLf = false;
+    let nextCr = text.indexOf("\r", start);
+    for (;;) {
+      let nl = text.indexOf("\n", start);
+      if (nextCr !== -1 && nextCr < start) nextCr = text.indexOf("\r", start);
+      let width = 1;
+      if (nextCr !== -1 && (nl === -1 || nextCr < nl)) {
+        if (nextCr + 1 === text.length) skipLf = true;
+        else if (text.charCodeAt(nextCr + 1) === 10) width = 2;
+        nl = nextCr;
+      }
+      if (nl === -1) break;
       let piece = text.slice(start, nl);
       if (carry !== "") {
         piece = checked(carry + piece, file, line + 1);
         carry = "";
       }
-      start = nl + 1;
-      const row = take(withoutCr(piece), ++line);
+      start = nl + width;
+      const row = take(piece, ++line);
       if (row !== undefined) batch.push(row);
     }
     carry = checked(carry + text.slice(start), file, line + 1);
     if (batch.length > 0) yield batch;
   }
   if (carry !== "") {
-    const row = take(withoutCr(carry), ++line);
+    const row = take(carry, ++line);
     if (row !== undefined) yield [row];
   }
 }
@@ -60,16 +73,12 @@ function checked(piece: string, file: string, line: number): string {
   return piece;
 }
 
-function withoutCr(s: string): string {
-  return s.charCodeAt(s.length - 1) === 13 ? s.slice(0, -1) : s;
-}
-
 /**
  * The `lines` format: every non-blank line is one identifier, trimmed. A TAB and what follows it is ignored,
  * so a failures file written as `value<TAB>error` reads straight back in.
  */
-export function readLines(chunks: AsyncIterable<Uint8Array>, file: string): AsyncGenerator<Row[]> {
-  return mapLines(chunks, file, (text, line) => {
+export function readLines(chunks: AsyncIterable<Uint8Array>, options: TextOptions | string): AsyncGenerator<Row[]> {
+  return mapLines(chunks, options, (text, line) => {
     const tab = text.indexOf("\t");
     const value = (tab === -1 ? text : text.slice(0, tab)).trim();
     return value === "" ? undefined : { line, fields: { [IDENTIFIER_COLUMN]: value } };

@@ -33,6 +33,8 @@ export interface RowSource {
   readonly headerless: boolean;
   /** CSV/TSV with header: the header's column names, known once the first row has been read. */
   columns(): readonly string[] | undefined;
+  /** CSV/TSV: the field delimiter in use (a sniffed one once the header has been read). */
+  delimiter?(): string;
   /** Bytes consumed from the underlying stream so far (for progress). */
   bytesRead(): number;
   /** Total size in bytes when the input is a regular file, else undefined. */
