@@ -41,6 +41,7 @@ function addMappingOptions(cmd: Command, withShapes: boolean): Command {
     .option("--format <format>", "csv, tsv, json, ndjson or lines (default: from the file extension)")
     .option("--no-header", "the CSV has no header row: its first column holds the identifiers")
     .option("--delimiter <char>", 'CSV field delimiter (default "," for csv, tab for tsv; "\\t" for tab)')
+    .option("--encoding <name>", "text encoding of the input: utf-8, latin1, windows-1252, utf-16le, ... (default: a BOM, else utf-8)")
     .option("--group-by <how>", "group relationships into operations per object, person, or auto (fewer operations)", "auto")
     .option("--batch-bytes <n>", "largest request body in bytes (at most Customer.io's 500000)", "500000")
     .addOption(new Option("--window-size <rows>", "relationships grouped (and deduplicated) at a time").hideHelp());

@@ -1,4 +1,5 @@
 import { UsageError } from "../errors.js";
+import { checkEncoding } from "../input/decode.js";
 import type { Format } from "../input/types.js";
 import type { MappingOptions } from "../model/mapping.js";
 import type { Action, ObjectRef, PersonKey, PersonRef } from "../model/types.js";
@@ -20,6 +21,7 @@ export interface RawOptions {
   format?: string;
   header?: boolean;
   delimiter?: string;
+  encoding?: string;
   personColumn?: string;
   objectColumn?: string;
   attributes?: string;
@@ -60,6 +62,8 @@ export interface InputOptions extends MappingOptions {
   format?: Format;
   header: boolean;
   delimiter?: string;
+  /** --encoding, as TextDecoder names it; absent: a BOM decides, else UTF-8. */
+  encoding?: string;
   groupBy: GroupBy;
   windowSize: number;
   /** Largest batch body; MAX_BATCH_BYTES unless the user asks for smaller requests. */
@@ -193,6 +197,7 @@ export function parseInputOptions(raw: RawOptions, path?: string): InputOptions 
   };
   if (format !== undefined) opts.format = format;
   if (delimiter !== undefined) opts.delimiter = delimiter;
+  if (raw.encoding !== undefined) opts.encoding = checkEncoding(raw.encoding);
   if (shape.fixedObject !== undefined) opts.fixedObject = shape.fixedObject;
   if (shape.fixedPerson !== undefined) opts.fixedPerson = shape.fixedPerson;
   if (raw.personColumn !== undefined) opts.personColumn = raw.personColumn;

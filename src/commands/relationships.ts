@@ -33,12 +33,24 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   if (opts.output.journal !== undefined && opts.input.path === "-") {
     throw new UsageError("--journal needs the input in a file: standard input cannot be read again to resume");
   }
+  // Notes (a sniffed delimiter) go through the progress display once it runs; the delete question reads the
+  // input twice, so each note is said once.
+  let log: ((line: string) => void) | undefined;
+  const said = new Set<string>();
+  const note = (line: string): void => {
+    if (said.has(line)) return;
+    said.add(line);
+    if (log !== undefined) log(line);
+    else ctx.stderr.write(line + "\n");
+  };
   const open = (): Promise<RowSource> =>
     openRowSource(opts.input.path, {
       ...(opts.input.format !== undefined ? { format: opts.input.format } : {}),
       ...(opts.input.delimiter !== undefined ? { delimiter: opts.input.delimiter } : {}),
+      ...(opts.input.encoding !== undefined ? { encoding: opts.input.encoding } : {}),
       header: opts.input.header,
       stdin: ctx.stdin,
+      onNote: (m) => note(`cio-rel: note: ${m}`),
     });
 
   if (command === "delete" && !opts.output.dryRun && !opts.output.yes) {
@@ -62,7 +74,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
           format: source.format,
           headerless: source.headerless,
           columns: () => source.columns(),
-          delimiter: opts.input.delimiter,
+          delimiter: () => source.delimiter?.() ?? opts.input.delimiter,
         })
       : undefined;
   const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, opts.output.quiet || opts.output.json);
@@ -72,6 +84,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
     ...(source.totalBytes !== undefined ? { totalBytes: source.totalBytes } : {}),
     ...(ctx.now !== undefined ? { now: ctx.now } : {}),
   });
+  log = (line) => progress.log(line);
   let out: NodeJS.WritableStream | undefined;
   let transport: BatchTransport | undefined;
   const closeAll = async (): Promise<void> => {

@@ -15,8 +15,10 @@ export async function runValidate(ctx: CommandContext, file: string, raw: RawOpt
   const source = await openRowSource(input.path, {
     ...(input.format !== undefined ? { format: input.format } : {}),
     ...(input.delimiter !== undefined ? { delimiter: input.delimiter } : {}),
+    ...(input.encoding !== undefined ? { encoding: input.encoding } : {}),
     header: input.header,
     stdin: ctx.stdin,
+    onNote: (m) => void ctx.stderr.write(`cio-rel: note: ${m}\n`),
   });
   const errors: { line: number; reason: string }[] = [];
   const json = raw.json === true;

@@ -11,8 +11,8 @@ export interface FailuresLayout {
    * only known once the input's first row has been read; when it yields nothing, the first row's keys are used.
    */
   columns?: readonly string[] | (() => readonly string[] | undefined) | undefined;
-  /** CSV/TSV field delimiter; defaults to "," for csv and TAB for tsv. */
-  delimiter?: string | undefined;
+  /** CSV/TSV field delimiter; defaults to "," for csv and TAB for tsv. A function when it is sniffed from the header. */
+  delimiter?: string | undefined | (() => string | undefined);
 }
 
 /** One CSV field, quoted only when it must be: it holds the delimiter, a quote, CR or LF (RFC 4180, quotes doubled). */
@@ -31,13 +31,19 @@ function cellText(value: unknown): string {
 export class FailuresFile {
   private written = 0;
   private header: readonly string[] | undefined;
-  private readonly delimiter: string;
+  private delimiterCache: string | undefined;
 
   private constructor(
     private readonly sink: TextSink,
     private readonly layout: FailuresLayout,
-  ) {
-    this.delimiter = layout.delimiter ?? (layout.format === "tsv" ? "\t" : ",");
+  ) {}
+
+  /** The delimiter, asked for only once rows (or the header) are written, when the input has been read. */
+  private get delimiter(): string {
+    if (this.delimiterCache !== undefined) return this.delimiterCache;
+    const given = typeof this.layout.delimiter === "function" ? this.layout.delimiter() : this.layout.delimiter;
+    this.delimiterCache = given ?? (this.layout.format === "tsv" ? "\t" : ",");
+    return this.delimiterCache;
   }
 
   /** Creates (or truncates) the failures file. */

@@ -20,7 +20,7 @@ export interface CliResult {
 /** Options of one spawned run. */
 export interface RunOptions {
   env?: Record<string, string | undefined>;
-  stdin?: string;
+  stdin?: string | Buffer;
   cwd?: string;
   /** Called once the child is spawned (to send it signals). */
   onSpawn?: (child: import("node:child_process").ChildProcess) => void;
