@@ -4,6 +4,7 @@ import type { CommandContext } from "./commands/context.js";
 import type { RawOptions } from "./commands/options.js";
 import { runRelationships } from "./commands/relationships.js";
 import { runValidate } from "./commands/validate.js";
+import { colorLevel } from "./report/summary.js";
 import { VERSION } from "./version.js";
 
 
@@ -104,6 +105,11 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     .configureOutput({
       writeOut: (s) => void ctx.stdout.write(s),
       writeErr: (s) => void ctx.stderr.write(s),
+      // commander reads process.stdout/stderr for these by default; the context's streams are the ones written to.
+      getOutHelpWidth: () => helpWidth(ctx.stdout),
+      getErrHelpWidth: () => helpWidth(ctx.stderr),
+      getOutHasColors: () => colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0,
+      getErrHasColors: () => colorLevel(ctx.env, ctx.stderr.isTTY === true) > 0,
     })
     .exitOverride();
 
@@ -129,4 +135,9 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     .addHelpText("after", VALIDATE_EXAMPLES + "\n" + EXIT_CODES_HELP)
     .action(async (file: string, opts: RawOptions) => setExit(await runValidate(ctx, file, opts)));
   return program;
+}
+
+/** A terminal's width for wrapping help, as commander does for process.stdout; its default 80 off a terminal. */
+function helpWidth(stream: CommandContext["stdout"]): number {
+  return (stream.isTTY === true ? (stream as { columns?: number }).columns : undefined) ?? 80;
 }

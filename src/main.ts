@@ -1,77 +1,36 @@
 import { createInterface } from "node:readline/promises";
-import { CommanderError } from "commander";
-import { buildProgram } from "./cli.js";
-import { CioRelError, EXIT } from "./errors.js";
 import type { CommandContext } from "./commands/context.js";
-import { redactor } from "./commands/secrets.js";
+import { runMain } from "./run.js";
 
-/** Runs the CLI with the real process effects; the only place that calls process.exit (STYLE). */
-async function main(): Promise<number> {
-  const ctx: CommandContext = {
-    argv: process.argv.slice(2),
-    env: process.env,
-    stdin: process.stdin,
-    stdout: process.stdout,
-    stderr: process.stderr,
-    cwd: process.cwd(),
-    now: () => Date.now(),
-    confirm: async (question) => {
-      const rl = createInterface({ input: process.stdin, output: process.stderr });
-      try {
-        const answer = await rl.question(question);
-        return /^y(es)?$/i.test(answer.trim());
-      } finally {
-        rl.close();
-      }
-    },
-    onInterrupt: (handler) => {
-      process.on("SIGINT", handler);
-      process.on("SIGTERM", handler);
-      return () => {
-        process.off("SIGINT", handler);
-        process.off("SIGTERM", handler);
-      };
-    },
-  };
-  let code: number = EXIT.ok;
-  const program = buildProgram(ctx, (c) => {
-    code = c;
-  });
-  const debug = ctx.argv.includes("--debug");
-  // Error texts may quote what they were given; credentials must never reach the terminal.
-  const redact = redactor([ctx.env.CIO_SITE_ID, ctx.env.CIO_API_KEY, flagValue(ctx.argv, "--site-id"), flagValue(ctx.argv, "--api-key")]);
-  const fail = (text: string): void => void process.stderr.write(redact(text) + "\n");
-  try {
-    await program.parseAsync([...ctx.argv], { from: "user" });
-    return code;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // --help and --version end here with exitCode 0; bad flags with 1, which is a usage error (2) for us.
-      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+/** The real process effects: the one place that reads process.* (STYLE: inject the effects). */
+const ctx: CommandContext = {
+  argv: process.argv.slice(2),
+  env: process.env,
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  cwd: process.cwd(),
+  now: () => Date.now(),
+  confirm: async (question) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      const answer = await rl.question(question);
+      return /^y(es)?$/i.test(answer.trim());
+    } finally {
+      rl.close();
     }
-    if (e instanceof CioRelError) {
-      fail(`cio-rel: ${e.message}`);
-      if (debug && e.stack !== undefined) fail(e.stack);
-      return e.exitCode;
-    }
-    fail(`cio-rel: internal error: ${e instanceof Error ? e.message : String(e)}`);
-    if (debug && e instanceof Error && e.stack !== undefined) fail(e.stack);
-    else fail("(run again with --debug for the stack trace)");
-    return EXIT.internal;
-  }
-}
+  },
+  onInterrupt: (handler) => {
+    process.on("SIGINT", handler);
+    process.on("SIGTERM", handler);
+    return () => {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    };
+  },
+};
 
-/** The value of `--flag value` or `--flag=value` in argv, if present. */
-function flagValue(argv: readonly string[], flag: string): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === flag) return argv[i + 1];
-    if (a.startsWith(flag + "=")) return a.slice(flag.length + 1);
-  }
-  return undefined;
-}
-
-const code = await main();
-// Let stdout drain before exiting (large --json documents piped to jq).
+const code = await runMain(ctx);
+// The only place that exits (STYLE). Let stdout drain first (large --json documents piped to jq).
 process.exitCode = code;
 process.stdout.write("", () => process.exit(code));

@@ -1,5 +1,6 @@
 import { createWriteStream } from "node:fs";
 import { once } from "node:events";
+import { resolve } from "node:path";
 import { EXIT, UsageError } from "../errors.js";
 import { openRowSource } from "../input/open.js";
 import type { Row, RowSource } from "../input/types.js";
@@ -43,8 +44,11 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
     if (log !== undefined) log(line);
     else ctx.stderr.write(line + "\n");
   };
+  // Files the user named are relative to the command's folder, which is not the process's in tests.
+  const at = (path: string): string => resolve(ctx.cwd, path);
   const open = (): Promise<RowSource> =>
     openRowSource(opts.input.path, {
+      cwd: ctx.cwd,
       ...(opts.input.format !== undefined ? { format: opts.input.format } : {}),
       ...(opts.input.delimiter !== undefined ? { delimiter: opts.input.delimiter } : {}),
       ...(opts.input.encoding !== undefined ? { encoding: opts.input.encoding } : {}),
@@ -65,12 +69,12 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   // The journal first: a refused resume must not truncate the report and failures of the run it resumes.
   const journal: Journal | undefined =
     opts.output.journal !== undefined
-      ? await openJournal(opts.output.journal, { input: opts.input.path, options: payloadShapingOptions(opts), resume: opts.output.resume })
+      ? await openJournal(at(opts.output.journal), { input: at(opts.input.path), options: payloadShapingOptions(opts), resume: opts.output.resume })
       : undefined;
-  const report = opts.output.report !== undefined ? await ReportFile.open(opts.output.report) : undefined;
+  const report = opts.output.report !== undefined ? await ReportFile.open(at(opts.output.report)) : undefined;
   const failures =
     opts.output.failures !== undefined
-      ? await FailuresFile.open(opts.output.failures, {
+      ? await FailuresFile.open(at(opts.output.failures), {
           format: source.format,
           headerless: source.headerless,
           columns: () => source.columns(),
@@ -96,7 +100,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   let unhook: (() => void) | undefined;
   try {
     if (opts.output.dryRun) {
-      if (opts.output.out !== undefined) out = createWriteStream(opts.output.out);
+      if (opts.output.out !== undefined) out = createWriteStream(at(opts.output.out));
     } else {
       transport = createTrackTransport({
         baseUrl: baseUrl as string,

@@ -13,6 +13,7 @@ const JSON_ERRORS_CAP = 1000;
 export async function runValidate(ctx: CommandContext, file: string, raw: RawOptions): Promise<number> {
   const input = parseInputOptions(raw, file);
   const source = await openRowSource(input.path, {
+    cwd: ctx.cwd,
     ...(input.format !== undefined ? { format: input.format } : {}),
     ...(input.delimiter !== undefined ? { delimiter: input.delimiter } : {}),
     ...(input.encoding !== undefined ? { encoding: input.encoding } : {}),

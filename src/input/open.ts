@@ -1,5 +1,5 @@
 import { open } from "node:fs/promises";
-import { extname } from "node:path";
+import { extname, resolve } from "node:path";
 import { InputError, UsageError } from "../errors.js";
 import { binaryCheck, gunzipIfCompressed } from "./binary.js";
 import { readCsv } from "./csv.js";
@@ -23,6 +23,8 @@ export interface OpenOptions {
   encoding?: string | undefined;
   /** Told what the reader decided on the user's behalf (a sniffed delimiter), to print as a note. */
   onNote?: (message: string) => void;
+  /** The folder a relative path is read from (default the process's); messages keep the path as given. */
+  cwd?: string;
 }
 
 /** The formats, in the order messages list them. */
@@ -81,7 +83,7 @@ export async function openRowSource(path: string, options: OpenOptions = {}): Pr
   }
   let handle;
   try {
-    handle = await open(path, "r");
+    handle = await open(options.cwd !== undefined ? resolve(options.cwd, path) : path, "r");
     const stat = await handle.stat();
     // Opening a directory succeeds on Linux; only the first read would fail.
     if (stat.isDirectory()) throw new InputError({ file: path }, "cannot read: is a directory");
