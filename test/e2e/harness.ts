@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startFakeTrackApi, type FakeOptions, type FakeTrackApi } from "../fake-track-api/index.js";
 import type { SummaryJson } from "../../src/report/summary.js";
-import { runCli, tempDir, type CliResult, type RunOptions } from "./cli.js";
+import { runCli, spawnCli, tempDir, type CliResult, type RunOptions, type SpawnOptions } from "./cli.js";
 
 /** Recognisable credentials: every secrets test greps output and files for them. */
 export const SITE_ID = "site-7c1e55d0";
@@ -36,8 +36,12 @@ export function writeMembershipsCsv(dir: string, rows: readonly Membership[], na
 /** The mapping flags for generated memberships. */
 export const MEMBERSHIP_FLAGS = ["--person-column", "user_id", "--object-column", "account_id", "--attributes", "role"];
 
-/** Flags that keep a faulty run fast: small backoff, short timeout, small batches so there are many requests. */
-export const FAST_FLAGS = ["--backoff-base", "0.01", "--backoff-cap", "0.1", "--timeout", "2", "--progress", "none"];
+/**
+ * Flags that keep a faulty run fast: small backoff, no progress. The timeout stays generous: the CLI and the
+ * fake share one event loop in process, and on a loaded machine a 2 s timeout fired on healthy requests
+ * (tests of hanging requests set their own --timeout).
+ */
+export const FAST_FLAGS = ["--backoff-base", "0.01", "--backoff-cap", "0.1", "--timeout", "15", "--progress", "none"];
 
 /** What the fake should hold after adding these rows: "type|object|key|value" → attributes. */
 export function expectedState(rows: readonly Membership[]): Map<string, Record<string, unknown>> {
@@ -58,9 +62,17 @@ export function startFake(options: FakeOptions = {}): Promise<FakeTrackApi> {
   return startFakeTrackApi({ siteId: SITE_ID, apiKey: API_KEY, ...options });
 }
 
-/** Runs the CLI against the fake with the test credentials in the environment. */
+/** Runs the CLI (in process) against the fake with the test credentials in the environment. */
 export function runAgainst(fake: FakeTrackApi, args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
   return runCli([...args, "--track-url", fake.url], {
+    ...options,
+    env: { CIO_SITE_ID: SITE_ID, CIO_API_KEY: API_KEY, ...options.env },
+  });
+}
+
+/** Spawns the CLI against the fake, for tests that signal or kill the process. */
+export function spawnAgainst(fake: FakeTrackApi, args: readonly string[], options: SpawnOptions = {}): Promise<CliResult> {
+  return spawnCli([...args, "--track-url", fake.url], {
     ...options,
     env: { CIO_SITE_ID: SITE_ID, CIO_API_KEY: API_KEY, ...options.env },
   });

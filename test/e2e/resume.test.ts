@@ -13,6 +13,7 @@ import {
   memberships,
   readReport,
   runAgainst,
+  spawnAgainst,
   startFake,
   summaryOf,
   tempDir,
@@ -62,7 +63,7 @@ describe("crash-safe resume (issue 4)", () => {
     const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", String(CONCURRENCY), "--journal", journal];
 
     let child: ChildProcess | undefined;
-    const first = runAgainst(fake, args, { onSpawn: (c) => (child = c) });
+    const first = spawnAgainst(fake, args, { onSpawn: (c) => (child = c) });
     await until(() => journalRecords(journal) >= 5);
     child!.kill("SIGKILL");
     const killed = await first;
@@ -94,7 +95,7 @@ describe("crash-safe resume (issue 4)", () => {
     const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", "2", "--journal", journal, "--failures", failures];
 
     let child: ChildProcess | undefined;
-    const first = runAgainst(fake, args, { onSpawn: (c) => (child = c) });
+    const first = spawnAgainst(fake, args, { onSpawn: (c) => (child = c) });
     await until(() => journalRecords(journal) >= 3);
     child!.kill("SIGINT");
     const r = await first;
