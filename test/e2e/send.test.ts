@@ -235,17 +235,24 @@ describe("delivery end to end against the fake Track API (issue 4)", () => {
     }
   });
 
-  it("after a Retry-After: 2 no request reaches the server before 2 s have passed", async () => {
+  it("after a Retry-After: 2 the throttled batch and the other worker wait 2 s", async () => {
+    // Judged on what the client must have known, not on how fast this machine is: the retry of the
+    // throttled batch starts after its 429 was read, so it arrives ≥ 2 s after the 429 arrived. The other
+    // worker may have one request in flight when the 429 is read and, at worst, start one more in the same
+    // turn of the event loop; anything beyond those 2 in the 2 s would be a worker ignoring the pause. Without
+    // the pause the ≈ 8 other batches go out in far less than 2 s (the backoff flags allow 0.1 s at most).
     fake = await startFake({ script: [{ status: 429, retryAfter: 2 }] });
-    const run = setup(10, 100, ["--concurrency", "4"]);
+    const run = setup(40, 100, ["--concurrency", "2"]);
     const r = await runAgainst(fake, run.args);
     expect(r.code).toBe(0);
+    expect(summaryOf(r)).toMatchObject({ applied: 4000, retries: 1 });
     const throttled = fake.requests.find((q) => q.status === 429)!;
     const later = fake.requests.filter((q) => q.seq > throttled.seq);
-    expect(later.length).toBeGreaterThan(0);
-    // Requests already in flight when the 429 went out may land; none may *start* later within 2 s.
-    const started = later.filter((q) => q.time > throttled.time + 50);
-    for (const q of started) expect(q.time - throttled.time).toBeGreaterThanOrEqual(1990);
+    expect(later.length).toBeGreaterThan(4);
+    const retried = later.find((q) => q.rawBody === throttled.rawBody)!;
+    expect(retried.time - throttled.time).toBeGreaterThanOrEqual(1990);
+    const withinPause = later.filter((q) => q.time < throttled.time + 1990);
+    expect(withinPause.length).toBeLessThanOrEqual(2);
   });
 
   it("a pair repeated beyond the planning window: the later row's attributes win even when batches race", async () => {
