@@ -3,9 +3,14 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // e2e tests spawn the built CLI and a fake server; give them room on a shared 2-core machine.
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // vitest's default on 2 cores is ONE worker (cores − 1), so every test file waited for the one before.
+    // Much of the suite waits on timers and sockets (fake latency, Retry-After, progress intervals) rather
+    // than computing, so a few more workers than cores overlap those waits; tests already tolerate load.
+    maxWorkers: 3,
+    // e2e tests run the CLI and a fake server, and some unit tests parse megabytes: give them room on a
+    // shared, loaded 2-core machine (30 s was once not enough for the csv-parser record-size cap test).
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     globalSetup: ["test/global-setup.ts"],
   },
 });
