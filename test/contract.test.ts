@@ -105,7 +105,7 @@ const inputs: [string, Partial<MappingOptions>, string[] | undefined, Record<str
 function relationships(options: Partial<MappingOptions>, names: string[] | undefined, rows: Record<string, unknown>[]): Relationship[] {
   const mapper = createMapper({ ...base, ...options }, { headerless: false, names });
   return rows.map((fields, i) => {
-    const result = mapper.map({ line: i + 2, fields });
+    const result = mapper.map({ index: i + 1, line: i + 2, fields });
     if (!result.ok) throw new Error(result.reason);
     return result.relationship;
   });

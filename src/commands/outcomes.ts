@@ -3,6 +3,9 @@ import type { Outcome, Relationship } from "../model/types.js";
 
 /** One settled input row, as the pipeline hands it to the report, failures file and tally. */
 export interface SettledRow {
+  /** Row.index: the row's identity. */
+  index: number;
+  /** Where the row starts, for messages. */
   line: number;
   outcome: Outcome;
   /** The relationship the row became, when it got that far. */

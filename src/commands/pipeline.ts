@@ -11,15 +11,15 @@ import type { InputOptions } from "./options.js";
 import type { RowSink, SettledRow } from "./outcomes.js";
 import type { Tally } from "../report/tally.js";
 
-/** What a previous run already settled, read from its journal (--resume). */
-export interface SettledLines {
-  isSettled(line: number): boolean;
-  outcomeOf(line: number): Outcome | undefined;
+/** What a previous run already settled, read from its journal (--resume), by Row.index. */
+export interface SettledRows {
+  isSettled(index: number): boolean;
+  outcomeOf(index: number): Outcome | undefined;
 }
 
-/** Appends settled lines to the journal, durably, before the pipeline goes on. */
+/** Appends settled rows (by Row.index) to the journal, durably, before the pipeline goes on. */
 export interface JournalWriter {
-  record(applied: readonly number[], failed: readonly { line: number; reason: string }[]): Promise<void>;
+  record(applied: readonly number[], failed: readonly { index: number; reason: string }[]): Promise<void>;
 }
 
 /** Why sending stopped before the input ran out. */
@@ -43,7 +43,7 @@ export interface PipelineOptions {
   keepRows: boolean;
   /** Count object types and distinct people/objects (for the delete question); costs a Set insert per row. */
   countSides?: boolean;
-  resume?: SettledLines;
+  resume?: SettledRows;
   journal?: JournalWriter;
   /** Called often with running figures, for the progress display. */
   onProgress?: (p: PipelineProgress) => void;
@@ -99,6 +99,7 @@ export function startPipeline(o: PipelineOptions): { control: PipelineControl; d
 
 async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<PipelineResult> {
   const tally = o.tally;
+  // Rows waiting for their outcome (failures file only), by Row.index: the row's identity, never its line.
   const pending = new Map<number, Row>();
   const inflight = new Set<Promise<void>>();
   let journalChain: Promise<void> = Promise.resolve();
@@ -109,13 +110,13 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
   // Returns the sink's promise only when it has one, so that callers await only real work: a million
   // rows each awaiting an already-settled promise cost more than reading them.
   const settle = (s: SettledRow): void | Promise<void> => {
-    tally.record(s.line, s.outcome);
+    tally.record(s.index, s.line, s.outcome);
     if (o.keepRows) {
       if (s.row === undefined) {
-        const row = pending.get(s.line);
+        const row = pending.get(s.index);
         if (row !== undefined) s.row = row;
       }
-      pending.delete(s.line);
+      pending.delete(s.index);
     }
     return o.rows.settle(s);
   };
@@ -130,34 +131,35 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
   const skipBatch = async (batch: Batch, reason: string): Promise<void> => {
     for (const op of batch.operations) {
       for (const rel of op.relationships) {
-        const p = settle({ line: rel.line, outcome: { kind: "skipped", reason }, relationship: rel });
+        const p = settle({ index: rel.index, line: rel.line, outcome: { kind: "skipped", reason }, relationship: rel });
         if (p !== undefined) await p;
       }
     }
   };
 
   const onSettlement = async (s: BatchSettlement): Promise<void> => {
-    // Line → relationship, built only when a row needs the sink (most batches are applied whole).
-    let byLine: Map<number, Relationship> | undefined;
-    const relationshipOf = (line: number): Relationship | undefined => {
-      if (byLine === undefined) {
-        byLine = new Map();
-        for (const op of s.batch.operations) for (const rel of op.relationships) byLine.set(rel.line, rel);
+    // Row index → relationship, built only when a row needs the sink (most batches are applied whole).
+    let byIndex: Map<number, Relationship> | undefined;
+    const relationshipOf = (index: number): Relationship | undefined => {
+      if (byIndex === undefined) {
+        byIndex = new Map();
+        for (const op of s.batch.operations) for (const rel of op.relationships) byIndex.set(rel.index, rel);
       }
-      return byLine.get(line);
+      return byIndex.get(index);
     };
     const applied: number[] = [];
-    const failed: { line: number; reason: string }[] = [];
+    const failed: { index: number; reason: string }[] = [];
     for (const r of s.rows) {
-      if (r.outcome.kind === "applied" && !sinkApplied && !o.keepRows) tally.record(r.line, r.outcome);
+      if (r.outcome.kind === "applied" && !sinkApplied && !o.keepRows) tally.record(r.index, r.line, r.outcome);
       else {
-        const rel = relationshipOf(r.line);
-        const p = settle(rel === undefined ? { line: r.line, outcome: r.outcome } : { line: r.line, outcome: r.outcome, relationship: rel });
+        const rel = relationshipOf(r.index);
+        const base = { index: r.index, line: r.line, outcome: r.outcome };
+        const p = settle(rel === undefined ? base : { ...base, relationship: rel });
         if (p !== undefined) await p;
       }
       if (!journaling) continue;
-      if (r.outcome.kind === "applied") applied.push(r.line);
-      else if (r.outcome.kind === "failed") failed.push({ line: r.line, reason: r.outcome.reason });
+      if (r.outcome.kind === "applied") applied.push(r.index);
+      else if (r.outcome.kind === "failed") failed.push({ index: r.index, reason: r.outcome.reason });
     }
     // Journal writes are serialised and awaited before the slot frees: "flushed to disk before going on".
     if (o.journal !== undefined && (applied.length > 0 || failed.length > 0)) {
@@ -192,8 +194,8 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
       // but the tally wants them (--report is refused in a dry run), so they skip the row sink.
       for (const op of batch.operations) {
         for (const rel of op.relationships) {
-          tally.record(rel.line, APPLIED);
-          if (o.keepRows) pending.delete(rel.line);
+          tally.record(rel.index, rel.line, APPLIED);
+          if (o.keepRows) pending.delete(rel.index);
         }
       }
       if (sink.out !== undefined && !sink.out.write(batch.body + "\n")) await once(sink.out, "drain");
@@ -265,10 +267,12 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
       if (ev.type === "batch") p = dispatch(ev.batch);
       else if (ev.type === "duplicate") {
         // A row settled by the resumed journal keeps its journaled outcome.
-        if (o.resume?.isSettled(ev.relationship.line) === true) continue;
-        p = settle({ line: ev.relationship.line, outcome: { kind: "duplicate", supersededBy: ev.supersededBy }, relationship: ev.relationship });
+        const rel = ev.relationship;
+        if (o.resume?.isSettled(rel.index) === true) continue;
+        p = settle({ index: rel.index, line: rel.line, outcome: { kind: "duplicate", supersededBy: ev.supersededBy }, relationship: rel });
       } else {
-        p = settle({ line: ev.relationship.line, outcome: { kind: "invalid", reason: ev.reason }, relationship: ev.relationship });
+        const rel = ev.relationship;
+        p = settle({ index: rel.index, line: rel.line, outcome: { kind: "invalid", reason: ev.reason }, relationship: rel });
       }
       if (p !== undefined) await p;
     }
@@ -279,7 +283,7 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
     groupBy: o.input.groupBy,
     windowSize: o.input.windowSize,
     maxBatchBytes: o.input.batchBytes,
-    ...(o.resume !== undefined ? { exclude: (line: number) => o.resume?.isSettled(line) === true } : {}),
+    ...(o.resume !== undefined ? { exclude: (index: number) => o.resume?.isSettled(index) === true } : {}),
   });
 
   let mapper: Mapper | undefined;
@@ -294,21 +298,21 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
         const mapped = mapFor(mapper, o.source.displayName, row);
         let p: void | Promise<void> = undefined;
         if (!mapped.ok) {
-          p = settle({ line: row.line, outcome: { kind: "invalid", reason: mapped.reason }, row });
+          p = settle({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: mapped.reason }, row });
         } else {
           const rel = mapped.relationship;
           if (o.countSides === true) noteSides(rel, objectTypes, people, objects);
-          const previous = o.resume?.outcomeOf(row.line);
+          const previous = o.resume?.outcomeOf(row.index);
           if (previous !== undefined) {
             // Settled by the journal, yet still planned (excluded there) so that dedupe decides as before.
-            const s = settle({ line: row.line, outcome: previous, relationship: rel, row });
+            const s = settle({ index: row.index, line: row.line, outcome: previous, relationship: rel, row });
             if (s !== undefined) await s;
           } else if (state.halt !== undefined) {
-            p = settle({ line: row.line, outcome: { kind: "skipped", reason: state.halt.reason }, relationship: rel, row });
+            p = settle({ index: row.index, line: row.line, outcome: { kind: "skipped", reason: state.halt.reason }, relationship: rel, row });
             if (p !== undefined) await p;
             continue;
           } else if (o.keepRows) {
-            pending.set(row.line, row);
+            pending.set(row.index, row);
           }
           const events = planner.add(rel);
           if (events.length > 0) p = handle(events);

@@ -134,7 +134,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
         if (report === undefined && !fail) return;
         return (async () => {
           if (report !== undefined) {
-            await report.write({ line: s.line, outcome: s.outcome, person: s.relationship?.person, object: s.relationship?.object });
+            await report.write({ row: s.index, line: s.line, outcome: s.outcome, person: s.relationship?.person, object: s.relationship?.object });
           }
           if (fail) await (failures as FailuresFile).write(s.row as Row, redact(error as string));
         })();

@@ -20,7 +20,7 @@ export interface CsvOptions {
 }
 
 /**
- * CSV or TSV rows. Row.line is the physical line where the record starts; blank lines and all-empty records
+ * CSV or TSV rows. Row.index counts data records from 1 (the header is not one); Row.line is the physical line where the record starts; blank lines and all-empty records
  * (a spreadsheet's trailing ",,") are skipped. With a header, fields are keyed by its trimmed names and a row
  * with another number of fields is an error; headerless, the first field is the identifier and the rest is ignored.
  */
@@ -29,11 +29,12 @@ export async function* readCsv(chunks: AsyncIterable<Buffer>, options: CsvOption
   let parser: CsvParser | undefined;
   let keys: (string | undefined)[] | undefined; // per column: the field name, or undefined to drop it
   let batch: Row[] = [];
+  let index = 0;
 
   const take = (record: string[], count: number, line: number): void => {
     if (record[0] === "" && allEmpty(record, count)) return;
     if (!options.header) {
-      batch.push({ line, fields: { [IDENTIFIER_COLUMN]: record[0] } });
+      batch.push({ index: ++index, line, fields: { [IDENTIFIER_COLUMN]: record[0] } });
       return;
     }
     if (keys === undefined) {
@@ -50,7 +51,7 @@ export async function* readCsv(chunks: AsyncIterable<Buffer>, options: CsvOption
       const key = keys[i];
       if (key !== undefined) fields[key] = record[i];
     }
-    batch.push({ line, fields });
+    batch.push({ index: ++index, line, fields });
   };
 
   const info: DecodeInfo = { encoding: "utf-8", utf16: false };

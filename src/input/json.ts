@@ -143,7 +143,7 @@ export async function* readJsonArray(chunks: AsyncIterable<Uint8Array>, options:
         `element ${count} is ${describeJson(value)}, expected an object`,
       );
     }
-    return { line: elementLine, fields };
+    return { index: count, line: elementLine, fields };
   };
 
   for await (const text of decodeText(chunks, opts)) {

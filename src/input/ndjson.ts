@@ -6,7 +6,7 @@ import type { Row } from "./types.js";
 /** NDJSON / JSON Lines: one JSON object per line; blank lines are skipped. */
 export function readNdjson(chunks: AsyncIterable<Uint8Array>, options: TextOptions | string): AsyncGenerator<Row[]> {
   const file = typeof options === "string" ? options : options.file;
-  return mapLines(chunks, options, (text, line) => {
+  return mapLines(chunks, options, (text, line, index) => {
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -19,6 +19,6 @@ export function readNdjson(chunks: AsyncIterable<Uint8Array>, options: TextOptio
       const column = text.length - text.trimStart().length + 1;
       throw new InputError({ file, line, column }, `the line holds ${describeJson(value)}, expected a JSON object`);
     }
-    return { line, fields };
+    return { index, line, fields };
   });
 }

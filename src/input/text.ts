@@ -17,19 +17,20 @@ export interface TextOptions {
 }
 
 /**
- * Splits decoded chunks into physical lines (without their line break) and maps each, with its 1-based number,
- * through `take`; yields the rows `take` returns, one batch per chunk. "\r\n", "\n" and a lone "\r" each end a
+ * Splits decoded chunks into physical lines (without their line break) and maps each, with its 1-based number
+ * and the index the next row gets, through `take`; yields the rows `take` returns, one batch per chunk. "\r\n", "\n" and a lone "\r" each end a
  * line, as in CSV (issue 10: a file from an old Mac export is not one long identifier).
  */
 export async function* mapLines(
   chunks: AsyncIterable<Uint8Array>,
   options: TextOptions | string,
-  take: (text: string, line: number) => Row | undefined,
+  take: (text: string, line: number, index: number) => Row | undefined,
 ): AsyncGenerator<Row[]> {
   const opts: TextOptions = typeof options === "string" ? { file: options } : options;
   const file = opts.file;
   let carry = "";
   let line = 0;
+  let index = 1;
   let skipLf = false; // the previous chunk ended in "\r": a "\n" starting this one belongs to it
   for await (const text of decodeText(chunks, opts)) {
     const batch: Row[] = [];
@@ -53,14 +54,17 @@ export async function* mapLines(
         carry = "";
       }
       start = nl + width;
-      const row = take(piece, ++line);
-      if (row !== undefined) batch.push(row);
+      const row = take(piece, ++line, index);
+      if (row !== undefined) {
+        batch.push(row);
+        index++;
+      }
     }
     carry = checked(carry + text.slice(start), file, line + 1);
     if (batch.length > 0) yield batch;
   }
   if (carry !== "") {
-    const row = take(carry, ++line);
+    const row = take(carry, ++line, index);
     if (row !== undefined) yield [row];
   }
 }
@@ -78,9 +82,9 @@ function checked(piece: string, file: string, line: number): string {
  * so a failures file written as `value<TAB>error` reads straight back in.
  */
 export function readLines(chunks: AsyncIterable<Uint8Array>, options: TextOptions | string): AsyncGenerator<Row[]> {
-  return mapLines(chunks, options, (text, line) => {
+  return mapLines(chunks, options, (text, line, index) => {
     const tab = text.indexOf("\t");
     const value = (tab === -1 ? text : text.slice(0, tab)).trim();
-    return value === "" ? undefined : { line, fields: { [IDENTIFIER_COLUMN]: value } };
+    return value === "" ? undefined : { index, line, fields: { [IDENTIFIER_COLUMN]: value } };
   });
 }

@@ -7,8 +7,15 @@ export const IDENTIFIER_COLUMN = "";
 /** Key the failures file adds to each row; every reader drops it so a failures file feeds straight back in. */
 export const ERROR_COLUMN = "cio_rel_error";
 
-/** One input record: where it starts (1-based physical line) and its fields, in input order. */
+/**
+ * One input record: its identity, where it starts and its fields, in input order. `index` is the row's
+ * identity everywhere (tally, journal, resume, report, failures, dedupe); `line` is only for messages,
+ * since many records can share a line (a JSON array written on one line).
+ */
 export interface Row {
+  /** 1-based ordinal of the record in its input, in read order: the same for every format and layout. */
+  index: number;
+  /** 1-based physical line where the record starts. */
   line: number;
   /** CSV/TSV/lines: strings. JSON/NDJSON: the parsed values (JSON types kept). Never holds ERROR_COLUMN. */
   fields: Record<string, unknown>;

@@ -289,7 +289,7 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
     r.shared.object = object;
   }
 
-  const relationship: Relationship = { line: row.line, person, object };
+  const relationship: Relationship = { index: row.index, line: row.line, person, object };
   // One CSV attribute column (--attributes role): share one attributes object per distinct value.
   const one = csv && r.attributes !== "*" && r.attributes.length === 1 ? r.attributes[0] : undefined;
   if (one !== undefined && one !== "__proto__") {

@@ -15,7 +15,9 @@ export type AttributeValue = string | number | boolean | null;
 
 /** One person–object link taken from one input row. */
 export interface Relationship {
-  /** 1-based line of the input row it came from. */
+  /** Row.index of the input row it came from: its identity. */
+  index: number;
+  /** 1-based line of the input row it came from (messages only). */
   line: number;
   person: PersonRef;
   object: ObjectRef;
@@ -31,6 +33,7 @@ export type Outcome =
   | { kind: "applied" }
   | { kind: "failed"; reason: string; status?: number; field?: string }
   | { kind: "invalid"; reason: string; column?: number }
+  /** supersededBy: the Row.index of the later row that carries the pair. */
   | { kind: "duplicate"; supersededBy: number }
   | { kind: "skipped"; reason: string };
 

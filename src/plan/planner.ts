@@ -40,10 +40,10 @@ export interface PlannerOptions {
   /** Largest operation (default MAX_OPERATION_BYTES). */
   maxOperationBytes?: number;
   /**
-   * Lines already settled (--resume): their relationships still take part in dedupe, then are
-   * dropped instead of packed. They never produce events, not even `duplicate`.
+   * Rows (by Row.index) already settled (--resume): their relationships still take part in dedupe,
+   * then are dropped instead of packed. They never produce events, not even `duplicate`.
    */
-  exclude?: (line: number) => boolean;
+  exclude?: (index: number) => boolean;
 }
 
 /**
@@ -89,7 +89,7 @@ export function createPlanner(options: PlannerOptions): Planner {
 class WindowPlanner implements Planner {
   readonly #groupBy: GroupBy;
   readonly #windowSize: number;
-  readonly #exclude: ((line: number) => boolean) | undefined;
+  readonly #exclude: ((index: number) => boolean) | undefined;
   readonly #packer: Packer;
 
   /** The window in input order; undefined where a later duplicate or --resume removed a relationship. */
@@ -122,8 +122,8 @@ class WindowPlanner implements Planner {
     if (earlierSlot !== undefined) {
       const earlier = this.#window[earlierSlot] as Relationship;
       this.#window[earlierSlot] = undefined;
-      if (this.#exclude === undefined || !this.#exclude(earlier.line)) {
-        out = [{ type: "duplicate", relationship: earlier, supersededBy: rel.line }];
+      if (this.#exclude === undefined || !this.#exclude(earlier.index)) {
+        out = [{ type: "duplicate", relationship: earlier, supersededBy: rel.index }];
       }
     }
     this.#window.push(rel);
@@ -196,7 +196,7 @@ class WindowPlanner implements Planner {
     if (exclude !== undefined) {
       for (let i = 0; i < window.length; i++) {
         const rel = window[i];
-        if (rel !== undefined && exclude(rel.line)) window[i] = undefined;
+        if (rel !== undefined && exclude(rel.index)) window[i] = undefined;
       }
     }
     const type = this.#groupBy === "auto" ? this.#cheaperGrouping() : this.#groupBy;

@@ -93,9 +93,9 @@ export function makeBatch(seq: number, operations: Operation[]): Batch {
   return { seq, operations, body, bytes: Buffer.byteLength(body) };
 }
 
-/** The input lines a batch carries, in operation order. */
-export function batchLines(batch: Pick<Batch, "operations">): number[] {
-  const lines: number[] = [];
-  for (const op of batch.operations) for (const r of op.relationships) lines.push(r.line);
-  return lines;
+/** The rows (Row.index) a batch carries, in operation order. */
+export function batchRows(batch: Pick<Batch, "operations">): number[] {
+  const rows: number[] = [];
+  for (const op of batch.operations) for (const r of op.relationships) rows.push(r.index);
+  return rows;
 }

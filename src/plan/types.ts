@@ -27,7 +27,7 @@ export interface Batch {
 /** What the planner tells the pipeline as rows flow through it. */
 export type PlanEvent =
   | { type: "batch"; batch: Batch }
-  /** An earlier row of the same person–object pair, superseded by a later one (later attributes win). */
+  /** An earlier row of the same person–object pair, superseded by a later one (its Row.index; later attributes win). */
   | { type: "duplicate"; relationship: Relationship; supersededBy: number }
   /** A relationship too large to fit an operation on its own. */
   | { type: "invalid"; relationship: Relationship; reason: string };

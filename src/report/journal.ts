@@ -3,8 +3,12 @@ import { createReadStream } from "node:fs";
 import { open, stat, truncate, type FileHandle } from "node:fs/promises";
 import { UsageError } from "../errors.js";
 
-/** The journal format's version, the value of the header's `cioRel` key. */
-export const JOURNAL_VERSION = 1;
+/**
+ * The journal format's version, the value of the header's `cioRel` key. 2: records name rows by Row.index
+ * (version 1 named them by line, which many rows of a one-line JSON array share), so a version 1 journal
+ * cannot be resumed.
+ */
+export const JOURNAL_VERSION = 2;
 
 /** How much of the input's start the header hashes: enough to tell files apart without reading millions of rows. */
 export const HEAD_HASH_BYTES = 64 * 1024;
@@ -29,18 +33,19 @@ export interface JournalHeader {
 /** What the journal says became of a row: only acknowledged outcomes are journalled (skipped rows are retried). */
 export type SettledOutcome = { kind: "applied" } | { kind: "failed"; reason: string };
 
-/** The rows an earlier run settled, looked up by input line. */
+/** The rows an earlier run settled, looked up by Row.index. */
 export interface ResumeState {
-  isSettled(line: number): boolean;
-  outcomeOf(line: number): SettledOutcome | undefined;
-  /** Distinct lines settled as applied / as failed. */
+  isSettled(index: number): boolean;
+  outcomeOf(index: number): SettledOutcome | undefined;
+  /** Distinct rows settled as applied / as failed. */
   readonly applied: number;
   readonly failed: number;
 }
 
 /** A failed row as the journal keeps it. */
-export interface FailedLine {
-  line: number;
+export interface FailedRow {
+  /** Row.index. */
+  index: number;
   reason: string;
 }
 
@@ -53,7 +58,7 @@ export interface Journal {
    * Appends one line for a batch's applied and failed rows and fsyncs it before resolving. Skipped rows are
    * not journalled: a resumed run retries them. Concurrent calls are written one after another.
    */
-  record(applied: readonly number[], failed: readonly FailedLine[]): Promise<void>;
+  record(applied: readonly number[], failed: readonly FailedRow[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,14 +96,14 @@ export async function computeHeadHash(path: string): Promise<string> {
   }
 }
 
-/** Sorted, de-duplicated lines compressed to inclusive runs of consecutive numbers: [1,2,3,7] → [[1,3],[7,7]]. */
-export function toRanges(lines: Iterable<number>): Array<[number, number]> {
-  const sorted = Float64Array.from(lines).sort();
+/** Sorted, de-duplicated rows compressed to inclusive runs of consecutive numbers: [1,2,3,7] → [[1,3],[7,7]]. */
+export function toRanges(rows: Iterable<number>): Array<[number, number]> {
+  const sorted = Float64Array.from(rows).sort();
   const ranges: Array<[number, number]> = [];
   let current: [number, number] | undefined;
-  for (const line of sorted) {
-    if (current && line <= current[1] + 1) current[1] = Math.max(current[1], line);
-    else ranges.push((current = [line, line]));
+  for (const index of sorted) {
+    if (current && index <= current[1] + 1) current[1] = Math.max(current[1], index);
+    else ranges.push((current = [index, index]));
   }
   return ranges;
 }
@@ -171,10 +176,10 @@ class JournalWriter implements Journal {
     readonly resume: ResumeState | undefined,
   ) {}
 
-  record(applied: readonly number[], failed: readonly FailedLine[]): Promise<void> {
+  record(applied: readonly number[], failed: readonly FailedRow[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`journal ${this.path} is already closed`));
     if (applied.length === 0 && failed.length === 0) return this.tail;
-    const failedPairs = failed.map((f): [number, string] => [f.line, f.reason]).sort((a, b) => a[0] - b[0]);
+    const failedPairs = failed.map((f): [number, string] => [f.index, f.reason]).sort((a, b) => a[0] - b[0]);
     const text = JSON.stringify({ applied: toRanges(applied), failed: failedPairs }) + "\n";
     // On disk before the caller moves on (issue 4): a crash after this resolves never resends these rows.
     this.tail = this.tail.then(async () => {
@@ -195,8 +200,8 @@ class JournalWriter implements Journal {
   }
 }
 
-/** Applied lines as sorted, merged inclusive ranges searched by bisection; failed lines in a Map. */
-class SettledLines implements ResumeState {
+/** Applied rows as sorted, merged inclusive ranges searched by bisection; failed rows in a Map. */
+class SettledRows implements ResumeState {
   private readonly starts: Float64Array;
   private readonly ends: Float64Array;
   readonly applied: number;
@@ -221,30 +226,30 @@ class SettledLines implements ResumeState {
     this.ends = Float64Array.from(ends);
     this.applied = starts.reduce((sum, start, i) => sum + ends[i]! - start + 1, 0);
     let failed = 0;
-    for (const line of failures.keys()) if (!this.isApplied(line)) failed++;
+    for (const index of failures.keys()) if (!this.isApplied(index)) failed++;
     this.failed = failed;
   }
 
-  isSettled(line: number): boolean {
-    return this.isApplied(line) || this.failures.has(line);
+  isSettled(index: number): boolean {
+    return this.isApplied(index) || this.failures.has(index);
   }
 
-  outcomeOf(line: number): SettledOutcome | undefined {
-    // A line journalled as applied after having failed (a later retry) counts as applied.
-    if (this.isApplied(line)) return { kind: "applied" };
-    const reason = this.failures.get(line);
+  outcomeOf(index: number): SettledOutcome | undefined {
+    // A row journalled as applied after having failed (a later retry) counts as applied.
+    if (this.isApplied(index)) return { kind: "applied" };
+    const reason = this.failures.get(index);
     return reason === undefined ? undefined : { kind: "failed", reason };
   }
 
-  private isApplied(line: number): boolean {
+  private isApplied(index: number): boolean {
     let lo = 0;
     let hi = this.starts.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.starts[mid]! <= line) lo = mid + 1;
+      if (this.starts[mid]! <= index) lo = mid + 1;
       else hi = mid - 1;
     }
-    return hi >= 0 && line <= this.ends[hi]!;
+    return hi >= 0 && index <= this.ends[hi]!;
   }
 }
 
@@ -281,7 +286,7 @@ async function readJournal(path: string): Promise<ReadJournal | "torn-header"> {
     if (carry.toString("utf8").startsWith(`{"cioRel"`)) return "torn-header";
     throw notAJournal(path);
   }
-  return { header, state: new SettledLines(ranges, failures), completeBytes };
+  return { header, state: new SettledRows(ranges, failures), completeBytes };
 }
 
 function notAJournal(path: string): UsageError {
@@ -300,7 +305,10 @@ function parseHeader(path: string, text: string): JournalHeader {
     throw notAJournal(path);
   }
   if (h.cioRel !== JOURNAL_VERSION) {
-    throw new UsageError(`journal ${path} has format version ${String(h.cioRel)}, this cio-rel writes ${JOURNAL_VERSION}: delete it to start over`);
+    throw new UsageError(
+      `journal ${path} has format version ${String(h.cioRel)} and this cio-rel reads only version ${JOURNAL_VERSION}, so it cannot be resumed: ` +
+        `delete it to start over`,
+    );
   }
   return h as JournalHeader;
 }

@@ -4,6 +4,8 @@ import { outcomeError } from "./tally.js";
 
 /** One input row's fate, as the command knows it; person/object are absent when the row never got that far (e.g. invalid). */
 export interface ReportRecord {
+  /** Row.index: the row's identity. */
+  row: number;
   line: number;
   outcome: Outcome;
   person?: PersonRef | undefined;
@@ -13,16 +15,19 @@ export interface ReportRecord {
 /** The JSON shape of one `--report` line (issue 4). */
 export interface ReportLine {
   line: number;
+  /** The row's 1-based index in the input: tells apart rows that share a line (a one-line JSON array). */
+  row: number;
   outcome: Outcome["kind"];
   person: string | null;
   object: string | null;
   error?: string;
 }
 
-/** The `--report` line for a row: `{"line","outcome","person","object"}` plus `"error"` only when there is one. */
+/** The `--report` line for a row: `{"line","row","outcome","person","object"}` plus `"error"` only when there is one. */
 export function reportLine(record: ReportRecord): ReportLine {
   const out: ReportLine = {
     line: record.line,
+    row: record.row,
     outcome: record.outcome.kind,
     person: record.person ? personLabel(record.person) : null,
     object: record.object ? objectLabel(record.object) : null,

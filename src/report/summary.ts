@@ -127,7 +127,9 @@ export function formatSummary(s: RunSummary, options: { color: boolean }): strin
   const problemCount = s.failed + s.invalid + s.skipped;
   if (s.problems.length > 0) {
     lines.push(c.bold(s.problems.length === problemCount ? "Problems:" : "First problems:"));
-    for (const p of s.problems) lines.push(`  ${s.input}:${p.line}: ${p.reason}`);
+    // Rows that share a line (a one-line JSON array) are told apart by their row number.
+    const shared = new Set(s.problems.map((p) => p.line)).size < s.problems.length;
+    for (const p of s.problems) lines.push(`  ${s.input}:${p.line}:${shared ? ` row ${p.row}:` : ""} ${p.reason}`);
     const rest = problemCount - s.problems.length;
     if (rest > 0) {
       const where = s.files.failures !== null ? ` (all in ${s.files.failures})` : "";

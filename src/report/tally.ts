@@ -8,6 +8,9 @@ export type ProblemKind = Extract<OutcomeKind, "failed" | "invalid" | "skipped">
 
 /** One row that did not make it, as the summary lists it. */
 export interface Problem {
+  /** Row.index of the row. */
+  row: number;
+  /** Where it starts in the input, for the file:line reference. */
   line: number;
   kind: ProblemKind;
   reason: string;
@@ -43,11 +46,11 @@ export class Tally {
     this.rowsRead++;
   }
 
-  /** Counts the one outcome of the row at line. */
-  record(line: number, outcome: Outcome): void {
+  /** Counts the one outcome of row `index` (Row.index), which starts at `line`. */
+  record(index: number, line: number, outcome: Outcome): void {
     this.counts[outcome.kind]++;
     if (outcome.kind === "applied" || outcome.kind === "duplicate") return;
-    if (this.kept.length < this.keepProblems) this.kept.push({ line, kind: outcome.kind, reason: outcome.reason });
+    if (this.kept.length < this.keepProblems) this.kept.push({ row: index, line, kind: outcome.kind, reason: outcome.reason });
   }
 
   /** How many rows ended with this outcome. */

@@ -282,7 +282,7 @@ function firstField(errors: ApiErrorEntry[]): string | undefined {
 /** Every row of a batch with its outcome, in operation order. */
 function rowsOf(batch: Batch, outcomeOf: (rel: Relationship) => RowOutcome): RowSettlement[] {
   const rows: RowSettlement[] = [];
-  for (const op of batch.operations) for (const r of op.relationships) rows.push({ line: r.line, outcome: outcomeOf(r) });
+  for (const op of batch.operations) for (const r of op.relationships) rows.push({ index: r.index, line: r.line, outcome: outcomeOf(r) });
   return rows;
 }
 

@@ -4,6 +4,9 @@ import type { Outcome } from "../model/types.js";
 
 /** Outcome of one row carried by a batch, as the sender settled it. */
 export interface RowSettlement {
+  /** Row.index of the row: its identity. */
+  index: number;
+  /** Where the row starts, for messages. */
   line: number;
   outcome: Extract<Outcome, { kind: "applied" } | { kind: "failed" } | { kind: "skipped" }>;
 }

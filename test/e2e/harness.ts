@@ -111,12 +111,22 @@ export function readFailuresCsv(path: string): { header: string[]; rows: { user_
 }
 
 /** The NDJSON report, parsed. */
-export function readReport(path: string): { line: number; outcome: string; person: string | null; object: string | null; error?: string }[] {
+export function readReport(path: string): ReportEntry[] {
   return readFileSync(path, "utf8")
     .trimEnd()
     .split("\n")
     .filter((l) => l !== "")
-    .map((l) => JSON.parse(l) as { line: number; outcome: string; person: string | null; object: string | null; error?: string });
+    .map((l) => JSON.parse(l) as ReportEntry);
+}
+
+/** One line of a --report file. */
+export interface ReportEntry {
+  line: number;
+  row: number;
+  outcome: string;
+  person: string | null;
+  object: string | null;
+  error?: string;
 }
 
 export { tempDir };

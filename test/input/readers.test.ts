@@ -26,6 +26,8 @@ async function rowsOf(data: string, options: OpenOptions): Promise<[number, Reco
   const results = [];
   for (const chunk of CHUNK_SIZES) {
     const { rows } = await read(data, options, chunk);
+    // Whatever the layout, a row's identity is its ordinal among the records: 1, 2, 3, ...
+    expect(rows.map((r) => r.index)).toEqual(rows.map((_, i) => i + 1));
     results.push(rows.map((r): [number, Record<string, unknown>] => [r.line, r.fields]));
   }
   for (const other of results.slice(1)) expect(other).toEqual(results[0]);
@@ -46,6 +48,23 @@ async function failureOf(data: string, options: OpenOptions): Promise<InputError
   for (const other of errors.slice(1)) expect(other.message).toBe(errors[0]!.message);
   return errors[0]!;
 }
+
+describe("row identity (issue 9): Row.index is the record's ordinal, whatever shares a line", () => {
+  it.each<[string, string, OpenOptions, [number, number][]]>([
+    ["a JSON array on one line (JSON.stringify)", JSON.stringify([{ id: "a" }, { id: "b" }, { id: "c" }]), { format: "json" }, [[1, 1], [2, 1], [3, 1]]],
+    ["a JSON array, two elements on one line", '[{"id":"a"},\n{"id":"b"},{"id":"c"}]', { format: "json" }, [[1, 1], [2, 2], [3, 2]]],
+    ["CSV with quoted newlines", 'id,note\n1,"x\ny"\n2,"p\r\nq\rr"\n3,z\n', { format: "csv" }, [[1, 2], [2, 4], [3, 7]]],
+    ["CSV with CR line ends and blank records", "id\r1\r\r,\r2\r", { format: "csv" }, [[1, 2], [2, 5]]],
+    ["headerless CSV", "a\n\nb\n", { format: "csv", header: false }, [[1, 1], [2, 3]]],
+    ["NDJSON with blank lines", '\n{"id":1}\n\n{"id":2}\n', { format: "ndjson" }, [[1, 2], [2, 4]]],
+    ["lines with blank lines", "a\n\n  \nb\n", { format: "lines" }, [[1, 1], [2, 4]]],
+  ])("%s", async (_name, data, options, expected) => {
+    for (const chunk of CHUNK_SIZES) {
+      const { rows } = await read(data, options, chunk);
+      expect(rows.map((r) => [r.index, r.line])).toEqual(expected);
+    }
+  });
+});
 
 describe("csv and tsv", () => {
   const cases: [string, string, OpenOptions, [number, Record<string, unknown>][]][] = [
@@ -291,7 +310,7 @@ describe("stdin", () => {
     expect(source.displayName).toBe("<stdin>");
     expect(source.totalBytes).toBeUndefined();
     expect(source.bytesRead()).toBe(Buffer.byteLength(data));
-    expect(rows).toEqual([{ line: format === "json" && data.startsWith(" ") ? 2 : 1, fields: { id: "1" } }]);
+    expect(rows).toEqual([{ index: 1, line: format === "json" && data.startsWith(" ") ? 2 : 1, fields: { id: "1" } }]);
   });
 
   it.each([
@@ -309,7 +328,7 @@ describe("stdin", () => {
     const source = await openRowSource("-", { format: "csv", stdin: Readable.from(["id\n", "1\n"], { objectMode: true }) });
     const rows: Row[] = [];
     for await (const batch of source.rowBatches()) rows.push(...batch);
-    expect(rows).toEqual([{ line: 2, fields: { id: "1" } }]);
+    expect(rows).toEqual([{ index: 1, line: 2, fields: { id: "1" } }]);
   });
 });
 

@@ -15,7 +15,7 @@ function mapRows(
   headerless = false,
 ): MapResult[] {
   const mapper = createMapper({ ...base, ...options }, { headerless, names });
-  return rows.map((fields, i) => mapper.map({ line: i + 2, fields }));
+  return rows.map((fields, i) => mapper.map({ index: i + 1, line: i + 2, fields }));
 }
 
 function ok(result: MapResult | undefined): Relationship {
@@ -26,14 +26,14 @@ function ok(result: MapResult | undefined): Relationship {
 describe("createMapper: the three shapes", () => {
   it("--object with a people CSV: rows need only the person", () => {
     const [r] = mapRows({ fixedObject: ACME }, ["id", "name"], [{ id: "1001", name: "Ada Lovelace" }]);
-    expect(ok(r)).toEqual({ line: 2, person: { key: "id", value: "1001" }, object: ACME });
+    expect(ok(r)).toEqual({ index: 1, line: 2, person: { key: "id", value: "1001" }, object: ACME });
   });
 
   it("--object with an email CSV and --attributes role", () => {
     const [r] = mapRows({ fixedObject: ACME, attributes: ["role"] }, ["email", "role"], [
       { email: "ada@example.com", role: "owner" },
     ]);
-    expect(ok(r)).toEqual({ line: 2, person: ADA, object: ACME, attributes: { role: "owner" } });
+    expect(ok(r)).toEqual({ index: 1, line: 2, person: ADA, object: ACME, attributes: { role: "owner" } });
   });
 
   it("--person with an objects CSV: type from object_type_id, attributes '*'", () => {
@@ -42,8 +42,8 @@ describe("createMapper: the three shapes", () => {
       { object_id: "umbrella", object_type_id: "2", plan: "" },
     ]);
     expect(results.map(ok)).toEqual([
-      { line: 2, person: ADA, object: ACME, attributes: { plan: "enterprise" } },
-      { line: 3, person: ADA, object: { typeId: "2", id: "umbrella" } },
+      { index: 1, line: 2, person: ADA, object: ACME, attributes: { plan: "enterprise" } },
+      { index: 2, line: 3, person: ADA, object: { typeId: "2", id: "umbrella" } },
     ]);
   });
 
@@ -54,6 +54,7 @@ describe("createMapper: the three shapes", () => {
       [{ user_id: "1008", account_id: "initech", role: "member, billing" }],
     );
     expect(ok(r)).toEqual({
+      index: 1,
       line: 2,
       person: { key: "id", value: "1008" },
       object: { typeId: "1", id: "initech" },
@@ -90,7 +91,7 @@ describe("createMapper: the three shapes", () => {
 describe("createMapper: headerless sources (one identifier per row)", () => {
   it("with --object the identifier is the person (--person-key applies)", () => {
     const results = mapRows({ fixedObject: ACME, personKey: "cio_id" }, undefined, [{ [IDENTIFIER_COLUMN]: " a3000001 " }], true);
-    expect(ok(results[0])).toEqual({ line: 2, person: { key: "cio_id", value: "a3000001" }, object: ACME });
+    expect(ok(results[0])).toEqual({ index: 1, line: 2, person: { key: "cio_id", value: "a3000001" }, object: ACME });
   });
 
   it("with --person the identifier is the object, of --object-type", () => {
@@ -166,14 +167,14 @@ describe("createMapper: JSON and NDJSON rows", () => {
       { id: "43", seats: 1.5 },
     ]);
     expect(results.map(ok)).toEqual([
-      { line: 2, person: { key: "id", value: "42" }, object: ACME, attributes: { seats: 5, admin: true, note: null, empty: "" } },
-      { line: 3, person: { key: "id", value: "43" }, object: ACME, attributes: { seats: 1.5 } },
+      { index: 1, line: 2, person: { key: "id", value: "42" }, object: ACME, attributes: { seats: 5, admin: true, note: null, empty: "" } },
+      { index: 2, line: 3, person: { key: "id", value: "43" }, object: ACME, attributes: { seats: 1.5 } },
     ]);
   });
 
   it("throws ColumnError on the first row when it lacks the person column", () => {
     const mapper = createMapper({ ...base, fixedObject: ACME }, { headerless: false });
-    expect(() => mapper.map({ line: 1, fields: { user: "1" } })).toThrow(ColumnError);
+    expect(() => mapper.map({ index: 1, line: 1, fields: { user: "1" } })).toThrow(ColumnError);
   });
 
   it("a later row lacking the column is invalid", () => {

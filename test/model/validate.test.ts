@@ -16,7 +16,7 @@ const ACME = { typeId: "1", id: "acme" };
 /** Maps one CSV row through a mapper built from its keys as the header. */
 function mapCsv(options: Partial<MappingOptions>, fields: Record<string, string>): MapResult {
   const mapper = createMapper({ objectType: "1", emptyRemoves: false, ...options }, { headerless: false, names: Object.keys(fields) });
-  return mapper.map({ line: 5, fields });
+  return mapper.map({ index: 5, line: 5, fields });
 }
 
 function reasonOf(result: MapResult): string | undefined {
@@ -91,12 +91,12 @@ describe("object_type_id: a positive integer string", () => {
 
   it("JSON numbers are read as their text", () => {
     const mapper = createMapper({ objectType: "1", emptyRemoves: false }, { headerless: false });
-    const good = mapper.map({ line: 2, fields: { id: "1", object_id: "a", object_type_id: 2 } });
+    const good = mapper.map({ index: 2, line: 2, fields: { id: "1", object_id: "a", object_type_id: 2 } });
     expect(good.ok && good.relationship.object).toEqual({ typeId: "2", id: "a" });
-    expect(reasonOf(mapper.map({ line: 3, fields: { id: "1", object_id: "a", object_type_id: 1.5 } }))).toBe(
+    expect(reasonOf(mapper.map({ index: 3, line: 3, fields: { id: "1", object_id: "a", object_type_id: 1.5 } }))).toBe(
       'column "object_type_id" must be a positive integer, not "1.5"',
     );
-    expect(reasonOf(mapper.map({ line: 4, fields: { id: "1", object_id: "a", object_type_id: true } }))).toBe(
+    expect(reasonOf(mapper.map({ index: 4, line: 4, fields: { id: "1", object_id: "a", object_type_id: true } }))).toBe(
       'column "object_type_id" must be a string or a number, not a boolean',
     );
   });

@@ -6,14 +6,14 @@ import type { Batch, PlanEvent } from "../../src/plan/types.js";
 
 /** A relationship of person id `person` and object `1:object`, optionally with attributes. */
 export function rel(line: number, person: string, object: string, attributes?: Record<string, AttributeValue>): Relationship {
-  const r: Relationship = { line, person: { key: "id", value: person }, object: { typeId: "1", id: object } };
+  const r: Relationship = { index: line, line, person: { key: "id", value: person }, object: { typeId: "1", id: object } };
   if (attributes !== undefined) r.attributes = attributes;
   return r;
 }
 
 /** A relationship between any person and object. */
 export function relOf(line: number, person: PersonRef, object: ObjectRef, attributes?: Record<string, AttributeValue>): Relationship {
-  const r: Relationship = { line, person, object };
+  const r: Relationship = { index: line, line, person, object };
   if (attributes !== undefined) r.attributes = attributes;
   return r;
 }

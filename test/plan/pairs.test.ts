@@ -4,6 +4,7 @@ import { makeBatch } from "../../src/plan/serialize.js";
 import type { Relationship } from "../../src/model/types.js";
 
 const rel = (line: number, person: string, object: string, key: "id" | "email" = "id"): Relationship => ({
+  index: line,
   line,
   person: { key, value: person },
   object: { typeId: "1", id: object },

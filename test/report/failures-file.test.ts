@@ -48,8 +48,8 @@ describe("FailuresFile round trip", () => {
   ] as const)("%s with delimiter %j: same header plus cio_rel_error, fields intact", async (format, delimiter) => {
     const columns = ["email", "company", "note"];
     const text = await writeFailures({ format, headerless: false, columns, delimiter }, [
-      [{ line: 2, fields: { ...tricky } }, 'HTTP 207: person "a" not found, field identifiers'],
-      [{ line: 5, fields: { email: "b@example.com", company: "", note: "x" } }, "timed out\nafter 8 retries"],
+      [{ index: 2, line: 2, fields: { ...tricky } }, 'HTTP 207: person "a" not found, field identifiers'],
+      [{ index: 5, line: 5, fields: { email: "b@example.com", company: "", note: "x" } }, "timed out\nafter 8 retries"],
     ]);
     const records = parse(text, { delimiter, columns: true, relax_column_count: false }) as Array<Record<string, string>>;
     expect(Object.keys(records[0] ?? {})).toEqual([...columns, ERROR_COLUMN]);
@@ -66,7 +66,7 @@ describe("FailuresFile round trip", () => {
     const file = await FailuresFile.open(path, layout);
     known = ["id", "org"];
     // Field order follows columns, not the row object's key order.
-    await file.write({ line: 3, fields: { org: "acme", id: "42" } }, "bad");
+    await file.write({ index: 3, line: 3, fields: { org: "acme", id: "42" } }, "bad");
     await file.close();
     expect(await readFile(path, "utf8")).toBe(`id\torg\t${ERROR_COLUMN}\n42\tacme\tbad\n`);
   });
@@ -77,14 +77,14 @@ describe("FailuresFile round trip", () => {
   });
 
   it("csv without known columns uses the first row's keys", async () => {
-    const text = await writeFailures({ format: "csv", headerless: false }, [[{ line: 2, fields: { id: "1", org: "a,b" } }, "x"]]);
+    const text = await writeFailures({ format: "csv", headerless: false }, [[{ index: 2, line: 2, fields: { id: "1", org: "a,b" } }, "x"]]);
     expect(text).toBe(`id,org,${ERROR_COLUMN}\n1,"a,b",x\n`);
   });
 
   it("headerless csv: identifier,error rows and no header", async () => {
     const text = await writeFailures({ format: "csv", headerless: true }, [
-      [{ line: 1, fields: { [IDENTIFIER_COLUMN]: "a,b@example.com" } }, 'invalid: "quoted"'],
-      [{ line: 4, fields: { [IDENTIFIER_COLUMN]: "42" } }, "HTTP 500"],
+      [{ index: 1, line: 1, fields: { [IDENTIFIER_COLUMN]: "a,b@example.com" } }, 'invalid: "quoted"'],
+      [{ index: 4, line: 4, fields: { [IDENTIFIER_COLUMN]: "42" } }, "HTTP 500"],
     ]);
     expect(parse(text, { columns: false })).toEqual([
       ["a,b@example.com", 'invalid: "quoted"'],
@@ -94,8 +94,8 @@ describe("FailuresFile round trip", () => {
 
   it("lines: identifier TAB error, the error kept on one line without tabs", async () => {
     const text = await writeFailures({ format: "lines", headerless: true }, [
-      [{ line: 1, fields: { [IDENTIFIER_COLUMN]: "a@example.com" } }, "first\nsecond\tthird"],
-      [{ line: 9, fields: { [IDENTIFIER_COLUMN]: "42" } }, "HTTP 503"],
+      [{ index: 1, line: 1, fields: { [IDENTIFIER_COLUMN]: "a@example.com" } }, "first\nsecond\tthird"],
+      [{ index: 9, line: 9, fields: { [IDENTIFIER_COLUMN]: "42" } }, "HTTP 503"],
     ]);
     const lines = text.split("\n");
     expect(lines).toEqual(["a@example.com\tfirst second third", "42\tHTTP 503", ""]);
@@ -105,8 +105,8 @@ describe("FailuresFile round trip", () => {
 
   it("json: a valid array of the rows plus cio_rel_error, JSON types kept", async () => {
     const rows: Array<[Row, string]> = [
-      [{ line: 2, fields: { id: 42, org: tricky["company"], tags: ["a", "b"], active: true, missing: null } }, "bad id"],
-      [{ line: 7, fields: { email: tricky["email"], nested: { x: 1 } } }, "HTTP 207:\nnot found"],
+      [{ index: 2, line: 2, fields: { id: 42, org: tricky["company"], tags: ["a", "b"], active: true, missing: null } }, "bad id"],
+      [{ index: 7, line: 7, fields: { email: tricky["email"], nested: { x: 1 } } }, "HTTP 207:\nnot found"],
     ];
     const parsed = JSON.parse(await writeFailures({ format: "json", headerless: false }, rows)) as unknown[];
     expect(parsed).toEqual(rows.map(([row, error]) => ({ ...row.fields, [ERROR_COLUMN]: error })));
@@ -119,8 +119,8 @@ describe("FailuresFile round trip", () => {
 
   it("ndjson: one row plus cio_rel_error per line", async () => {
     const rows: Array<[Row, string]> = [
-      [{ line: 1, fields: { id: "1", org: "a\nb" } }, "x"],
-      [{ line: 2, fields: { id: 2 } }, 'quote " and, comma'],
+      [{ index: 1, line: 1, fields: { id: "1", org: "a\nb" } }, "x"],
+      [{ index: 2, line: 2, fields: { id: 2 } }, 'quote " and, comma'],
     ];
     const text = await writeFailures({ format: "ndjson", headerless: false }, rows);
     const lines = text.trimEnd().split("\n");

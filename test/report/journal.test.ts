@@ -69,7 +69,7 @@ describe("openJournal: a new journal", () => {
     const text = await readFile(journal, "utf8");
     expect(text.endsWith("\n")).toBe(true);
     expect(JSON.parse(text)).toEqual({
-      cioRel: 1,
+      cioRel: 2,
       input: { path: input, size: (await stat(input)).size, headHash: await computeHeadHash(input) },
       options: OPTIONS,
       optionsHash: optionsHash(OPTIONS),
@@ -98,8 +98,8 @@ describe("openJournal: a new journal", () => {
     const { input, journal } = await setup();
     const j = await openJournal(journal, { input, options: OPTIONS, resume: false });
     await j.record([5, 3, 4, 10, 11, 1], [
-      { line: 9, reason: "person not found" },
-      { line: 7, reason: "HTTP 500" },
+      { index: 9, reason: "person not found" },
+      { index: 7, reason: "HTTP 500" },
     ]);
     // Read synchronously, through another descriptor, the moment record() resolves: the line must be there already.
     expect(readFileSync(journal, "utf8").split("\n")[1]).toBe('{"applied":[[1,1],[3,5],[10,11]],"failed":[[7,"HTTP 500"],[9,"person not found"]]}');
@@ -157,8 +157,8 @@ describe("openJournal: resume", () => {
   async function written(): Promise<{ input: string; journal: string }> {
     const paths = await setup();
     const j = await openJournal(paths.journal, { input: paths.input, options: OPTIONS, resume: false });
-    await j.record([2, 3, 4, 8], [{ line: 6, reason: "HTTP 207: bad identifier" }]);
-    await j.record([10, 9], [{ line: 11, reason: "out of retries: HTTP 503" }]);
+    await j.record([2, 3, 4, 8], [{ index: 6, reason: "HTTP 207: bad identifier" }]);
+    await j.record([10, 9], [{ index: 11, reason: "out of retries: HTTP 503" }]);
     await j.close();
     return paths;
   }
@@ -232,7 +232,7 @@ describe("openJournal: resume", () => {
     const j = await openJournal(journal, { input, options: OPTIONS, resume: true });
     expect(j.resume).toBeUndefined();
     await j.close();
-    await writeFile(journal, '{"cioRel":1,"inp');
+    await writeFile(journal, '{"cioRel":2,"inp');
     const k = await openJournal(journal, { input, options: OPTIONS, resume: true });
     expect(k.resume).toBeUndefined();
     await k.close();
@@ -285,7 +285,7 @@ describe("openJournal: resume", () => {
     for (let b = 199; b >= 0; b--) {
       const first = b * 1000 + 1;
       const applied = Array.from({ length: 1000 }, (_, i) => first + i).filter((line) => line !== first + 500);
-      await j.record(applied, [{ line: first + 500, reason: `bad ${b}` }]);
+      await j.record(applied, [{ index: first + 500, reason: `bad ${b}` }]);
     }
     await j.close();
     expect((await stat(journal)).size).toBeLessThan(100_000);

@@ -23,8 +23,8 @@ function summary(over: Partial<RunSummary> = {}): RunSummary {
     durationMs: 70_000,
     files: { report: "out/report.ndjson", failures: "out/failures.csv", journal: "run.journal", out: null },
     problems: [
-      { line: 17, kind: "invalid", reason: 'column "email" is empty' },
-      { line: 20, kind: "failed", reason: "HTTP 207: person not found" },
+      { row: 16, line: 17, kind: "invalid", reason: 'column "email" is empty' },
+      { row: 19, line: 20, kind: "failed", reason: "HTTP 207: person not found" },
     ],
     exitCode: 5,
     ...over,

@@ -5,15 +5,15 @@ describe("Tally", () => {
   it("counts each outcome and checks rows read = sum of the five", () => {
     const t = new Tally();
     for (let i = 0; i < 7; i++) t.read();
-    t.record(2, { kind: "applied" });
-    t.record(3, { kind: "applied" });
-    t.record(4, { kind: "failed", reason: "HTTP 500", status: 500 });
-    t.record(5, { kind: "invalid", reason: 'column "email" is empty' });
-    t.record(6, { kind: "duplicate", supersededBy: 8 });
+    t.record(2 + 100, 2, { kind: "applied" });
+    t.record(3 + 100, 3, { kind: "applied" });
+    t.record(4 + 100, 4, { kind: "failed", reason: "HTTP 500", status: 500 });
+    t.record(5 + 100, 5, { kind: "invalid", reason: 'column "email" is empty' });
+    t.record(6 + 100, 6, { kind: "duplicate", supersededBy: 8 });
     expect(t.balanced()).toBe(false);
     expect(() => t.assertBalanced()).toThrow(/7 rows read, but applied 2 \+ failed 1 \+ invalid 1 \+ duplicate 1 \+ skipped 0 = 5/);
-    t.record(7, { kind: "skipped", reason: "stopped" });
-    t.record(8, { kind: "applied" });
+    t.record(7 + 100, 7, { kind: "skipped", reason: "stopped" });
+    t.record(8 + 100, 8, { kind: "applied" });
     expect(t.balanced()).toBe(true);
     expect(() => t.assertBalanced()).not.toThrow();
     expect(t.snapshot()).toEqual({
@@ -24,9 +24,9 @@ describe("Tally", () => {
       duplicate: 1,
       skipped: 1,
       problems: [
-        { line: 4, kind: "failed", reason: "HTTP 500" },
-        { line: 5, kind: "invalid", reason: 'column "email" is empty' },
-        { line: 7, kind: "skipped", reason: "stopped" },
+        { row: 104, line: 4, kind: "failed", reason: "HTTP 500" },
+        { row: 105, line: 5, kind: "invalid", reason: 'column "email" is empty' },
+        { row: 107, line: 7, kind: "skipped", reason: "stopped" },
       ],
     });
     expect(t.problemCount()).toBe(3);
@@ -34,7 +34,7 @@ describe("Tally", () => {
 
   it("keeps only the first N problems but counts them all", () => {
     const t = new Tally(2);
-    for (let line = 1; line <= 10; line++) t.record(line, { kind: "failed", reason: `r${line}` });
+    for (let line = 1; line <= 10; line++) t.record(line + 100, line, { kind: "failed", reason: `r${line}` });
     expect(t.problems().map((p) => p.line)).toEqual([1, 2]);
     expect(t.count("failed")).toBe(10);
     expect(t.problemCount()).toBe(10);
@@ -42,9 +42,9 @@ describe("Tally", () => {
 
   it("keeps five by default and never keeps applied or duplicate rows", () => {
     const t = new Tally();
-    t.record(1, { kind: "applied" });
-    t.record(2, { kind: "duplicate", supersededBy: 3 });
-    for (let line = 3; line <= 12; line++) t.record(line, { kind: "skipped", reason: "auth" });
+    t.record(1 + 100, 1, { kind: "applied" });
+    t.record(2 + 100, 2, { kind: "duplicate", supersededBy: 3 });
+    for (let line = 3; line <= 12; line++) t.record(line + 100, line, { kind: "skipped", reason: "auth" });
     expect(t.problems().map((p) => p.line)).toEqual([3, 4, 5, 6, 7]);
   });
 

@@ -83,7 +83,7 @@ export function shape(r: Received): number[] {
 
 /** A relationship of person id `person` to object 1:`object`, from input line `line`. */
 export function rel(line: number, person: string, object = "acme"): Relationship {
-  return { line, person: { key: "id", value: person }, object: { typeId: "1", id: object } };
+  return { index: line, line, person: { key: "id", value: person }, object: { typeId: "1", id: object } };
 }
 
 /** An object op relating `object` to the given people, one line each starting at `firstLine`. */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { batchLines } from "../../src/plan/serialize.js";
+import { batchRows } from "../../src/plan/serialize.js";
 import { createTrackTransport } from "../../src/transport/track.js";
 import type { BatchSettlement, BatchTransport, RequestInfo, TrackTransportOptions } from "../../src/transport/types.js";
 import { batchOf, objectOp, postedOps, reply, shape, startServer, type Handler, type Received, type TestServer } from "./server.js";
@@ -68,7 +68,7 @@ describe("createTrackTransport: answers", () => {
     const batch = batchOf(objectOp("acme", ["1", "2"], 2), objectOp("globex", ["3"], 4));
     const s = await transport.send(batch);
     expect(s.batch).toBe(batch);
-    expect(s.rows).toEqual([2, 3, 4].map((line) => ({ line, outcome: { kind: "applied" } })));
+    expect(s.rows).toEqual([2, 3, 4].map((line) => ({ index: line, line, outcome: { kind: "applied" } })));
     expect(server.received).toHaveLength(1);
     const [r] = server.received;
     expect(r).toMatchObject({ method: "POST", path: "/api/v2/batch", body: batch.body });
@@ -92,9 +92,9 @@ describe("createTrackTransport: answers", () => {
     const batch = batchOf(objectOp("acme", TEN, 1), objectOp("globex", ["q1", "q2", "q3"], 11));
     const s = await transport.send(batch);
 
-    expect(s.rows.map((r) => r.line)).toEqual(batchLines(batch));
+    expect(s.rows.map((r) => r.index)).toEqual(batchRows(batch));
     const expected: Record<number, string> = {};
-    for (const line of batchLines(batch)) expected[line] = line === 7 ? POISON_REASON : "applied";
+    for (const line of batchRows(batch)) expected[line] = line === 7 ? POISON_REASON : "applied";
     expect(outcomes(s)).toEqual(expected);
     expect(s.rows.find((r) => r.line === 7)?.outcome).toEqual({
       kind: "failed",
@@ -324,7 +324,7 @@ describe("createTrackTransport: stopping", () => {
     ]);
     expect(transport.stopped).toEqual({ status: 401, reason });
     const later = await transport.send(batchOf(objectOp("c", ["z"], 4)));
-    expect(later.rows).toEqual([{ line: 4, outcome: { kind: "skipped", reason } }]);
+    expect(later.rows).toEqual([{ index: 4, line: 4, outcome: { kind: "skipped", reason } }]);
     expect(outcomes(await slow)).toEqual({ 1: "applied" });
     expect(server.received).toHaveLength(2);
   });
@@ -358,7 +358,7 @@ describe("createTrackTransport: stopping", () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     for (const s of settled) for (const r of s.rows) expect(r.outcome).toEqual({ kind: "skipped", reason: "interrupted" });
     const later = await transport.send(batchOf(objectOp("d", ["5"], 5)));
-    expect(later.rows).toEqual([{ line: 5, outcome: { kind: "skipped", reason: "interrupted" } }]);
+    expect(later.rows).toEqual([{ index: 5, line: 5, outcome: { kind: "skipped", reason: "interrupted" } }]);
     expect(server.received).toHaveLength(3);
   });
 });
