@@ -274,6 +274,6 @@ describe("createMapper: id falling back to cio_id (what `cio-rel list` writes, i
 
   it("also with both sides in the row (list --objects output read by --file)", () => {
     const [r] = mapRows({}, ["object_type_id", "object_id", "id", "email", "cio_id"], [{ object_type_id: "2", object_id: "acme", id: "", email: "", cio_id: "c9" }]);
-    expect(ok(r)).toEqual({ line: 2, person: CIO("c9"), object: { typeId: "2", id: "acme" } });
+    expect(ok(r)).toEqual({ index: 1, line: 2, person: CIO("c9"), object: { typeId: "2", id: "acme" } });
   });
 });
