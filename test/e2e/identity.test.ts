@@ -14,6 +14,7 @@ import {
   memberships,
   readReport,
   runAgainst,
+  spawnAgainst,
   startFake,
   summaryOf,
   tempDir,
@@ -140,7 +141,7 @@ describe("row identity (issue 9 §1)", () => {
     const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", "2", "--journal", journal];
 
     let child: ChildProcess | undefined;
-    const first = runAgainst(fake, args, { onSpawn: (c) => (child = c) });
+    const first = spawnAgainst(fake, args, { onSpawn: (c) => (child = c) });
     await until(() => journalRecords(journal) >= 3);
     child!.kill("SIGKILL");
     expect((await first).signal).toBe("SIGKILL");
