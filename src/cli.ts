@@ -32,6 +32,7 @@ function addMappingOptions(cmd: Command, withShapes: boolean): Command {
       .option("--object <object_id>", "the rows are people related to this object")
       .option("--person <value>", "the rows are objects related to this person");
   }
+  addSqlOptions(cmd);
   return cmd
     .option("--object-type <n>", 'object type id for --object and for rows without an object_type_id column (default "1")')
     .option("--person-key <key>", "which identifier person values are: id, email or cio_id (default: the column's name, else id)")
@@ -47,6 +48,16 @@ function addMappingOptions(cmd: Command, withShapes: boolean): Command {
     .option("--batch-bytes <n>", "largest request body in bytes (at most Customer.io's 500000)", "500000")
     .addOption(new Option("--window-size <rows>", "relationships grouped (and deduplicated) at a time").hideHelp());
 }
+
+// --- SQL source (issue 17): any command that reads rows takes a query in place of a file ---
+/** `--sql`, `--sql-file`, `--db`: rows from PostgreSQL; pg is loaded only when they are used. */
+function addSqlOptions(cmd: Command): Command {
+  return cmd
+    .option("--sql <query>", "read the rows from this PostgreSQL query instead of a file (columns as named in the result)")
+    .option("--sql-file <file>", "the same, with the query read from a file")
+    .option("--db <url>", "postgres:// URL without a password (default: $DATABASE_URL, else the PG* variables)");
+}
+// --- end SQL source ---
 
 /** Flags of add and delete beyond the mapping. */
 function addRunOptions(cmd: Command): Command {
@@ -81,7 +92,8 @@ const ADD_EXAMPLES = `
 Examples:
   $ cio-rel add --object acme --people fixtures/people.csv --dry-run
   $ cio-rel add --person 1001 --objects fixtures/objects.csv --attributes plan
-  $ cio-rel add --file fixtures/memberships.csv --person-column user_id --object-column account_id --attributes role`;
+  $ cio-rel add --file fixtures/memberships.csv --person-column user_id --object-column account_id --attributes role
+  $ cio-rel add --sql "select user_id, account_id, role from memberships order by 1,2" --person-column user_id --object-column account_id --attributes role`;
 
 const DELETE_EXAMPLES = `
 Examples:
@@ -127,13 +139,13 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
   const validate = program
     .command("validate")
     .description("read and check a file without sending: prints every invalid row with file:line and reason")
-    .argument("<file>", "the input file (- for stdin)");
+    .argument("[file]", "the input file (- for stdin); or give --sql");
   addMappingOptions(validate, false);
   validate
     .option("--json", "print one JSON document with the results")
     .option("--quiet", "print only the invalid rows")
     .addHelpText("after", VALIDATE_EXAMPLES + "\n" + EXIT_CODES_HELP)
-    .action(async (file: string, opts: RawOptions) => setExit(await runValidate(ctx, file, opts)));
+    .action(async (file: string | undefined, opts: RawOptions) => setExit(await runValidate(ctx, file, opts)));
   return program;
 }
 

@@ -3,6 +3,7 @@ import { buildProgram } from "./cli.js";
 import { CioRelError, EXIT } from "./errors.js";
 import type { CommandContext } from "./commands/context.js";
 import { redactor } from "./commands/secrets.js";
+import { dbSecrets } from "./input/sql/text.js";
 
 /**
  * Runs one CLI invocation against the given effects and resolves to its exit code; never exits and never
@@ -15,7 +16,13 @@ export async function runMain(ctx: CommandContext): Promise<number> {
   });
   const debug = ctx.argv.includes("--debug");
   // Error texts may quote what they were given; credentials must never reach the terminal.
-  const redact = redactor([ctx.env.CIO_SITE_ID, ctx.env.CIO_API_KEY, flagValue(ctx.argv, "--site-id"), flagValue(ctx.argv, "--api-key")]);
+  const redact = redactor([
+    ctx.env.CIO_SITE_ID,
+    ctx.env.CIO_API_KEY,
+    flagValue(ctx.argv, "--site-id"),
+    flagValue(ctx.argv, "--api-key"),
+    ...dbSecrets(ctx.env, flagValue(ctx.argv, "--db")),
+  ]);
   const fail = (text: string): void => void ctx.stderr.write(redact(text) + "\n");
   try {
     await program.parseAsync([...ctx.argv], { from: "user" });

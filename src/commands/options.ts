@@ -1,5 +1,6 @@
 import { UsageError } from "../errors.js";
 import { checkEncoding } from "../input/decode.js";
+import { isDbUrl, SQL_DISPLAY_NAME, urlPassword } from "../input/sql/text.js";
 import type { Format } from "../input/types.js";
 import type { MappingOptions } from "../model/mapping.js";
 import type { Action, ObjectRef, PersonKey, PersonRef } from "../model/types.js";
@@ -53,12 +54,26 @@ export interface RawOptions {
   verbose?: boolean;
   debug?: boolean;
   yes?: boolean;
+  // --- SQL source (issue 17) ---
+  sql?: string;
+  sqlFile?: string;
+  db?: string;
+}
+
+/** `--sql` / `--sql-file` with `--db` (issue 17): the query is read and the URL resolved when the input opens. */
+export interface SqlOptions {
+  /** --sql: the query text; or --sql-file: the file holding it. */
+  query: { text: string } | { file: string };
+  /** --db; undefined falls back on DATABASE_URL, then the PG* variables. Never carries a password (argv is readable by all). */
+  db?: string;
 }
 
 /** How rows are read and turned into relationships: everything that shapes the payloads. */
 export interface InputOptions extends MappingOptions {
-  /** The file as given ("-" for stdin). */
+  /** The file as given ("-" for stdin); SQL_DISPLAY_NAME for a --sql source. */
   path: string;
+  /** Rows come from a PostgreSQL query instead of a file. */
+  sql?: SqlOptions;
   format?: Format;
   header: boolean;
   delimiter?: string;
@@ -144,6 +159,8 @@ function objectTypeFlag(value: string | undefined): string {
 
 /** Which file holds the rows, from the three command shapes of issue 2. */
 function inputShape(raw: RawOptions): { path: string; fixedObject?: ObjectRef; fixedPerson?: PersonRef } {
+  const sql = sqlOptions(raw);
+  if (sql !== undefined) return { ...inputShapeForValidate(raw), path: SQL_DISPLAY_NAME };
   const shapes = [raw.object !== undefined, raw.person !== undefined, raw.file !== undefined].filter(Boolean).length;
   if (shapes > 1) throw new UsageError("use one of --object, --person or --file, not several");
   if (raw.object !== undefined) {
@@ -177,8 +194,39 @@ function attributesFlag(value: string | undefined): readonly string[] | "*" | un
   return names;
 }
 
+// --- SQL source (issue 17) ---
+/** `--sql`/`--sql-file`/`--db`, checked: one query, no file input beside it, no password on the command line. */
+function sqlOptions(raw: RawOptions): SqlOptions | undefined {
+  if (raw.sql === undefined && raw.sqlFile === undefined) {
+    if (raw.db !== undefined) throw new UsageError("--db goes with --sql or --sql-file (the query to read the rows with)");
+    return undefined;
+  }
+  if (raw.sql !== undefined && raw.sqlFile !== undefined) throw new UsageError("use --sql or --sql-file, not both");
+  const files = (["file", "people", "objects"] as const).filter((k) => raw[k] !== undefined).map((k) => `--${k}`);
+  if (files.length > 0) throw new UsageError(`--sql is the input: drop ${files.join(" and ")} (with --object or --person, the query gives the other side)`);
+  const fileFlags = [raw.format !== undefined ? "--format" : "", raw.delimiter !== undefined ? "--delimiter" : "", raw.header === false ? "--no-header" : "", raw.encoding !== undefined ? "--encoding" : ""].filter((f) => f !== "");
+  if (fileFlags.length > 0) throw new UsageError(`${fileFlags.join(", ")} describe a file; the rows of --sql are the query's named columns`);
+  if (raw.sql !== undefined && raw.sql.trim() === "") throw new UsageError("--sql is empty: give the query that selects the rows");
+  const sql: SqlOptions = { query: raw.sql !== undefined ? { text: raw.sql } : { file: raw.sqlFile as string } };
+  if (raw.db !== undefined) {
+    if (!isDbUrl(raw.db)) throw new UsageError("--db must be a postgres:// or postgresql:// URL");
+    if (urlPassword(raw.db) !== undefined) {
+      throw new UsageError(
+        "--db holds a password, which every user of this machine can read on the command line: export DATABASE_URL instead, or keep the password in PGPASSWORD or ~/.pgpass",
+      );
+    }
+    sql.db = raw.db;
+  }
+  return sql;
+}
+// --- end SQL source ---
+
 /** Input and mapping options, shared by add, delete and validate. */
 export function parseInputOptions(raw: RawOptions, path?: string): InputOptions {
+  if (path !== undefined && (raw.sql !== undefined || raw.sqlFile !== undefined)) {
+    throw new UsageError("give validate a file or --sql, not both");
+  }
+  const sql = sqlOptions(raw);
   const shape = path === undefined ? inputShape(raw) : { ...inputShapeForValidate(raw), path };
   const format = oneOf("--format", raw.format, FORMATS);
   const personKey = raw.person === undefined ? oneOf("--person-key", raw.personKey, PERSON_KEYS) : undefined;
@@ -195,6 +243,7 @@ export function parseInputOptions(raw: RawOptions, path?: string): InputOptions 
     // An op (≤ 32,000 bytes) plus the batch wrapper must still fit, hence the floor.
     batchBytes: numberFlag("--batch-bytes", raw.batchBytes, MIN_BATCH_BYTES, { max: MAX_BATCH_BYTES }) ?? MAX_BATCH_BYTES,
   };
+  if (sql !== undefined) opts.sql = sql;
   if (format !== undefined) opts.format = format;
   if (delimiter !== undefined) opts.delimiter = delimiter;
   if (raw.encoding !== undefined) opts.encoding = checkEncoding(raw.encoding);
@@ -265,6 +314,7 @@ export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env:
 
 /** The options that shape payloads, as the journal records them (never credentials or output paths). */
 export function payloadShapingOptions(o: RunOptions): Record<string, unknown> {
-  const { path: _path, ...input } = o.input;
+  // The query and the database are the input's identity (the journal's input), not an option; --db must never reach a file.
+  const { path: _path, sql: _sql, ...input } = o.input;
   return { command: o.command, action: o.action, ...input };
 }

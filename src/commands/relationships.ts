@@ -2,12 +2,14 @@ import { createWriteStream } from "node:fs";
 import { once } from "node:events";
 import { resolve } from "node:path";
 import { EXIT, UsageError } from "../errors.js";
-import { openRowSource } from "../input/open.js";
+import { createHash } from "node:crypto";
+import type { SqlRowSource } from "../input/sql/source.js";
+import { hasTopLevelOrderBy, SQL_DISPLAY_NAME } from "../input/sql/text.js";
 import type { Row, RowSource } from "../input/types.js";
 import { validateObject, validatePerson } from "../model/validate.js";
 import { objectLabel, personLabel } from "../model/types.js";
 import { FailuresFile } from "../report/failures-file.js";
-import { openJournal, type Journal } from "../report/journal.js";
+import { openJournal, type Journal, type JournalInput } from "../report/journal.js";
 import { createProgress, resolveProgressMode } from "../report/progress.js";
 import { ReportFile } from "../report/report-file.js";
 import { colorLevel, formatSummary, summaryJson, type RunSummary } from "../report/summary.js";
@@ -17,6 +19,7 @@ import { resolveTrackUrl } from "../transport/url.js";
 import type { BatchTransport } from "../transport/types.js";
 import { VERSION } from "../version.js";
 import type { CommandContext } from "./context.js";
+import { closeInput, prepareInput, type PreparedInput } from "./input.js";
 import { parseRunOptions, payloadShapingOptions, type RawOptions, type RunOptions } from "./options.js";
 import type { SettledRow } from "./outcomes.js";
 import { DISTINCT_CAP, startPipeline, type PipelineResult } from "./pipeline.js";
@@ -46,16 +49,13 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   };
   // Files the user named are relative to the command's folder, which is not the process's in tests.
   const at = (path: string): string => resolve(ctx.cwd, path);
-  const open = (): Promise<RowSource> =>
-    openRowSource(opts.input.path, {
-      cwd: ctx.cwd,
-      ...(opts.input.format !== undefined ? { format: opts.input.format } : {}),
-      ...(opts.input.delimiter !== undefined ? { delimiter: opts.input.delimiter } : {}),
-      ...(opts.input.encoding !== undefined ? { encoding: opts.input.encoding } : {}),
-      header: opts.input.header,
-      stdin: ctx.stdin,
-      onNote: (m) => note(`cio-rel: note: ${m}`),
-    });
+  const input = await prepareInput(ctx, opts.input, { onNote: (m) => note(`cio-rel: note: ${m}`) });
+  const journaling = opts.output.journal !== undefined;
+  // --- SQL source (issue 17): a resume must read the same rows in the same order ---
+  if (journaling && input.sql !== undefined && !hasTopLevelOrderBy(input.sql.query)) {
+    throw new UsageError("--journal with --sql needs a query with ORDER BY at its top level: a resumed run must read the same rows in the same order");
+  }
+  const open = (): Promise<RowSource> => input.open({ hashHead: journaling });
 
   if (command === "delete" && !opts.output.dryRun && !opts.output.yes) {
     const declined = await confirmDelete(ctx, opts, open);
@@ -66,21 +66,27 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   const tally = new Tally();
   const redact = redactor([opts.send.siteId, opts.send.apiKey]);
 
-  // The journal first: a refused resume must not truncate the report and failures of the run it resumes.
-  const journal: Journal | undefined =
-    opts.output.journal !== undefined
-      ? await openJournal(at(opts.output.journal), { input: at(opts.input.path), options: payloadShapingOptions(opts), resume: opts.output.resume })
-      : undefined;
-  const report = opts.output.report !== undefined ? await ReportFile.open(at(opts.output.report)) : undefined;
-  const failures =
-    opts.output.failures !== undefined
-      ? await FailuresFile.open(at(opts.output.failures), {
-          format: source.format,
-          headerless: source.headerless,
-          columns: () => source.columns(),
-          delimiter: () => source.delimiter?.() ?? opts.input.delimiter,
-        })
-      : undefined;
+  let journal: Journal | undefined;
+  let report: ReportFile | undefined;
+  let failures: FailuresFile | undefined;
+  try {
+    // The journal first: a refused resume must not truncate the report and failures of the run it resumes.
+    if (opts.output.journal !== undefined) {
+      journal = await openJournal(at(opts.output.journal), { input: journalInput(opts, input, source, at), options: payloadShapingOptions(opts), resume: opts.output.resume });
+    }
+    if (opts.output.report !== undefined) report = await ReportFile.open(at(opts.output.report));
+    if (opts.output.failures !== undefined) {
+      failures = await FailuresFile.open(at(opts.output.failures), {
+        format: source.format,
+        headerless: source.headerless,
+        columns: () => source.columns(),
+        delimiter: () => source.delimiter?.() ?? opts.input.delimiter,
+      });
+    }
+  } catch (error) {
+    await Promise.all([closeInput(source), journal?.close(), report?.close()]);
+    throw error;
+  }
   const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, opts.output.quiet || opts.output.json);
   const progress = createProgress({
     mode,
@@ -92,7 +98,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   let out: NodeJS.WritableStream | undefined;
   let transport: BatchTransport | undefined;
   const closeAll = async (): Promise<void> => {
-    await Promise.all([report?.close(), failures?.close(), journal?.close(), transport?.close(), out !== undefined ? endStream(out) : undefined]);
+    await Promise.all([report?.close(), failures?.close(), journal?.close(), transport?.close(), out !== undefined ? endStream(out) : undefined, closeInput(source)]);
   };
 
   let result: PipelineResult;
@@ -216,6 +222,18 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   else if (!opts.output.quiet) ctx.stdout.write(formatSummary(summary, { color: colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0 }) + "\n");
   if (result.halt?.kind === "input-error") ctx.stderr.write(`cio-rel: ${result.halt.error.message}\n`);
   return exitCode;
+}
+
+/**
+ * What the journal records of the input: the file's path (its size and first 64 KiB are read from it), or for
+ * --sql a hash of the query text with the hash of the result's first 64 KiB of rows and their count, so that
+ * a resume whose query or first rows differ is refused. The database URL is never part of it.
+ */
+function journalInput(opts: RunOptions, input: PreparedInput, source: RowSource, at: (path: string) => string): string | JournalInput {
+  if (input.sql === undefined) return at(opts.input.path);
+  const head = (source as SqlRowSource).head;
+  const query = createHash("sha256").update(input.sql.query).digest("hex").slice(0, 16);
+  return { path: `${SQL_DISPLAY_NAME} (query sha256 ${query})`, size: head?.rows ?? 0, headHash: head?.hash ?? "" };
 }
 
 /** --object and --person values are checked like any row's, before anything is read (a usage error). */

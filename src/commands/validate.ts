@@ -1,6 +1,6 @@
-import { EXIT } from "../errors.js";
-import { openRowSource } from "../input/open.js";
+import { EXIT, UsageError } from "../errors.js";
 import type { CommandContext } from "./context.js";
+import { closeInput, prepareInput } from "./input.js";
 import { parseInputOptions, type RawOptions } from "./options.js";
 import { startPipeline } from "./pipeline.js";
 import type { SettledRow } from "./outcomes.js";
@@ -10,17 +10,12 @@ import { Tally } from "../report/tally.js";
 const JSON_ERRORS_CAP = 1000;
 
 /** `cio-rel validate <file>`: reads and checks every row without sending; exit 2 when any row is invalid (issue 5). */
-export async function runValidate(ctx: CommandContext, file: string, raw: RawOptions): Promise<number> {
+export async function runValidate(ctx: CommandContext, file: string | undefined, raw: RawOptions): Promise<number> {
+  if (file === undefined && raw.sql === undefined && raw.sqlFile === undefined) {
+    throw new UsageError("validate needs the rows: a file (- for stdin), or --sql / --sql-file");
+  }
   const input = parseInputOptions(raw, file);
-  const source = await openRowSource(input.path, {
-    cwd: ctx.cwd,
-    ...(input.format !== undefined ? { format: input.format } : {}),
-    ...(input.delimiter !== undefined ? { delimiter: input.delimiter } : {}),
-    ...(input.encoding !== undefined ? { encoding: input.encoding } : {}),
-    header: input.header,
-    stdin: ctx.stdin,
-    onNote: (m) => void ctx.stderr.write(`cio-rel: note: ${m}\n`),
-  });
+  const source = await (await prepareInput(ctx, input, { onNote: (m) => void ctx.stderr.write(`cio-rel: note: ${m}\n`) })).open();
   const errors: { line: number; reason: string }[] = [];
   const json = raw.json === true;
   const tally = new Tally();
@@ -42,7 +37,7 @@ export async function runValidate(ctx: CommandContext, file: string, raw: RawOpt
       },
     },
   });
-  const result = await done;
+  const result = await done.finally(() => closeInput(source));
   const rowsRead = tally.rowsRead;
   const counts = { invalid: tally.count("invalid"), duplicate: tally.count("duplicate") };
   const valid = rowsRead - counts.invalid - counts.duplicate;
