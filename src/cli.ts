@@ -64,8 +64,11 @@ function addRunOptions(cmd: Command): Command {
   return cmd
     .option("--dry-run", "plan and print what would be sent; sends nothing, needs no credentials")
     .option("--out <file>", "with --dry-run: write every batch body, one JSON document per line")
-    .option("--site-id <id>", "Track API site id (default: $CIO_SITE_ID)")
-    .option("--api-key <key>", "Track API key (default: $CIO_API_KEY)")
+    // issue 9: credentials come from the environment or a file; --site-id/--api-key are refused (see options.ts).
+    .option("--site-id-file <file>", "file holding the Track API site id (default: $CIO_SITE_ID)")
+    .option("--api-key-file <file>", "file holding the Track API key (default: $CIO_API_KEY)")
+    .addOption(new Option("--site-id <id>").hideHelp())
+    .addOption(new Option("--api-key <key>").hideHelp())
     .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
     .option("--track-url <url>", "Track API base URL, overriding --region (default: $CIO_TRACK_URL)")
     .option("--concurrency <n>", "requests in flight", "8")

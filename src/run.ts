@@ -2,7 +2,7 @@ import { CommanderError } from "commander";
 import { buildProgram } from "./cli.js";
 import { CioRelError, EXIT } from "./errors.js";
 import type { CommandContext } from "./commands/context.js";
-import { redactor } from "./commands/secrets.js";
+import { readCredential, redactor } from "./commands/secrets.js";
 import { dbSecrets } from "./input/sql/text.js";
 
 /**
@@ -22,6 +22,9 @@ export async function runMain(ctx: CommandContext): Promise<number> {
     flagValue(ctx.argv, "--site-id"),
     flagValue(ctx.argv, "--api-key"),
     ...dbSecrets(ctx.env, flagValue(ctx.argv, "--db")),
+    // issue 9: credentials read from files are masked too (best effort: an unreadable file is reported later).
+    fileCredential(ctx, "--site-id-file"),
+    fileCredential(ctx, "--api-key-file"),
   ]);
   const fail = (text: string): void => void ctx.stderr.write(redact(text) + "\n");
   try {
@@ -41,6 +44,17 @@ export async function runMain(ctx: CommandContext): Promise<number> {
     if (debug && e instanceof Error && e.stack !== undefined) fail(e.stack);
     else fail("(run again with --debug for the stack trace)");
     return EXIT.internal;
+  }
+}
+
+/** The credential a `--x-file` flag points at, if it can be read; for masking only. */
+function fileCredential(ctx: CommandContext, flag: string): string | undefined {
+  const file = flagValue(ctx.argv, flag);
+  if (file === undefined) return undefined;
+  try {
+    return readCredential({ env: ctx.env, envName: "", file, fileFlag: flag });
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,4 +1,5 @@
 import { UsageError } from "../errors.js";
+import { readCredential } from "./secrets.js";
 import { checkEncoding } from "../input/decode.js";
 import { isDbUrl, SQL_DISPLAY_NAME, urlPassword } from "../input/sql/text.js";
 import type { Format } from "../input/types.js";
@@ -34,8 +35,11 @@ export interface RawOptions {
   out?: string;
   region?: string;
   trackUrl?: string;
+  // issue 9: refused (a value on argv is visible in ps); the *File flags replace them.
   siteId?: string;
   apiKey?: string;
+  siteIdFile?: string;
+  apiKeyFile?: string;
   concurrency?: string;
   rate?: string;
   timeout?: string;
@@ -266,6 +270,11 @@ function inputShapeForValidate(raw: RawOptions): { fixedObject?: ObjectRef; fixe
   return {};
 }
 
+/** The usage error for a credential given on the command line; names the safer ways, never the value. */
+function credentialOnArgv(flag: string, envName: string, fileFlag: string): UsageError {
+  return new UsageError(`${flag} is not accepted (a value on the command line is visible to every user in ps): export ${envName} or pass ${fileFlag} <file>`);
+}
+
 /** Every option of add/delete, or a UsageError. Credentials are checked here, before any input is read. */
 export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env: Readonly<Record<string, string | undefined>>): RunOptions {
   const input = parseInputOptions(raw);
@@ -287,14 +296,18 @@ export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env:
   if (maxErrors !== undefined) send.maxErrors = maxErrors;
   const trackUrl = raw.trackUrl ?? env.CIO_TRACK_URL;
   if (trackUrl !== undefined && trackUrl !== "") send.trackUrl = trackUrl;
+  // --- issue 9: credentials only from the environment or a file, never from argv ---
+  if (raw.apiKey !== undefined) throw credentialOnArgv("--api-key", "CIO_API_KEY", "--api-key-file");
+  if (raw.siteId !== undefined) throw credentialOnArgv("--site-id", "CIO_SITE_ID", "--site-id-file");
   if (!dryRun) {
-    const siteId = raw.siteId ?? env.CIO_SITE_ID;
-    const apiKey = raw.apiKey ?? env.CIO_API_KEY;
-    if (siteId === undefined || siteId === "") throw new UsageError("CIO_SITE_ID is not set: export it or pass --site-id (or use --dry-run)");
-    if (apiKey === undefined || apiKey === "") throw new UsageError("CIO_API_KEY is not set: export it or pass --api-key (or use --dry-run)");
+    const siteId = readCredential({ env, envName: "CIO_SITE_ID", file: raw.siteIdFile, fileFlag: "--site-id-file" });
+    const apiKey = readCredential({ env, envName: "CIO_API_KEY", file: raw.apiKeyFile, fileFlag: "--api-key-file" });
+    if (siteId === undefined) throw new UsageError("CIO_SITE_ID is not set: export it or pass --site-id-file <file> (or use --dry-run)");
+    if (apiKey === undefined) throw new UsageError("CIO_API_KEY is not set: export it or pass --api-key-file <file> (or use --dry-run)");
     send.siteId = siteId;
     send.apiKey = apiKey;
   }
+  // --- end issue 9 credentials ---
   const output: OutputOptions = {
     dryRun,
     resume: raw.resume === true,

@@ -105,7 +105,8 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
       const location = res.headers.location;
       result = {
         status: res.statusCode,
-        body: await readCapped(res.body),
+        // Masked before anything reads or cuts it: a key cut in half by a later snippet would escape the mask.
+        body: redact(await readCapped(res.body)),
         location: Array.isArray(location) ? location[0] : location,
         retryAfter: res.headers["retry-after"],
       };

@@ -182,6 +182,9 @@ describe("secrets never leak (issue 5)", () => {
     redirect: { faults: { redirect: { to: "/eu" } } },
     revoked: { faults: { revokeAfter: 1 } },
     hang: { script: [{ hang: true }] },
+    // issue 9: the server echoes the credentials in a long error body, the key straddling the 200-character cut.
+    "422 echoing the key at the cut": { script: [{ status: 422, body: "e".repeat(188) + API_KEY + " " + SITE_ID + " " + Buffer.from(`${SITE_ID}:${API_KEY}`).toString("base64") }] },
+    "400 echoing the key at the cut": { script: [{ status: 400, body: "x ".repeat(94) + `${API_KEY}${SITE_ID}` }] },
   };
   const basic = Buffer.from(`${SITE_ID}:${API_KEY}`).toString("base64");
 
@@ -193,7 +196,9 @@ describe("secrets never leak (issue 5)", () => {
     const runs = [
       await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--timeout", "0.5", "--verbose", ...files]),
       await runAgainst(fake, ["delete", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--timeout", "0.5", "--yes", "--json", "--verbose", "--debug"]),
-      await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, "--dry-run", "--out", join(dir, "out.ndjson"), "--api-key", API_KEY, "--site-id", SITE_ID]),
+      await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, "--dry-run", "--out", join(dir, "out.ndjson")]),
+      // issue 9: given on the command line they are refused, and the refusal does not echo them.
+      await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, "--api-key", API_KEY, "--site-id", SITE_ID]),
       await runAgainst(fake, ["add", "--file", join(dir, "missing.csv"), ...MEMBERSHIP_FLAGS, "--debug"]),
     ];
     const texts = runs.flatMap((r) => [r.stdout, r.stderr]);
@@ -202,6 +207,9 @@ describe("secrets never leak (issue 5)", () => {
       expect(t).not.toContain(API_KEY);
       expect(t).not.toContain(SITE_ID);
       expect(t).not.toContain(basic);
+      // Not even a piece of one (a key cut before it was masked).
+      for (let i = 0; i + 10 <= API_KEY.length; i++) expect(t).not.toContain(API_KEY.slice(i, i + 10));
+      for (let i = 0; i + 10 <= basic.length; i++) expect(t).not.toContain(basic.slice(i, i + 10));
     }
   });
 });
