@@ -3,6 +3,7 @@ import { InputError } from "../errors.js";
 import type { BatchedRowSource, Row, RowSource } from "../input/types.js";
 import { ColumnError, createMapper, type Mapper, type MappingOptions } from "../model/mapping.js";
 import type { Action, Outcome, Relationship } from "../model/types.js";
+import { looksLikeEmail } from "../model/validate.js";
 import { batchPairs, PairsInFlight } from "../plan/pairs.js";
 import { createPlanner } from "../plan/planner.js";
 import { MAX_BATCH_BYTES, type Batch, type PlanEvent, type PlanStats } from "../plan/types.js";
@@ -47,6 +48,11 @@ export interface PipelineOptions {
   journal?: JournalWriter;
   /** Called often with running figures, for the progress display. */
   onProgress?: (p: PipelineProgress) => void;
+  /**
+   * Given when the person key was not chosen with --person-key: told once when most of the first rows' person
+   * values, sent as `id`, look like email addresses (issue 10), with the warning to print.
+   */
+  onEmailsAsIds?: (warning: string) => void;
 }
 
 /** Running figures while the pipeline works. */
@@ -72,6 +78,9 @@ const APPLIED: Outcome = { kind: "applied" };
  * busy through the planning of the next window when batches are small, little memory when they are full.
  */
 const MAX_QUEUED_BYTES = 4 * MAX_BATCH_BYTES;
+
+/** How many valid rows the emails-sent-as-id warning looks at: enough to judge, early enough to come before sending. */
+const EMAIL_SAMPLE = 1_000;
 
 /** Cap on the distinct people/objects counted for the delete question, to keep memory bounded. */
 export const DISTINCT_CAP = 100_000;
@@ -286,6 +295,18 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
     ...(o.resume !== undefined ? { exclude: (index: number) => o.resume?.isSettled(index) === true } : {}),
   });
 
+  // Person values sent as id that look like emails, among the first EMAIL_SAMPLE valid rows.
+  const emails = { seen: 0, like: 0, told: o.onEmailsAsIds === undefined };
+  const tellEmails = (): void => {
+    if (emails.told || emails.seen === 0) return;
+    emails.told = true;
+    if (emails.like * 2 > emails.seen) {
+      (o.onEmailsAsIds as (w: string) => void)(
+        `${emails.like} of the first ${emails.seen === 1 ? "person value" : `${emails.seen} person values`} look like email addresses but are sent as id: pass --person-key email to send them as email addresses`,
+      );
+    }
+  };
+
   let mapper: Mapper | undefined;
   try {
     // A chunk of rows at a time: one await per chunk instead of several per row (the per-row awaits
@@ -294,9 +315,20 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
       for (const row of rows) {
         if (state.halt?.kind === "interrupted") break reading;
         tally.read();
+        let p: void | Promise<void> = undefined;
+        if (row.problem !== undefined) {
+          // The reader could not make fields of it (nested too deep): invalid before any mapping.
+          p = settle({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: row.problem }, row });
+          if (p !== undefined) await p;
+          continue;
+        }
         if (mapper === undefined) mapper = createMapperFor(o.input, o.source, row);
         const mapped = mapFor(mapper, o.source.displayName, row);
-        let p: void | Promise<void> = undefined;
+        if (mapped.ok && !emails.told && o.input.fixedPerson === undefined && mapped.relationship.person.key === "id") {
+          emails.seen++;
+          if (looksLikeEmail(mapped.relationship.person.value)) emails.like++;
+          if (emails.seen >= EMAIL_SAMPLE) tellEmails();
+        }
         if (!mapped.ok) {
           p = settle({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: mapped.reason }, row });
         } else {
@@ -327,6 +359,12 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
     if (!(e instanceof InputError) || o.sink.kind === "dry-run" || planner.stats().batches === 0) throw e;
     state.halt = { kind: "input-error", reason: `not sent: ${e.message}`, error: e };
   }
+  // A header with no rows under it is still checked against the mapping (issue 10: header first), so that a
+  // header-only file whose columns do not match is an error, not "0 rows, all valid".
+  if (mapper === undefined && state.halt === undefined && (o.source.columns() !== undefined || o.source.headerless)) {
+    createMapperFor(o.input, o.source, { index: 0, line: 1, fields: {} });
+  }
+  tellEmails();
   // Once halted, dispatch settles the planned batches as skipped instead of sending them.
   await handle(planner.finish());
   queueEnded = true;

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import type { SqlRowSource } from "../input/sql/source.js";
 import { hasTopLevelOrderBy, SQL_DISPLAY_NAME } from "../input/sql/text.js";
 import type { Row, RowSource } from "../input/types.js";
-import { validateObject, validatePerson } from "../model/validate.js";
+import { looksLikeEmail, validateObject, validatePerson } from "../model/validate.js";
 import { objectLabel, personLabel } from "../model/types.js";
 import { FailuresFile } from "../report/failures-file.js";
 import { openJournal, type Journal, type JournalInput } from "../report/journal.js";
@@ -30,6 +30,8 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   const started = (ctx.now ?? Date.now)();
   const opts = parseRunOptions(command, raw, ctx.env);
   checkFixedSides(opts);
+  const fixedWarning = fixedEmailWarning(raw);
+  if (fixedWarning !== undefined) ctx.stderr.write(`cio-rel: warning: ${fixedWarning}\n`);
   const baseUrl = opts.output.dryRun ? undefined : resolveTrackUrl({ region: opts.send.region, trackUrl: opts.send.trackUrl });
   if (opts.output.dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
     throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --out and --failures)");
@@ -165,6 +167,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
       rows,
       tally,
       keepRows: failures !== undefined,
+      ...(raw.personKey === undefined ? { onEmailsAsIds: (w: string) => note(`cio-rel: warning: ${w}`) } : {}),
       ...(journal?.resume !== undefined ? { resume: journal.resume } : {}),
       ...(journal !== undefined ? { journal } : {}),
       onProgress: (p) =>
@@ -221,6 +224,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   if (opts.output.json) ctx.stdout.write(JSON.stringify(summaryJson(summary), null, 2) + "\n");
   else if (!opts.output.quiet) ctx.stdout.write(formatSummary(summary, { color: colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0 }) + "\n");
   if (result.halt?.kind === "input-error") ctx.stderr.write(`cio-rel: ${result.halt.error.message}\n`);
+  if (tally.rowsRead === 0) ctx.stderr.write(`cio-rel: note: ${noRowsNote(source)}\n`);
   return exitCode;
 }
 
@@ -234,6 +238,18 @@ function journalInput(opts: RunOptions, input: PreparedInput, source: RowSource,
   const head = (source as SqlRowSource).head;
   const query = createHash("sha256").update(input.sql.query).digest("hex").slice(0, 16);
   return { path: `${SQL_DISPLAY_NAME} (query sha256 ${query})`, size: head?.rows ?? 0, headHash: head?.hash ?? "" };
+}
+
+/** What to say about an input that held no data rows (issue 10: "says so plainly"). */
+export function noRowsNote(source: RowSource): string {
+  const what = source.columns() !== undefined ? "only a header row, no data rows" : "no data rows";
+  return `${source.displayName} has ${what}: nothing to do`;
+}
+
+/** The warning for --person given an email address without --person-key (it would be sent as an id). */
+export function fixedEmailWarning(raw: RawOptions): string | undefined {
+  if (raw.person === undefined || raw.personKey !== undefined || !looksLikeEmail(raw.person.trim())) return undefined;
+  return `--person ${JSON.stringify(raw.person)} looks like an email address but is sent as id: pass --person-key email to send it as an email address`;
 }
 
 /** --object and --person values are checked like any row's, before anything is read (a usage error). */

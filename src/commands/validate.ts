@@ -3,6 +3,7 @@ import type { CommandContext } from "./context.js";
 import { closeInput, prepareInput } from "./input.js";
 import { parseInputOptions, type RawOptions } from "./options.js";
 import { startPipeline } from "./pipeline.js";
+import { fixedEmailWarning, noRowsNote } from "./relationships.js";
 import type { SettledRow } from "./outcomes.js";
 import { Tally } from "../report/tally.js";
 
@@ -19,7 +20,10 @@ export async function runValidate(ctx: CommandContext, file: string | undefined,
   const errors: { line: number; reason: string }[] = [];
   const json = raw.json === true;
   const tally = new Tally();
+  const warning = fixedEmailWarning(raw);
+  if (warning !== undefined) ctx.stderr.write(`cio-rel: warning: ${warning}\n`);
   const { done } = startPipeline({
+    ...(raw.personKey === undefined ? { onEmailsAsIds: (w: string) => void ctx.stderr.write(`cio-rel: warning: ${w}\n`) } : {}),
     tally,
     action: "add_relationships",
     input,
@@ -56,6 +60,8 @@ export async function runValidate(ctx: CommandContext, file: string | undefined,
       exitCode,
     };
     ctx.stdout.write(JSON.stringify(doc, null, 2) + "\n");
+  } else if (rowsRead === 0) {
+    ctx.stdout.write(`${noRowsNote(source)}\n`);
   } else if (raw.quiet !== true) {
     const verdict = counts.invalid > 0 ? `${counts.invalid} invalid` : "all valid";
     ctx.stdout.write(

@@ -1,5 +1,6 @@
 import { InputError } from "../errors.js";
 import { decodeText } from "./decode.js";
+import { checkJsonRecord } from "./json-record.js";
 import { MAX_RECORD_SIZE, type TextOptions } from "./text.js";
 import { ERROR_COLUMN, type Row } from "./types.js";
 
@@ -8,6 +9,15 @@ export function describeJson(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+/**
+ * The row for a JSON record `text` that parsed to the object `fields`: numbers not written as they would be sent
+ * become JsonNumbers, and a record nested too deep becomes an invalid row that keeps its text (issue 10).
+ */
+export function jsonRow(text: string, fields: Record<string, unknown>, line: number, index: number): Row {
+  const record = checkJsonRecord(text, fields);
+  return "problem" in record ? { index, line, fields: {}, problem: record.problem, raw: text.trim() } : { index, line, fields: record.fields };
 }
 
 /** A parsed JSON value as row fields, or undefined when it is not an object; drops ERROR_COLUMN. */
@@ -143,7 +153,7 @@ export async function* readJsonArray(chunks: AsyncIterable<Uint8Array>, options:
         `element ${count} is ${describeJson(value)}, expected an object`,
       );
     }
-    return { index: count, line: elementLine, fields };
+    return jsonRow(text, fields, elementLine, count);
   };
 
   for await (const text of decodeText(chunks, opts)) {

@@ -1,5 +1,5 @@
 import { InputError } from "../errors.js";
-import { describeJson, jsonFields, jsonSyntaxError } from "./json.js";
+import { describeJson, jsonFields, jsonRow, jsonSyntaxError } from "./json.js";
 import { mapLines, type TextOptions } from "./text.js";
 import type { Row } from "./types.js";
 
@@ -19,6 +19,6 @@ export function readNdjson(chunks: AsyncIterable<Uint8Array>, options: TextOptio
       const column = text.length - text.trimStart().length + 1;
       throw new InputError({ file, line, column }, `the line holds ${describeJson(value)}, expected a JSON object`);
     }
-    return { index, line, fields };
+    return jsonRow(text, fields, line, index);
   });
 }

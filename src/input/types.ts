@@ -19,6 +19,24 @@ export interface Row {
   line: number;
   /** CSV/TSV/lines: strings. JSON/NDJSON: the parsed values (JSON types kept). Never holds ERROR_COLUMN. */
   fields: Record<string, unknown>;
+  /** Set by a reader that cannot hand the record over as fields (nested too deep): the row is invalid for this reason. */
+  problem?: string;
+  /** With `problem`: the record's text as read, which the failures file copies instead of the fields. */
+  raw?: string;
+}
+
+/**
+ * A JSON number written in a way its double does not repeat (issue 10: `12345678901234567890` parses to
+ * 12345678901234567000; `1e3`, `1.0` and `-0` are not written as they would be sent). Readers put one in the
+ * fields instead of the parsed number, so that nothing downstream can send a value other than the file's.
+ */
+export class JsonNumber {
+  constructor(
+    /** The number as written in the file. */
+    readonly text: string,
+    /** What JSON.parse made of it. */
+    readonly value: number,
+  ) {}
 }
 
 /** Options every reader takes. */

@@ -1,4 +1,4 @@
-import { ERROR_COLUMN, IDENTIFIER_COLUMN, type Row } from "../input/types.js";
+import { ERROR_COLUMN, IDENTIFIER_COLUMN, JsonNumber, type Row } from "../input/types.js";
 import type { AttributeValue, ObjectRef, PersonKey, PersonRef, Relationship } from "./types.js";
 import { attributesProblem, objectTypeIdProblem, objectValueProblem, personValueProblem } from "./validate.js";
 
@@ -123,6 +123,38 @@ function resolveHeaderless(options: MappingOptions): Resolved {
 
 /** `header`: names are a CSV header, which every row has; else the first JSON row's keys. */
 function resolve(options: MappingOptions, names: readonly string[], header: boolean): Resolved {
+  try {
+    return resolveColumns(options, names, header);
+  } catch (e) {
+    const hint = header && e instanceof ColumnError ? headerHint(names) : undefined;
+    if (hint === undefined) throw e;
+    // The usual advice (--person-column 5001) would make the first identifier a column name and drop it.
+    throw new ColumnError(`${(e as ColumnError).message.replace(/:.*$/s, "").replace(/ \(columns: .*$/s, "")}: ${hint}`);
+  }
+}
+
+/** Identifier-like text: digits, an email address, or a UUID. */
+const DATA_LIKE = /^(?:[0-9]+|[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+
+/**
+ * What a header that cannot be mapped probably means (issue 10): a first line of identifiers is a file without a
+ * header; a single column holding ";", TAB or "|" is a file with another delimiter. Undefined when neither fits.
+ */
+export function headerHint(names: readonly string[]): string | undefined {
+  if (names.length > 0 && names.every((n) => DATA_LIKE.test(n))) {
+    const shown = names.length === 1 ? JSON.stringify(names[0]) : `${JSON.stringify(names[0])}, ...`;
+    return `the first line (${shown}) looks like data, not a header: if the file has no header row, pass --no-header`;
+  }
+  const only = names.length === 1 ? (names[0] as string) : undefined;
+  const delimiter = only === undefined ? undefined : [";", "\t", "|"].find((d) => only.includes(d));
+  if (delimiter !== undefined) {
+    const flag = delimiter === "\t" ? "--delimiter '\\t'" : `--delimiter '${delimiter}'`;
+    return `the header is one column, ${JSON.stringify(only)}: if the file is separated by ${delimiter === "\t" ? "tabs" : JSON.stringify(delimiter)}, pass ${flag}`;
+  }
+  return undefined;
+}
+
+function resolveColumns(options: MappingOptions, names: readonly string[], header: boolean): Resolved {
   const has = new Set(names);
   const listed = `(columns: ${names.join(", ")})`;
 
@@ -217,10 +249,13 @@ function invalid(reason: string, column: string): MapResult {
   return { ok: false, reason, column };
 }
 
-/** An identifier cell as text: strings trimmed (stray spaces around ids are never meant), numbers as JSON writes them. */
+/**
+ * An identifier cell as text: strings trimmed (stray spaces around ids are never meant); JSON numbers only when
+ * they are whole, safe integers written as JavaScript writes them (issue 10: never a rounded or re-written id).
+ */
 function idText(raw: unknown): string | undefined {
   if (typeof raw === "string") return raw.trim();
-  if (typeof raw === "number" && Number.isFinite(raw)) return String(raw);
+  if (typeof raw === "number" && Number.isSafeInteger(raw)) return String(raw);
   return undefined;
 }
 
@@ -228,7 +263,46 @@ function idText(raw: unknown): string | undefined {
 function idTypeProblem(raw: unknown): string {
   if (raw === undefined) return "is missing";
   if (raw === null) return "is empty";
+  if (raw instanceof JsonNumber || typeof raw === "number") {
+    const text = raw instanceof JsonNumber ? raw.text : String(raw);
+    const value = raw instanceof JsonNumber ? raw.value : raw;
+    const why = !Number.isFinite(value)
+      ? "is out of range"
+      : Number.isInteger(value) && Math.abs(value) < 1e21
+        ? `would be sent as ${String(value)}`
+        : "is not a whole number";
+    return `is the JSON number ${text}, which ${why}: quote it in the file ("${text}") to send it as written`;
+  }
   return `must be a string or a number, not ${kindOf(raw)}`;
+}
+
+/**
+ * A JSON number as an attribute value: the number when it is the one the file wrote (1.10 and 1e3 are, as
+ * numbers), else the reason it cannot be sent (12345678901234567890 would arrive as 12345678901234567000).
+ */
+function attributeNumber(name: string, raw: JsonNumber): AttributeValue | { problem: string } {
+  if (Number.isFinite(raw.value) && sameDecimal(raw.text, String(raw.value))) return raw.value;
+  const sent = Number.isFinite(raw.value) ? `would be sent as ${String(raw.value)}` : "is out of range";
+  return { problem: `attribute ${JSON.stringify(name)} is the JSON number ${raw.text}, which ${sent}: quote it in the file to send it exactly` };
+}
+
+/** Whether two JSON/JavaScript number texts denote the same decimal value ("1.10" and "1.1", "1e3" and "1000"). */
+export function sameDecimal(a: string, b: string): boolean {
+  const x = decimalParts(a);
+  const y = decimalParts(b);
+  return x !== undefined && y !== undefined && x.digits === y.digits && x.exponent === y.exponent && (x.digits === "" || x.negative === y.negative);
+}
+
+function decimalParts(text: string): { negative: boolean; digits: string; exponent: number } | undefined {
+  const m = /^(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/.exec(text);
+  if (m === null) return undefined;
+  const fraction = m[3] ?? "";
+  let digits = ((m[2] as string) + fraction).replace(/^0+/, "");
+  let exponent = Number(m[4] ?? "0") - fraction.length;
+  const trimmed = digits.replace(/0+$/, "");
+  exponent += digits.length - trimmed.length;
+  digits = trimmed;
+  return { negative: m[1] === "-", digits, exponent: digits === "" ? 0 : exponent };
 }
 
 function kindOf(raw: unknown): string {
@@ -278,7 +352,8 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
         // An empty type cell falls back to --object-type, as a missing column does.
         const rawType = fields[os.typeColumn];
         if (rawType !== undefined && rawType !== null && rawType !== "") {
-          const text = idText(rawType);
+          // A type id is a positive integer whatever the JSON: 1.5 or 1e3 get that reason, not "quote it".
+          const text = idText(rawType) ?? (typeof rawType === "number" ? String(rawType) : rawType instanceof JsonNumber ? rawType.text : undefined);
           const typeProblem = text === undefined ? idTypeProblem(rawType) : objectTypeIdProblem(text);
           if (typeProblem !== undefined) return invalid(`${columnLabel(os.typeColumn)} ${typeProblem}`, os.typeColumn);
           typeId = text as string;
@@ -323,7 +398,11 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
     } else if (raw === null || typeof raw === "boolean" || (typeof raw === "number" && Number.isFinite(raw))) {
       value = raw;
     } else if (raw === undefined) continue;
-    else {
+    else if (raw instanceof JsonNumber) {
+      const number = attributeNumber(name, raw);
+      if (typeof number === "object" && number !== null) return invalid(number.problem, name);
+      value = number;
+    } else {
       return invalid(`attribute ${JSON.stringify(name)} is ${kindOf(raw)}; values must be strings, numbers or booleans`, name);
     }
     attributes ??= {};

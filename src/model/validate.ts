@@ -21,14 +21,35 @@ const OBJECT_TYPE_ID = /^[1-9][0-9]*$/;
 // with a dot that neither starts nor ends it, and no whitespace anywhere.
 const EMAIL = /^[^\s@]+@[^\s@.][^\s@]*\.[^\s@]*[^\s@.]$/;
 
+/** Whether a value looks like an email address (the check `--person-key email` applies). */
+export function looksLikeEmail(value: string): boolean {
+  return EMAIL.test(value);
+}
+
 /** Why an object_type_id is unacceptable, or undefined: it must be a positive integer string (API.md). */
 export function objectTypeIdProblem(typeId: string): string | undefined {
   return OBJECT_TYPE_ID.test(typeId) ? undefined : `must be a positive integer, not ${quote(typeId)}`;
 }
 
+/** C0 control characters and DEL: never part of an identifier someone meant (issue 10: `10\u000001` was sent). */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Why an identifier holds a control character, naming it and where, or undefined. */
+export function controlProblem(value: string): string | undefined {
+  const m = CONTROL.exec(value);
+  if (m === null) return undefined;
+  const code = (m[0] as string).charCodeAt(0);
+  const name = CONTROL_NAMES[code] ?? `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
+  return `holds a control character (${name} at character ${m.index + 1}): ${quote(value)}`;
+}
+
+const CONTROL_NAMES: Readonly<Record<number, string>> = { 0: "NUL", 9: "TAB", 10: "LF", 13: "CR", 27: "ESC", 127: "DEL" };
+
 /** Why a person identifier value is unacceptable for its key, or undefined. */
 export function personValueProblem(key: PersonKey, value: string): string | undefined {
   if (value === "") return "is empty";
+  const control = controlProblem(value);
+  if (control !== undefined) return control;
   if (key === "email") {
     // No byte limit is documented for email identifiers; the 150-byte limit is the person ID's.
     return EMAIL.test(value) ? undefined : `is not an email address: ${quote(value)}`;
@@ -39,6 +60,8 @@ export function personValueProblem(key: PersonKey, value: string): string | unde
 /** Why an object id (or cio_object_id) value is unacceptable, or undefined. */
 export function objectValueProblem(value: string): string | undefined {
   if (value === "") return "is empty";
+  const control = controlProblem(value);
+  if (control !== undefined) return control;
   return idBytesProblem(value, MAX_OBJECT_ID_BYTES);
 }
 

@@ -1,4 +1,4 @@
-import { ERROR_COLUMN, IDENTIFIER_COLUMN, type Format, type Row } from "../input/types.js";
+import { ERROR_COLUMN, IDENTIFIER_COLUMN, JsonNumber, type Format, type Row } from "../input/types.js";
 import { TextSink } from "./sink.js";
 
 /** What the failures file copies from the input so that it reads back with the same flags (issue 4). */
@@ -24,7 +24,47 @@ export function csvField(value: string, delimiter: string): string {
 /** A CSV cell from a row value; CSV readers give strings, anything else is written as text. */
 function cellText(value: unknown): string {
   if (value === undefined || value === null) return "";
-  return typeof value === "string" ? value : JSON.stringify(value);
+  if (value instanceof JsonNumber) return value.text;
+  return typeof value === "string" ? value : jsonText(value);
+}
+
+/**
+ * JSON text of row fields, with JsonNumbers written as the file wrote them (12345678901234567890, not a rounded
+ * double), so that a failures file fed back in holds the same values. Readers cap nesting, so this cannot recurse
+ * deeply; a row they could not nest (`raw`) never comes here.
+ */
+export function jsonText(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  const fields = value as Record<string, unknown>;
+  let numbers = false;
+  for (const key in fields) if (fields[key] instanceof JsonNumber) numbers = true;
+  return numbers ? withNumbers(fields) : JSON.stringify(fields);
+}
+
+function withNumbers(v: unknown): string {
+  if (v instanceof JsonNumber) return v.text;
+  if (Array.isArray(v)) return `[${v.map((x: unknown) => (x === undefined ? "null" : withNumbers(x))).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const parts: string[] = [];
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) parts.push(`${JSON.stringify(k)}:${withNumbers(x)}`);
+    return `{${parts.join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+/**
+ * Neutralises spreadsheet formula injection in text cio-rel writes into a cell (issue 10): a server message
+ * starting with =, +, -, @, TAB or CR would run as a formula when the CSV is opened; a leading ' keeps it text.
+ */
+export function safeCellText(text: string): string {
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+}
+
+/** A JSON object's text with one more key appended before its closing brace (the raw text of a row). */
+function withKey(objectText: string, key: string, value: string): string {
+  const body = objectText.trimEnd().replace(/}$/, "");
+  const empty = /^\{\s*$/.test(body);
+  return `${body}${empty ? "" : ","}${JSON.stringify(key)}:${JSON.stringify(value)}}`;
 }
 
 /** `--failures <file>`: every failed, invalid and skipped row in the input's own format, plus its error. */
@@ -97,7 +137,8 @@ export class FailuresFile {
   private render(row: Row, error: string): string {
     const { format } = this.layout;
     if (format === "json" || format === "ndjson") {
-      const json = JSON.stringify({ ...row.fields, [ERROR_COLUMN]: error });
+      // A row the reader could not nest is copied as it was read.
+      const json = row.raw !== undefined ? withKey(row.raw, ERROR_COLUMN, error) : jsonText({ ...row.fields, [ERROR_COLUMN]: error });
       if (format === "ndjson") return json + "\n";
       // A streamed array: "[" before the first element, ",\n" between, "]" on close.
       return (this.written === 0 ? "[\n" : ",\n") + json;
@@ -107,8 +148,10 @@ export class FailuresFile {
       // The lines reader ignores everything after a TAB; the error must stay on its own line.
       return `${identifier}\t${error.replace(/[\t\r\n]+/g, " ")}\n`;
     }
+    // The error column is cio-rel's (or the server's) text: neutralised. Identifier cells stay byte-exact.
+    const errorCell = safeCellText(error);
     if (this.layout.headerless) {
-      return [identifier, error].map((v) => csvField(v, this.delimiter)).join(this.delimiter) + "\n";
+      return [identifier, errorCell].map((v) => csvField(v, this.delimiter)).join(this.delimiter) + "\n";
     }
     let prefix = "";
     if (this.header === undefined) {
@@ -116,7 +159,7 @@ export class FailuresFile {
       prefix = this.headerLine(this.header);
     }
     const cells = this.header.map((column) => csvField(cellText(row.fields[column]), this.delimiter));
-    cells.push(csvField(error, this.delimiter));
+    cells.push(csvField(errorCell, this.delimiter));
     return prefix + cells.join(this.delimiter) + "\n";
   }
 }

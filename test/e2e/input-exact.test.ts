@@ -54,3 +54,75 @@ describe("reading exactly, end to end", () => {
     expect(readFileSync(failures, "utf8")).toBe('id;role;cio_rel_error\n;member;"column ""id"" is empty"\n');
   });
 });
+
+describe("header first, and mistakes explained", () => {
+  const write = (name: string, content: string): string => {
+    const path = join(tempDir(), name);
+    writeFileSync(path, content);
+    return path;
+  };
+
+  it.each([
+    ["validate", (p: string) => ["validate", p]],
+    ["add --dry-run", (p: string) => ["add", "--file", p, "--dry-run"]],
+  ])("%s: a header-only file whose columns do not match is exit 2", async (_name, args) => {
+    const path = write("header-only.csv", "user,account\n");
+    const r = await runCli(args(path));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${path}:1: no person column`);
+  });
+
+  it.each([
+    ["header only", "id\n", "has only a header row, no data rows"],
+    ["empty", "", "has no data rows"],
+  ])("a file with no data rows says so plainly (%s)", async (_name, content, said) => {
+    const path = write("people.csv", content);
+    const v = await runCli(["validate", path, "--object", "acme"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain(`${path} ${said}: nothing to do`);
+    const a = await runCli(["add", "--object", "acme", "--people", path, "--dry-run"]);
+    expect(a.code).toBe(0);
+    expect(a.stderr).toContain(`${path} ${said}: nothing to do`);
+  });
+
+  it("a headerless id list suggests --no-header, not --person-column 5001", async () => {
+    const path = write("ids.csv", "5001\n5002\n5003\n");
+    const r = await runCli(["add", "--object", "acme", "--people", path, "--dry-run"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('looks like data, not a header: if the file has no header row, pass --no-header');
+    expect(r.stderr).not.toContain("--person-column");
+    const fixed = await runCli(["add", "--object", "acme", "--people", path, "--dry-run", "--no-header", "--json"]);
+    expect(JSON.parse(fixed.stdout)).toMatchObject({ rows: 3, applied: 3 });
+  });
+
+  it.each([
+    ["a headerless list", ["--no-header"], "ada@example.com\nbob@example.com\n", /2 of the first 2 person values look like email addresses but are sent as id: pass --person-key email/],
+    ["an id column", [], "id\nada@example.com\nbob@example.com\n7\n", /2 of the first 3 person values look like email addresses/],
+  ])("emails sent as id warn once (%s)", async (_name, flags, content, warning) => {
+    const path = write("people.csv", content);
+    const r = await runCli(["add", "--object", "acme", "--people", path, "--dry-run", ...flags]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(warning);
+    expect(r.stderr.match(/warning:/g)).toHaveLength(1);
+    const chosen = await runCli(["add", "--object", "acme", "--people", path, "--dry-run", "--person-key", "id", ...flags]);
+    expect(chosen.stderr).not.toContain("warning");
+  });
+
+  it("--person with an email and no --person-key warns, naming the flag", async () => {
+    const r = await runCli(["validate", "fixtures/objects.csv", "--person", "ada@example.com"]);
+    expect(r.stderr).toContain('--person "ada@example.com" looks like an email address but is sent as id: pass --person-key email');
+  });
+
+  it("a JSON id too big for a double is an invalid row naming file:line, never rounded", async () => {
+    const path = write("rows.ndjson", '{"id":12345678901234567890}\n{"id":"12345678901234567890"}\n');
+    const dir = tempDir();
+    const out = join(dir, "out.ndjson");
+    const failures = join(dir, "failures.ndjson");
+    const r = await runCli(["add", "--object", "acme", "--people", path, "--dry-run", "--out", out, "--failures", failures]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain(`${path}:1: column "id" is the JSON number 12345678901234567890, which would be sent as 12345678901234567000: quote it`);
+    expect(readFileSync(out, "utf8")).toContain('"12345678901234567890"');
+    expect(readFileSync(out, "utf8")).not.toContain("12345678901234567000");
+    expect(readFileSync(failures, "utf8")).toMatch(/^\{"id":12345678901234567890,"cio_rel_error":/);
+  });
+});
