@@ -17,7 +17,11 @@ export interface PreparedInput {
   open(o?: { hashHead?: boolean }): Promise<RowSource>;
 }
 
-/** Resolves what can be checked before connecting or reading (the --sql-file text, the URL), and how to open the rows. */
+/**
+ * Resolves what can be checked before connecting or reading (the --sql-file text, the URL), and how to open the
+ * rows. Every command that reads rows calls this with its parsed InputOptions, so a new command that takes
+ * --file (with addMappingOptions in cli.ts) takes --sql, --sql-file and --db with no code of its own.
+ */
 export async function prepareInput(ctx: CommandContext, input: InputOptions, file: Pick<OpenOptions, "onNote"> = {}): Promise<PreparedInput> {
   if (input.sql !== undefined) {
     const sql = await sqlSpec(ctx, input.sql);

@@ -179,6 +179,7 @@ describe("--sql errors: one line, exit 2, before anything is sent", () => {
     { name: "a runtime error on the first rows", args: () => ["--sql", "select 1/0 as id, 'a' as object_id"], message: /^cio-rel: --sql: division by zero \(SQLSTATE 22012\)$/ },
     { name: "--db carrying a password", args: () => ["--sql", "select 1 as id", "--db", server.url({ user: PASSWORD_ROLE.user, password: PASSWORD_ROLE.password })], message: /^cio-rel: --db holds a password/ },
     { name: "--db that is not a postgres URL", args: () => ["--sql", "select 1 as id", "--db", "mysql://x@y/z"], message: /^cio-rel: --db must be a postgres:\/\/ or postgresql:\/\/ URL$/ },
+    { name: "--sql with a flag that describes a file", args: () => ["--sql", "select 1 as id", "--delimiter", ";", "--no-header"], message: /^cio-rel: --delimiter, --no-header describe a file; the rows of --sql are the query's named columns$/ },
     { name: "--sql beside --file", args: () => ["--sql", "select 1 as id", "--file", "x.csv"], message: /^cio-rel: --sql is the input: drop --file/ },
     { name: "--sql-file that does not exist", args: () => ["--sql-file", join(dir, "none.sql")], message: /none\.sql: cannot read: no such file$/ },
   ];

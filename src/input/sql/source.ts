@@ -207,6 +207,8 @@ function clientConfig(spec: SqlSpec, env: Readonly<Record<string, string | undef
     types: AS_TEXT,
     application_name: "cio-rel",
     connectionTimeoutMillis: CONNECT_TIMEOUT_SECONDS * 1000,
+    // A server that vanishes while the pipeline is busy sending is noticed by the next fetch, not never.
+    keepAlive: true,
   };
   const set = <K extends "host" | "user" | "password" | "database">(key: K, value: string | undefined): void => {
     if (value !== undefined && value !== "") config[key] = value;
