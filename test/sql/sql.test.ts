@@ -23,8 +23,8 @@ beforeAll(async () => {
       (9007199254740993, 'acct-007', 'owner', 12345678901234567890.12, '2024-02-29 13:45:00+00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1}'),
       (9223372036854775807, '007', 'admin', 1.10, null, null, null),
       (42, 'acct "quoted", comma', null, null, null, null, '[1,2]'),
-      (43, 'multi
-line', 'member', 0, null, null, null),
+      (43, 'acct-43', 'multi
+line, "quoted"', 0, null, null, null),
       (null, 'acct-9', 'member', null, null, null, null),
       (44, '  padded  ', '', null, null, null, null);
   `);
@@ -84,7 +84,7 @@ describe("--sql reads rows from PostgreSQL", () => {
     // Text ids keep their leading zeros; numeric keeps its trailing zero; NULL cells are left out like empty CSV cells.
     expect(byPerson.get("9223372036854775807")).toEqual({ object: "007", attributes: { role: "admin", seats: "1.10" } });
     expect(byPerson.get("42")).toEqual({ object: 'acct "quoted", comma', attributes: { extra: "[1,2]" } });
-    expect(byPerson.get("43")?.object).toBe("multi\nline");
+    expect(byPerson.get("43")).toEqual({ object: "acct-43", attributes: { role: 'multi\nline, "quoted"', seats: "0" } });
     // Identifiers are trimmed exactly as from a CSV cell.
     expect(byPerson.get("44")).toEqual({ object: "padded", attributes: undefined });
   });
@@ -92,7 +92,7 @@ describe("--sql reads rows from PostgreSQL", () => {
   it("NULL is an empty cell: a NULL id is an invalid row named sql:N, a NULL attribute is left out, --empty-removes sends null", async () => {
     const v = await runSql(["validate", "--sql", "select user_id, account_id, role from memberships order by account_id", ...MAPPING, "--attributes", "role"]);
     expect(v.code).toBe(2);
-    expect(v.stdout).toContain('sql:5: column "user_id" is empty\n');
+    expect(v.stdout).toContain('sql:6: column "user_id" is empty\n');
     expect(v.stdout).toContain("sql: 6 rows read, 5 valid, 1 invalid");
     const out = join(dir, "nulls.ndjson");
     const r = await runSql(["add", "--sql", "select 1 as id, 'a' as object_id, null::text as role", "--attributes", "role", "--empty-removes", "--dry-run", "--out", out]);
