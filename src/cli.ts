@@ -6,6 +6,7 @@ import { runRelationships } from "./commands/relationships.js";
 import { runValidate } from "./commands/validate.js";
 import { colorLevel } from "./report/summary.js";
 import { VERSION } from "./version.js";
+import { DEFAULT_VERIFY_TIMEOUT_MS } from "./verify/poll.js";
 
 
 /** Exit codes as README and --help state them (issue 5). */
@@ -16,6 +17,7 @@ Exit codes:
   ${EXIT.usage}    usage or input error: bad flags, unreadable file, or any invalid row
   ${EXIT.auth}    authentication or permission refused (401/403)
   ${EXIT.api}    some rows failed at the API or could not be sent
+  ${EXIT.unconfirmed}    sent and accepted, but not visible: --verify left rows unconfirmed (verify: rows missing)
   ${EXIT.interrupted}  interrupted (Ctrl-C / SIGTERM)`;
 
 /** Flags that say how rows are read and mapped: shared by add, delete and validate. */
@@ -134,6 +136,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
       .description(name === "add" ? "add relationships from a file" : "remove relationships listed in a file (asks first)");
     addMappingOptions(cmd, true);
     addRunOptions(cmd);
+    addVerifyOptions(cmd);
     cmd
       .addHelpText("after", (name === "add" ? ADD_EXAMPLES : DELETE_EXAMPLES) + "\n" + EXIT_CODES_HELP)
       .action(async (opts: RawOptions) => setExit(await runRelationships(ctx, name, opts)));
@@ -155,4 +158,14 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
 /** A terminal's width for wrapping help, as commander does for process.stdout; its default 80 off a terminal. */
 function helpWidth(stream: CommandContext["stdout"]): number {
   return (stream.isTTY === true ? (stream as { columns?: number }).columns : undefined) ?? 80;
+}
+
+// ---- issue 14: --verify ------------------------------------------------------------------------------
+
+/** --verify and its settings (add, delete; sync takes the same). The App API key: CIO_APP_API_KEY or --app-api-key-file. */
+export function addVerifyOptions(cmd: Command): Command {
+  return cmd
+    .option("--verify", "after sending, read back through the App API until every applied row is confirmed (needs CIO_APP_API_KEY)")
+    .option("--verify-timeout <seconds>", `how long to wait for writes to become visible before rows stay unconfirmed (default ${DEFAULT_VERIFY_TIMEOUT_MS / 1000})`)
+    .option("--verify-sample <n>", "verify only n objects chosen at random (for runs too large to read back whole)");
 }

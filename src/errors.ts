@@ -5,6 +5,8 @@ export const EXIT = {
   usage: 2,
   auth: 3,
   api: 5,
+  /** Sent and accepted, but not visible: --verify left rows unconfirmed, or `verify` found rows missing (issue 14). */
+  unconfirmed: 6,
   interrupted: 130,
 } as const;
 

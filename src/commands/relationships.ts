@@ -24,6 +24,9 @@ import { parseRunOptions, payloadShapingOptions, type RawOptions, type RunOption
 import type { SettledRow } from "./outcomes.js";
 import { DISTINCT_CAP, startPipeline, type PipelineResult } from "./pipeline.js";
 import { redactor } from "./secrets.js";
+import { appConnection, parseVerifyFlags, Verifier, type VerifyRawOptions } from "./verify-phase.js";
+import { createAppClient, type AppClient } from "../workspace/client.js";
+import type { VerifySummary } from "../report/summary.js";
 
 /** `cio-rel add` and `cio-rel delete`: plan, (confirm,) send or dry-run, report; returns the exit code. */
 export async function runRelationships(ctx: CommandContext, command: "add" | "delete", raw: RawOptions): Promise<number> {
@@ -32,6 +35,11 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   checkFixedSides(opts);
   const fixedWarning = fixedEmailWarning(raw);
   if (fixedWarning !== undefined) ctx.stderr.write(`cio-rel: warning: ${fixedWarning}\n`);
+  // ---- issue 14: --verify (flags and the App API key checked before anything is sent) ----
+  const verifyFlags = parseVerifyFlags(raw as VerifyRawOptions, { dryRun: opts.output.dryRun });
+  const app = verifyFlags !== undefined ? await appConnection(raw as VerifyRawOptions, ctx.env, opts.send.region, "--verify") : undefined;
+  const verifier = verifyFlags !== undefined ? new Verifier(verifyFlags) : undefined;
+  // ---- end issue 14 ----
   const baseUrl = opts.output.dryRun ? undefined : resolveTrackUrl({ region: opts.send.region, trackUrl: opts.send.trackUrl });
   if (opts.output.dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
     throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --out and --failures)");
@@ -66,7 +74,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
 
   const source = await open();
   const tally = new Tally();
-  const redact = redactor([opts.send.siteId, opts.send.apiKey]);
+  const redact = redactor([opts.send.siteId, opts.send.apiKey, app?.apiKey]);
 
   let journal: Journal | undefined;
   let report: ReportFile | undefined;
@@ -99,11 +107,13 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   log = (line) => progress.log(line);
   let out: NodeJS.WritableStream | undefined;
   let transport: BatchTransport | undefined;
+  let appClient: AppClient | undefined;
   const closeAll = async (): Promise<void> => {
-    await Promise.all([report?.close(), failures?.close(), journal?.close(), transport?.close(), out !== undefined ? endStream(out) : undefined, closeInput(source)]);
+    await Promise.all([report?.close(), failures?.close(), journal?.close(), transport?.close(), appClient?.close(), out !== undefined ? endStream(out) : undefined, closeInput(source)]);
   };
 
   let result: PipelineResult;
+  let verified: { summary: VerifySummary; halt?: "auth" | "interrupted" } | undefined;
   let interrupts = 0;
   let unhook: (() => void) | undefined;
   try {
@@ -134,20 +144,30 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
           : {}),
       });
     }
-    const rows = {
-      // Not async: most rows write nothing, and the pipeline awaits only a promise it is given.
-      settle(s: SettledRow): void | Promise<void> {
+    /** The report and failures lines of a row; `confirmed` is --verify's verdict on an applied row. */
+    const writeRow = (s: SettledRow, confirmed?: boolean): void | Promise<void> => {
         const error = outcomeError(s.outcome);
         const fail = failures !== undefined && error !== undefined && s.row !== undefined;
         if (report === undefined && !fail) return;
         return (async () => {
           if (report !== undefined) {
-            await report.write({ row: s.index, line: s.line, outcome: s.outcome, person: s.relationship?.person, object: s.relationship?.object });
+            await report.write({
+              row: s.index,
+              line: s.line,
+              outcome: s.outcome,
+              person: s.relationship?.person,
+              object: s.relationship?.object,
+              ...(confirmed !== undefined ? { confirmed } : {}),
+            });
           }
           if (fail) await (failures as FailuresFile).write(s.row as Row, redact(error as string));
         })();
-      },
-      ignoresApplied: report === undefined,
+    };
+    const rows = {
+      // Not async: most rows write nothing, and the pipeline awaits only a promise it is given.
+      // With --verify, applied rows wait for their verdict before their lines are written.
+      settle: (s: SettledRow): void | Promise<void> => (verifier?.take(s, opts.action) === true ? undefined : writeRow(s)),
+      ignoresApplied: report === undefined && verifier === undefined,
     };
     const pipeline = startPipeline({
       action: opts.action,
@@ -181,9 +201,15 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
           bytesRead: p.tally.rowsRead === 0 ? 0 : (p.bytesRead * p.tally.settled()) / p.tally.rowsRead,
         }),
     });
+    let verifying = false;
     unhook = ctx.onInterrupt?.(() => {
       interrupts++;
-      if (interrupts === 1) {
+      if (verifying) {
+        if (interrupts === 1) {
+          progress.log("Interrupted: stopping the verification (Ctrl-C again to abort the reads in flight)…");
+          verifier?.interrupt();
+        } else verifier?.abort();
+      } else if (interrupts === 1) {
         progress.log("Interrupted: finishing the requests in flight (Ctrl-C again to abort them)…");
         pipeline.control.interrupt();
       } else {
@@ -191,6 +217,27 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
       }
     });
     result = await pipeline.done;
+    // ---- issue 14: read back what was applied; held rows get their report/failures lines here ----
+    if (verifier !== undefined && app !== undefined) {
+      progress.stop();
+      // A new interrupt during the verification stops it, not the (finished) sending.
+      interrupts = 0;
+      verifying = true;
+      appClient = createAppClient({
+        baseUrl: app.baseUrl,
+        apiKey: app.apiKey,
+        timeoutMs: opts.send.timeoutMs,
+        maxRetries: opts.send.maxRetries,
+        userAgent: `cio-rel/${VERSION}`,
+        ...(opts.output.verbose
+          ? { onRequest: (r) => progress.log(redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${Math.round(r.ms)} ms` + (r.attempt > 1 ? ` (attempt ${r.attempt})` : ""))) }
+          : {}),
+      });
+      verified = await verifier.finish(
+        { client: appClient, tally, onRow: writeRow, progress: { mode, stream: ctx.stderr }, ...(ctx.now !== undefined ? { now: ctx.now } : {}) },
+        result.halt?.kind === "interrupted" ? "the run was interrupted" : undefined,
+      );
+    }
   } finally {
     unhook?.();
     progress.stop();
@@ -198,7 +245,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   }
   tally.assertBalanced();
 
-  const exitCode = exitCodeFor(result, tally, opts.output.dryRun);
+  const exitCode = exitCodeFor(result, tally, opts.output.dryRun, verified?.halt);
   const summary: RunSummary = {
     command,
     dryRun: opts.output.dryRun,
@@ -217,6 +264,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
       journal: opts.output.journal ?? null,
       out: opts.output.out ?? null,
     },
+    verify: verified !== undefined ? { ...verified.summary, halt: verified.summary.halt === null ? null : redact(verified.summary.halt) } : null,
     exitCode,
     ...(result.halt !== undefined ? { halt: redact(result.halt.reason) } : {}),
     ...(result.halt?.kind === "interrupted" ? { resumeCommand: resumeCommand(ctx.argv, opts) } : {}),
@@ -261,13 +309,17 @@ function checkFixedSides(opts: RunOptions): void {
   if (personProblem !== undefined) throw new UsageError(`--person: ${personProblem}`);
 }
 
-/** Exit status from what happened (issue 5): interrupted > auth > API failures > invalid rows > ok. */
-export function exitCodeFor(result: PipelineResult, tally: Tally, dryRun: boolean): number {
+/**
+ * Exit status from what happened (issues 5, 14): interrupted > auth > API failures > unconfirmed rows >
+ * invalid rows > ok. `verifyHalt` is why --verify stopped reading early, if it did.
+ */
+export function exitCodeFor(result: PipelineResult, tally: Tally, dryRun: boolean, verifyHalt?: "auth" | "interrupted"): number {
   const halt = result.halt;
-  if (halt?.kind === "interrupted") return EXIT.interrupted;
-  if (halt?.kind === "auth") return EXIT.auth;
+  if (halt?.kind === "interrupted" || verifyHalt === "interrupted") return EXIT.interrupted;
+  if (halt?.kind === "auth" || verifyHalt === "auth") return EXIT.auth;
   if (halt?.kind === "input-error") return EXIT.usage;
   if (!dryRun && (tally.count("failed") > 0 || tally.count("skipped") > 0)) return EXIT.api;
+  if (tally.count("unconfirmed") > 0) return EXIT.unconfirmed;
   if (tally.count("invalid") > 0) return EXIT.usage;
   return EXIT.ok;
 }

@@ -35,10 +35,12 @@ export type Outcome =
   | { kind: "invalid"; reason: string; column?: number }
   /** supersededBy: the Row.index of the later row that carries the pair. */
   | { kind: "duplicate"; supersededBy: number }
-  | { kind: "skipped"; reason: string };
+  | { kind: "skipped"; reason: string }
+  /** Sent and accepted (applied), but --verify could not read it back from Customer.io (issue 14). */
+  | { kind: "unconfirmed"; reason: string };
 
 /** The outcome names, in the order summaries list them. */
-export const OUTCOME_KINDS = ["applied", "failed", "invalid", "duplicate", "skipped"] as const;
+export const OUTCOME_KINDS = ["applied", "failed", "invalid", "duplicate", "skipped", "unconfirmed"] as const;
 export type OutcomeKind = (typeof OUTCOME_KINDS)[number];
 
 /** Stable text for an object reference, as reports show it: "1:acme" or "cio_object_id:abc". */

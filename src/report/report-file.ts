@@ -10,6 +10,8 @@ export interface ReportRecord {
   outcome: Outcome;
   person?: PersonRef | undefined;
   object?: ObjectRef | undefined;
+  /** --verify's verdict on an applied row (issue 14); absent when the row was not checked. */
+  confirmed?: boolean;
 }
 
 /** The JSON shape of one `--report` line (issue 4). */
@@ -21,6 +23,8 @@ export interface ReportLine {
   person: string | null;
   object: string | null;
   error?: string;
+  /** Present on applied and unconfirmed rows that --verify read back. */
+  confirmed?: boolean;
 }
 
 /** The `--report` line for a row: `{"line","row","outcome","person","object"}` plus `"error"` only when there is one. */
@@ -34,6 +38,7 @@ export function reportLine(record: ReportRecord): ReportLine {
   };
   const error = outcomeError(record.outcome);
   if (error !== undefined) out.error = error;
+  if (record.confirmed !== undefined) out.confirmed = record.confirmed;
   return out;
 }
 

@@ -11,6 +11,30 @@ export interface RunFiles {
   out: string | null;
 }
 
+/** What --verify did and found: its own part of the summary and of `--json` (issue 14). */
+export interface VerifySummary {
+  /** Applied rows read back and found as sent. */
+  confirmed: number;
+  /** Applied rows that verification could not confirm (the `unconfirmed` outcome). */
+  unconfirmed: number;
+  /** Applied rows left out of --verify-sample: applied, not checked. */
+  notChecked: number;
+  /** Which listings were read, and why that side. */
+  side: "objects" | "people";
+  sideReason: string;
+  /** Distinct listings (objects or people) to read; reads counts re-reads, requests counts pages and retries. */
+  listings: number;
+  reads: number;
+  rounds: number;
+  requests: number;
+  timeoutMs: number;
+  durationMs: number;
+  /** --verify-sample: the objects chosen, of how many the run touched; null when everything was checked. */
+  sample: { objects: string[]; of: number } | null;
+  /** Why reading stopped early (App API key refused, interrupted), or null. */
+  halt: string | null;
+}
+
 /** The `--json` document: exactly these keys, so CI can read it with jq (issue 5). */
 export interface SummaryJson {
   command: string;
@@ -21,6 +45,8 @@ export interface SummaryJson {
   invalid: number;
   duplicate: number;
   skipped: number;
+  /** Rows sent and accepted that --verify could not read back (issue 14); 0 without --verify. */
+  unconfirmed: number;
   relationships: number;
   operations: number;
   batches: number;
@@ -30,6 +56,8 @@ export interface SummaryJson {
   bytes: number;
   durationMs: number;
   files: RunFiles;
+  /** --verify's part; null when the run did not verify. */
+  verify: VerifySummary | null;
   exitCode: number;
 }
 
@@ -70,6 +98,7 @@ export function summaryJson(s: RunSummary): SummaryJson {
     invalid: s.invalid,
     duplicate: s.duplicate,
     skipped: s.skipped,
+    unconfirmed: s.unconfirmed,
     relationships: s.relationships,
     operations: s.operations,
     batches: s.batches,
@@ -78,6 +107,7 @@ export function summaryJson(s: RunSummary): SummaryJson {
     bytes: s.bytes,
     durationMs: s.durationMs,
     files: { report: s.files.report, failures: s.files.failures, journal: s.files.journal, out: s.files.out },
+    verify: s.verify === null ? null : { ...s.verify, sample: s.verify.sample === null ? null : { objects: [...s.verify.sample.objects], of: s.verify.sample.of } },
     exitCode: s.exitCode,
   };
 }
@@ -105,6 +135,7 @@ export function formatSummary(s: RunSummary, options: { color: boolean }): strin
         ["duplicate", formatCount(s.duplicate)],
         ["skipped", formatCount(s.skipped), s.skipped > 0 ? c.yellow : undefined],
       ];
+  if (s.verify !== null) table.splice(1, 0, ["unconfirmed", formatCount(s.unconfirmed), s.unconfirmed > 0 ? c.red : undefined]);
   table.push(["relationships", formatCount(s.relationships)], ["operations", formatCount(s.operations)], ["batches", formatCount(s.batches)]);
   if (s.dryRun) table.push(["bytes", formatBytes(s.bytes)]);
   else {
@@ -124,7 +155,7 @@ export function formatSummary(s: RunSummary, options: { color: boolean }): strin
     lines.push(`  ${c.dim(label.padEnd(labelWidth))}  ${paint ? paint(value) : value}`);
   }
 
-  const problemCount = s.failed + s.invalid + s.skipped;
+  const problemCount = s.failed + s.invalid + s.skipped + s.unconfirmed;
   if (s.problems.length > 0) {
     lines.push(c.bold(s.problems.length === problemCount ? "Problems:" : "First problems:"));
     // Rows that share a line (a one-line JSON array) are told apart by their row number.
@@ -136,7 +167,31 @@ export function formatSummary(s: RunSummary, options: { color: boolean }): strin
       lines.push(`  … and ${formatCount(rest)} more${where}`);
     }
   }
+  if (s.verify !== null) lines.push(...verifyLines(s.verify, c));
   if (s.halt !== undefined) lines.push(`${c.yellow("Stopped:")} ${s.halt}`);
   if (s.resumeCommand !== undefined) lines.push(`${c.bold("Resume with:")} ${s.resumeCommand}`);
   return lines.join("\n");
+}
+
+/** Objects of a sample named in the text summary; --json lists them all. */
+const SAMPLE_SHOWN = 10;
+
+/** The verification part of the text summary: "Verified: N confirmed, M unconfirmed", then how. */
+function verifyLines(v: VerifySummary, c: ChalkInstance): string[] {
+  const head = `${formatCount(v.confirmed)} confirmed, ${formatCount(v.unconfirmed)} unconfirmed`;
+  const lines = [`${c.bold("Verified:")} ${v.unconfirmed > 0 ? c.red(head) : c.green(head)}${v.notChecked > 0 ? `, ${formatCount(v.notChecked)} not checked` : ""}`];
+  const sideWord = v.side === "objects" ? (v.listings === 1 ? "object" : "objects") : v.listings === 1 ? "person" : "people";
+  const table: Array<[string, string]> = [
+    ["read", `${formatCount(v.listings)} ${sideWord} (${v.sideReason}), ${formatCount(v.reads)} listings in ${formatCount(v.rounds)} ${v.rounds === 1 ? "round" : "rounds"}, ${formatCount(v.requests)} requests`],
+  ];
+  if (v.sample !== null) {
+    const shown = v.sample.objects.slice(0, SAMPLE_SHOWN).join(", ");
+    const more = v.sample.objects.length > SAMPLE_SHOWN ? `, … (${formatCount(v.sample.objects.length - SAMPLE_SHOWN)} more)` : "";
+    table.push(["sample", `${formatCount(v.sample.objects.length)} of ${formatCount(v.sample.of)} objects: ${shown}${more}`]);
+  }
+  table.push(["took", `${formatDuration(v.durationMs)} (--verify-timeout ${formatDuration(v.timeoutMs)})`]);
+  if (v.halt !== null) table.push(["stopped", v.halt]);
+  const width = Math.max(...table.map(([label]) => label.length));
+  for (const [label, value] of table) lines.push(`  ${c.dim(label.padEnd(width))}  ${value}`);
+  return lines;
 }

@@ -4,7 +4,7 @@ import { OUTCOME_KINDS, type Outcome, type OutcomeKind } from "../model/types.js
 export const DEFAULT_KEPT_PROBLEMS = 5;
 
 /** The outcome kinds an operator has to act on; duplicates collapse into applied rows and are fine (issue 5). */
-export type ProblemKind = Extract<OutcomeKind, "failed" | "invalid" | "skipped">;
+export type ProblemKind = Extract<OutcomeKind, "failed" | "invalid" | "skipped" | "unconfirmed">;
 
 /** One row that did not make it, as the summary lists it. */
 export interface Problem {
@@ -28,6 +28,7 @@ export function outcomeError(outcome: Outcome): string | undefined {
     case "failed":
     case "invalid":
     case "skipped":
+    case "unconfirmed":
       return outcome.reason;
   }
 }
@@ -36,7 +37,7 @@ export function outcomeError(outcome: Outcome): string | undefined {
 export class Tally {
   /** Rows the reader produced, counted apart from outcomes so that a lost row shows up as an imbalance. */
   rowsRead = 0;
-  private readonly counts: Record<OutcomeKind, number> = { applied: 0, failed: 0, invalid: 0, duplicate: 0, skipped: 0 };
+  private readonly counts: Record<OutcomeKind, number> = { applied: 0, failed: 0, invalid: 0, duplicate: 0, skipped: 0, unconfirmed: 0 };
   private readonly kept: Problem[] = [];
 
   constructor(private readonly keepProblems: number = DEFAULT_KEPT_PROBLEMS) {}
@@ -53,6 +54,16 @@ export class Tally {
     if (this.kept.length < this.keepProblems) this.kept.push({ row: index, line, kind: outcome.kind, reason: outcome.reason });
   }
 
+  /**
+   * Moves a row counted as applied to its final outcome once verification has judged it (issue 14): the
+   * row stays counted once, so the identity still holds.
+   */
+  resettle(index: number, line: number, outcome: Extract<Outcome, { kind: "unconfirmed" }>): void {
+    if (this.counts.applied === 0) throw new Error(`accounting mismatch: row ${index} (line ${line}) re-settled as ${outcome.kind}, but no row is applied`);
+    this.counts.applied--;
+    this.record(index, line, outcome);
+  }
+
   /** How many rows ended with this outcome. */
   count(kind: OutcomeKind): number {
     return this.counts[kind];
@@ -63,9 +74,9 @@ export class Tally {
     return OUTCOME_KINDS.reduce((sum, kind) => sum + this.counts[kind], 0);
   }
 
-  /** Rows failed, invalid or skipped: what "… and N more" counts from. */
+  /** Rows failed, invalid, skipped or unconfirmed: what "… and N more" counts from. */
   problemCount(): number {
-    return this.counts.failed + this.counts.invalid + this.counts.skipped;
+    return this.counts.failed + this.counts.invalid + this.counts.skipped + this.counts.unconfirmed;
   }
 
   /** The first problems, in the order they were recorded. */
@@ -73,7 +84,7 @@ export class Tally {
     return this.kept;
   }
 
-  /** Whether rows read = applied + failed + invalid + duplicate + skipped (issue 4: always). */
+  /** Whether rows read = applied + failed + invalid + duplicate + skipped + unconfirmed (issue 4: always). */
   balanced(): boolean {
     return this.rowsRead === this.settled();
   }

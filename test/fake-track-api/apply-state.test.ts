@@ -50,3 +50,23 @@ describe("fake Track API: applyState and countOnly", () => {
     expect(api.counters.receivedBytes).toBe(sent);
   });
 });
+
+describe("fake Track API: dropWritesFor (issue 14)", () => {
+  it("accepts writes for the listed people but never stores them; clearing the setting lets later writes through", async () => {
+    api = await startFakeTrackApi({ siteId: "s", apiKey: "k", faults: { dropWritesFor: ["2", "3"] } });
+    const res = await post(api, batch, { auth });
+    expect(res.status).toBe(200);
+    expect(api.counters).toMatchObject({ appliedOps: 2, appliedRelationships: 3, droppedRelationships: 2 });
+    expect(api.state.all().map((r) => `${r.objectId}:${r.personValue}`)).toEqual(["acme:1"]);
+    // Deletes of a dropped person are dropped too: the relationship stays.
+    api.state.add({ objectTypeId: "1", objectId: "globex" }, { key: "id", value: "3" });
+    const del = { batch: [{ ...objectOp(obj("globex"), [{ identifiers: { id: "3" } }]), action: "delete_relationships" }] };
+    expect((await post(api, del, { auth })).status).toBe(200);
+    expect(api.state.has({ objectTypeId: "1", objectId: "globex" }, { key: "id", value: "3" })).toBe(true);
+    api.faults.set({ dropWritesFor: undefined });
+    expect((await post(api, batch, { auth })).status).toBe(200);
+    expect(api.state.all().map((r) => `${r.objectId}:${r.personValue}`)).toEqual(["acme:1", "acme:2", "globex:3"]);
+    expect(api.counters.droppedRelationships).toBe(3);
+  });
+});
+

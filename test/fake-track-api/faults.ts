@@ -58,6 +58,11 @@ export interface FaultSettings {
    * relationships fails whole when any of them is poison, without saying which.
    */
   poison?: { people?: string[]; objects?: string[] };
+  /**
+   * Person identifier values whose relationship writes are accepted (200, counted as applied) but never
+   * reach the state: what "accepted is not applied" looks like (issue 14). Their ops are not refused.
+   */
+  dropWritesFor?: string[];
   /** Token bucket: `perSecond` tokens refill continuously up to `burst` (default perSecond); empty → 429, Retry-After: 1. */
   rateLimit?: { perSecond: number; burst?: number };
   /**

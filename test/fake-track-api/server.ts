@@ -110,6 +110,8 @@ export interface Counters {
   appliedOps: number;
   /** Relationships carried by those ops. */
   appliedRelationships: number;
+  /** Relationships accepted but never stored because of `dropWritesFor` (counted in appliedRelationships too). */
+  droppedRelationships: number;
   resets: number;
   hangs: number;
   /** Answers by status code. */
@@ -169,6 +171,7 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
     poisonedOps: 0,
     appliedOps: 0,
     appliedRelationships: 0,
+    droppedRelationships: 0,
     resets: 0,
     hangs: 0,
     byStatus: {},
@@ -287,7 +290,12 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
   /** Applies a valid op to the state. */
   function apply(op: ValidOp): void {
     counters.appliedRelationships += op.relationships.length;
+    const dropped = faults.settings.dropWritesFor;
     if (options.applyState !== false) for (const r of op.relationships) {
+      if (dropped !== undefined && dropped.includes(r.person.value)) {
+        counters.droppedRelationships += 1;
+        continue;
+      }
       if (op.action === "add_relationships") state.add(r.object, r.person, r.attributes);
       else state.delete(r.object, r.person);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { colorLevel, formatSummary, summaryJson, type RunSummary } from "../../src/report/summary.js";
+import { colorLevel, formatSummary, summaryJson, type RunSummary, type VerifySummary } from "../../src/report/summary.js";
 
 const ANSI = /\u001b\[/;
 
@@ -14,6 +14,7 @@ function summary(over: Partial<RunSummary> = {}): RunSummary {
     invalid: 3,
     duplicate: 440,
     skipped: 5,
+    unconfirmed: 0,
     relationships: 123_002,
     operations: 1_234,
     batches: 56,
@@ -22,6 +23,7 @@ function summary(over: Partial<RunSummary> = {}): RunSummary {
     bytes: 12_345_678,
     durationMs: 70_000,
     files: { report: "out/report.ndjson", failures: "out/failures.csv", journal: "run.journal", out: null },
+    verify: null,
     problems: [
       { row: 16, line: 17, kind: "invalid", reason: 'column "email" is empty' },
       { row: 19, line: 20, kind: "failed", reason: "HTTP 207: person not found" },
@@ -91,6 +93,52 @@ describe("formatSummary", () => {
     expect(text).toContain("Resume with: cio-rel add people.csv --journal run.journal --resume");
   });
 
+  const verify: VerifySummary = {
+    confirmed: 118,
+    unconfirmed: 2,
+    notChecked: 0,
+    side: "objects",
+    sideReason: "fewer objects than people to read",
+    listings: 3,
+    reads: 7,
+    rounds: 4,
+    requests: 9,
+    timeoutMs: 120_000,
+    durationMs: 12_300,
+    sample: null,
+    halt: null,
+  };
+
+  it("ends with the verification's own part: N confirmed, M unconfirmed, and how it read", () => {
+    const text = formatSummary(
+      summary({ applied: 118, unconfirmed: 2, failed: 0, invalid: 0, skipped: 0, problems: [{ row: 8, line: 9, kind: "unconfirmed", reason: "not visible: object 1:acme does not list person id:4" }], verify }),
+      { color: false },
+    );
+    expect(text).toMatch(/^  unconfirmed +2$/m);
+    expect(text).toContain("First problems:\n  people.csv:9: not visible: object 1:acme does not list person id:4\n  … and 1 more (all in out/failures.csv)\n");
+    const tail = text.slice(text.indexOf("Verified:"));
+    expect(tail).toBe(
+      [
+        "Verified: 118 confirmed, 2 unconfirmed",
+        "  read  3 objects (fewer objects than people to read), 7 listings in 4 rounds, 9 requests",
+        "  took  12.3 s (--verify-timeout 2m 00s)",
+      ].join("\n"),
+    );
+  });
+
+  it("names the sample and the rows it left unchecked, and why reading stopped", () => {
+    const objects = Array.from({ length: 12 }, (_, i) => `1:o${i}`);
+    const text = formatSummary(summary({ unconfirmed: 0, verify: { ...verify, unconfirmed: 0, notChecked: 5_000, sample: { objects, of: 1_200 }, halt: "App API authentication refused (401)" } }), { color: false });
+    expect(text).toContain("Verified: 118 confirmed, 0 unconfirmed, 5,000 not checked\n");
+    expect(text).toMatch(/^  sample +12 of 1,200 objects: 1:o0, 1:o1, 1:o2, 1:o3, 1:o4, 1:o5, 1:o6, 1:o7, 1:o8, 1:o9, … \(2 more\)$/m);
+    expect(text).toMatch(/^  stopped +App API authentication refused \(401\)$/m);
+  });
+
+  it("without --verify shows no unconfirmed row and no verification part", () => {
+    const text = formatSummary(summary(), { color: false });
+    expect(text).not.toMatch(/unconfirmed|Verified/);
+  });
+
   it("colours only when asked", () => {
     const coloured = formatSummary(summary(), { color: true });
     expect(coloured).toMatch(ANSI);
@@ -110,6 +158,7 @@ describe("summaryJson", () => {
       "invalid",
       "duplicate",
       "skipped",
+      "unconfirmed",
       "relationships",
       "operations",
       "batches",
@@ -118,6 +167,7 @@ describe("summaryJson", () => {
       "bytes",
       "durationMs",
       "files",
+      "verify",
       "exitCode",
     ]);
     expect(json).toEqual({
@@ -129,6 +179,7 @@ describe("summaryJson", () => {
       invalid: 3,
       duplicate: 440,
       skipped: 5,
+      unconfirmed: 0,
       relationships: 123_002,
       operations: 1_234,
       batches: 56,
@@ -137,6 +188,7 @@ describe("summaryJson", () => {
       bytes: 12_345_678,
       durationMs: 70_000,
       files: { report: "out/report.ndjson", failures: "out/failures.csv", journal: "run.journal", out: null },
+      verify: null,
       exitCode: 5,
     });
     expect(Object.keys(json.files)).toEqual(["report", "failures", "journal", "out"]);
@@ -160,5 +212,29 @@ describe("colorLevel", () => {
     [{ FORCE_COLOR: "1", NO_COLOR: "1" }, false, 1],
   ])("env %j, TTY %s → level %d", (env, isTTY, level) => {
     expect(colorLevel(env, isTTY)).toBe(level);
+  });
+});
+
+describe("summaryJson verify", () => {
+  it("carries the verification as its own part, sample objects in full", () => {
+    const v: VerifySummary = {
+      confirmed: 1,
+      unconfirmed: 1,
+      notChecked: 3,
+      side: "people",
+      sideReason: "relationship attributes are listed only per person",
+      listings: 2,
+      reads: 3,
+      rounds: 2,
+      requests: 3,
+      timeoutMs: 5000,
+      durationMs: 5100,
+      sample: { objects: ["1:a", "1:b"], of: 4 },
+      halt: null,
+    };
+    const json = summaryJson(summary({ unconfirmed: 1, verify: v }));
+    expect(json.unconfirmed).toBe(1);
+    expect(json.verify).toEqual(v);
+    expect(JSON.parse(JSON.stringify(json)).verify.sample).toEqual({ objects: ["1:a", "1:b"], of: 4 });
   });
 });

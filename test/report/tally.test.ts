@@ -11,7 +11,7 @@ describe("Tally", () => {
     t.record(5 + 100, 5, { kind: "invalid", reason: 'column "email" is empty' });
     t.record(6 + 100, 6, { kind: "duplicate", supersededBy: 8 });
     expect(t.balanced()).toBe(false);
-    expect(() => t.assertBalanced()).toThrow(/7 rows read, but applied 2 \+ failed 1 \+ invalid 1 \+ duplicate 1 \+ skipped 0 = 5/);
+    expect(() => t.assertBalanced()).toThrow(/7 rows read, but applied 2 \+ failed 1 \+ invalid 1 \+ duplicate 1 \+ skipped 0 \+ unconfirmed 0 = 5/);
     t.record(7 + 100, 7, { kind: "skipped", reason: "stopped" });
     t.record(8 + 100, 8, { kind: "applied" });
     expect(t.balanced()).toBe(true);
@@ -23,6 +23,7 @@ describe("Tally", () => {
       invalid: 1,
       duplicate: 1,
       skipped: 1,
+      unconfirmed: 0,
       problems: [
         { row: 104, line: 4, kind: "failed", reason: "HTTP 500" },
         { row: 105, line: 5, kind: "invalid", reason: 'column "email" is empty' },
@@ -54,7 +55,32 @@ describe("Tally", () => {
     [{ kind: "failed", reason: "bad" } as const, "bad"],
     [{ kind: "invalid", reason: "empty" } as const, "empty"],
     [{ kind: "skipped", reason: "auth" } as const, "auth"],
+    [{ kind: "unconfirmed", reason: "not visible" } as const, "not visible"],
   ])("outcomeError(%j) = %j", (outcome, expected) => {
     expect(outcomeError(outcome)).toBe(expected);
+  });
+
+  it("re-settles an applied row as unconfirmed: counted once, the identity holds, the problem is listed", () => {
+    const t = new Tally();
+    for (let i = 0; i < 3; i++) t.read();
+    t.record(0, 1, { kind: "applied" });
+    t.record(1, 2, { kind: "applied" });
+    t.record(2, 3, { kind: "failed", reason: "HTTP 400" });
+    t.resettle(1, 2, { kind: "unconfirmed", reason: "not visible after 120 s" });
+    expect(t.balanced()).toBe(true);
+    expect({ applied: t.count("applied"), unconfirmed: t.count("unconfirmed"), settled: t.settled(), problems: t.problemCount() }).toEqual({
+      applied: 1,
+      unconfirmed: 1,
+      settled: 3,
+      problems: 2,
+    });
+    expect(t.problems()).toEqual([
+      { row: 2, line: 3, kind: "failed", reason: "HTTP 400" },
+      { row: 1, line: 2, kind: "unconfirmed", reason: "not visible after 120 s" },
+    ]);
+    t.resettle(0, 1, { kind: "unconfirmed", reason: "x" });
+    // No applied row left: a third re-settle is a bug, not a silent negative count.
+    expect(() => t.resettle(8, 9, { kind: "unconfirmed", reason: "x" })).toThrow(/no row is applied/);
+    expect(t.balanced()).toBe(true);
   });
 });
