@@ -82,7 +82,7 @@ function addRunOptions(cmd: Command): Command {
     .option("--no-isolate", "do not split failed operations to find the bad rows")
     .option("--max-errors <n>", "stop sending once n rows have failed; the rest are skipped")
     .option("--report <file>", "write one NDJSON line per input row with its outcome")
-    .option("--failures <file>", "write failed, invalid and skipped rows in the input's format, to re-run")
+    .option("--failures <file>", "write failed, invalid, skipped and unconfirmed rows in the input's format, to re-run")
     .option("--journal <file>", "record settled rows after each batch, to resume after a crash")
     .option("--resume", "with --journal: skip the rows the journal already settled")
     .option("--yes", "delete without asking")

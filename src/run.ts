@@ -19,6 +19,7 @@ export async function runMain(ctx: CommandContext): Promise<number> {
   const redact = redactor([
     ctx.env.CIO_SITE_ID,
     ctx.env.CIO_API_KEY,
+    ctx.env.CIO_APP_API_KEY,
     flagValue(ctx.argv, "--site-id"),
     flagValue(ctx.argv, "--api-key"),
     ...dbSecrets(ctx.env, flagValue(ctx.argv, "--db")),

@@ -67,7 +67,7 @@ function withKey(objectText: string, key: string, value: string): string {
   return `${body}${empty ? "" : ","}${JSON.stringify(key)}:${JSON.stringify(value)}}`;
 }
 
-/** `--failures <file>`: every failed, invalid and skipped row in the input's own format, plus its error. */
+/** `--failures <file>`: every failed, invalid, skipped and unconfirmed row in the input's own format, plus its error. */
 export class FailuresFile {
   private written = 0;
   private header: readonly string[] | undefined;

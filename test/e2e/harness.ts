@@ -90,9 +90,9 @@ export function summaryOf(r: CliResult): JsonSummary {
   }
 }
 
-/** The accounting identity of issue 4: rows read = applied + failed + invalid + duplicate + skipped. */
+/** The accounting identity of issues 4 and 14: rows read = applied + failed + invalid + duplicate + skipped + unconfirmed. */
 export function balanced(s: JsonSummary): boolean {
-  return s.rows === s.applied + s.failed + s.invalid + s.duplicate + s.skipped;
+  return s.rows === s.applied + s.failed + s.invalid + s.duplicate + s.skipped + s.unconfirmed;
 }
 
 /** Parses a CSV failures file written for generated memberships: header and rows as records. */
