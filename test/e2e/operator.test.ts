@@ -96,9 +96,9 @@ describe("the summary and --json (issue 5)", () => {
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(Object.keys(doc).sort()).toEqual(
-      ["command", "dryRun", "rows", "applied", "failed", "invalid", "duplicate", "skipped", "relationships", "operations", "batches", "requests", "retries", "bytes", "durationMs", "files", "exitCode"].sort(),
+      ["command", "dryRun", "rows", "applied", "failed", "invalid", "duplicate", "skipped", "unconfirmed", "relationships", "operations", "batches", "requests", "retries", "bytes", "durationMs", "files", "verify", "exitCode"].sort(),
     );
-    expect(doc).toMatchObject({ command: "add", dryRun: false, rows: 8, applied: 8, requests: 1, exitCode: 0 });
+    expect(doc).toMatchObject({ command: "add", dryRun: false, rows: 8, applied: 8, unconfirmed: 0, verify: null, requests: 1, exitCode: 0 });
   });
 
   it("the human summary names every outcome, the figures, the files and the first failures", async () => {
