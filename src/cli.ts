@@ -5,6 +5,7 @@ import type { RawOptions } from "./commands/options.js";
 import { runRelationships } from "./commands/relationships.js";
 import { runValidate } from "./commands/validate.js";
 import { colorLevel } from "./report/summary.js";
+import { resolveObjectTypeName, runList, runTypes, type ListRawOptions } from "./commands/list.js";
 import { VERSION } from "./version.js";
 import { DEFAULT_VERIFY_TIMEOUT_MS } from "./verify/poll.js";
 
@@ -139,7 +140,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     addVerifyOptions(cmd);
     cmd
       .addHelpText("after", (name === "add" ? ADD_EXAMPLES : DELETE_EXAMPLES) + "\n" + EXIT_CODES_HELP)
-      .action(async (opts: RawOptions) => setExit(await runRelationships(ctx, name, opts)));
+      .action(async (opts: RawOptions) => setExit(await runRelationships(ctx, name, await withTypeId(ctx, opts))));
   }
 
   const validate = program
@@ -151,7 +152,8 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     .option("--json", "print one JSON document with the results")
     .option("--quiet", "print only the invalid rows")
     .addHelpText("after", VALIDATE_EXAMPLES + "\n" + EXIT_CODES_HELP)
-    .action(async (file: string | undefined, opts: RawOptions) => setExit(await runValidate(ctx, file, opts)));
+    .action(async (file: string | undefined, opts: RawOptions) => setExit(await runValidate(ctx, file, await withTypeId(ctx, opts))));
+  addWorkspaceCommands(program, ctx, setExit);
   return program;
 }
 
@@ -168,4 +170,82 @@ export function addVerifyOptions(cmd: Command): Command {
     .option("--verify", "after sending, read back through the App API until every applied row is confirmed (needs CIO_APP_API_KEY)")
     .option("--verify-timeout <seconds>", `how long to wait for writes to become visible before rows stay unconfirmed (default ${DEFAULT_VERIFY_TIMEOUT_MS / 1000})`)
     .option("--verify-sample <n>", "verify only n objects chosen at random (for runs too large to read back whole)");
+}
+
+// ---- issue 12: the App API (list, types, --object-type by name) -------------------------------------
+
+/** --object-type given as a name or slug becomes its id, looked up once per run (needs an App API key). */
+async function withTypeId(ctx: CommandContext, opts: RawOptions): Promise<RawOptions> {
+  const typeId = await resolveObjectTypeName(ctx, opts as RawOptions & ListRawOptions);
+  return typeId === undefined ? opts : { ...opts, objectType: typeId };
+}
+
+const LIST_EXAMPLES = `
+Examples:
+  $ cio-rel list --object acme                         # the people related to acme: id,email,cio_id
+  $ cio-rel list --object acme --object-type accounts --format ndjson --out acme.ndjson
+  $ cio-rel list --person 42 --person-key id           # the objects related to person 42, with attributes
+  $ cio-rel list --objects accounts.csv --out members.csv
+  $ cio-rel list --object acme | cio-rel delete --object acme --people - --format csv --yes   # empties acme
+
+The App API key comes from CIO_APP_API_KEY or --app-api-key-file, never from the command line.`;
+
+const LIST_EXIT_CODES = `
+Exit codes:
+  ${EXIT.ok}    everything listed
+  ${EXIT.internal}    internal error
+  ${EXIT.usage}    usage or input error (an invalid input row is reported as file:line)
+  ${EXIT.auth}    App API key refused (401/403)
+  ${EXIT.api}    some object or person not found, or a listing failed at the API
+  ${EXIT.interrupted}  interrupted (Ctrl-C / SIGTERM)`;
+
+/** App API connection flags of list and types; add, delete and validate take them for --object-type names. */
+function addAppOptions(cmd: Command, withRate: boolean): Command {
+  cmd
+    .option("--app-api-key-file <file>", "file holding the App API key (default: $CIO_APP_API_KEY)")
+    .option("--app-url <url>", "App API base URL, overriding --region (default: $CIO_APP_URL)");
+  if (withRate) {
+    cmd
+      .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
+      .option("--app-rate <n>", "App API requests per second across everything in flight (at most 10)", "10")
+      .option("--timeout <seconds>", "per request", "30")
+      .option("--max-retries <n>", "retries of a request on 429, 5xx, timeouts and network errors", "8");
+  }
+  return cmd;
+}
+
+function addWorkspaceCommands(program: Command, ctx: CommandContext, setExit: (code: number) => void): void {
+  for (const name of ["add", "delete", "validate"]) {
+    const cmd = program.commands.find((c) => c.name() === name);
+    if (cmd !== undefined) addAppOptions(cmd, false);
+  }
+  const list = program
+    .command("list")
+    .description("list who is related to an object, or what a person is related to (App API)")
+    .option("--object <object_id>", "list the people related to this object")
+    .option("--objects <file>", "list the people related to each object of the file (- for stdin)")
+    .option("--person <value>", "list the objects related to this person")
+    .option("--people <file>", "list the objects related to each person of the file (- for stdin)")
+    .option("--object-type <type>", 'object type id, name or slug (default "1")')
+    .option("--person-key <key>", "id, email or cio_id: which identifier --person (or the --people column) is (default id)")
+    .option("--input-format <format>", "format of --objects/--people: csv, tsv, json, ndjson or lines (default: from the extension)")
+    .option("--format <format>", "output: csv, ndjson or json", "csv")
+    .option("--out <file>", "write the listing to a file instead of standard output")
+    .option("--concurrency <n>", "listings in flight (all under --app-rate)", "4")
+    .option("--progress <mode>", "auto, plain or none (progress lines on standard error)", "auto")
+    .option("--quiet", "print only errors")
+    .option("--json", "print a JSON summary (to standard error when the listing goes to standard output)")
+    .option("--verbose", "log every request (method, URL, status, ms)");
+  addAppOptions(list, true)
+    .addHelpText("after", LIST_EXAMPLES + "\n" + LIST_EXIT_CODES)
+    .action(async (opts: ListRawOptions) => setExit(await runList(ctx, opts)));
+  const types = program
+    .command("types")
+    .description("list the workspace's object types: id, name, slug (App API)")
+    .option("--format <format>", "csv, ndjson or json", "csv")
+    .option("--out <file>", "write to a file instead of standard output")
+    .option("--verbose", "log every request (method, URL, status, ms)");
+  addAppOptions(types, true)
+    .addHelpText("after", LIST_EXIT_CODES)
+    .action(async (opts: ListRawOptions) => setExit(await runTypes(ctx, opts)));
 }
