@@ -13,7 +13,7 @@ import { formatCount, formatDuration } from "../report/format.js";
 import { VERSION } from "../version.js";
 import { createAppClient, APP_RATE, type AppClient, type ListedObject, type ListedObjectRef, type ListedPerson, type Listing, type ObjectTypeInfo } from "../workspace/client.js";
 import { readAppApiKey, resolveAppUrl } from "../workspace/config.js";
-import { isTypeId, matchObjectType, typeNameNeedsKey } from "../workspace/object-type.js";
+import { isTypeId, isTypeName, matchObjectType, typeNameNeedsKey } from "../workspace/object-type.js";
 import type { CommandContext } from "./context.js";
 import { redactor } from "./secrets.js";
 
@@ -121,6 +121,7 @@ async function openClient(ctx: CommandContext, raw: ListRawOptions, rate: number
 async function objectTypeOf(value: string | undefined, client: AppClient | undefined): Promise<string> {
   if (value === undefined) return "1";
   if (isTypeId(value)) return value;
+  if (!isTypeName(value)) throw new UsageError(`--object-type must be a positive integer, or a type's name or slug (got "${value}")`);
   if (client === undefined) throw typeNameNeedsKey(value);
   const r = await client.objectTypes();
   if (!r.ok) throw new UsageError(`--object-type "${value}": cannot read the workspace's object types: ${r.reason}`);
@@ -341,7 +342,8 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
       await once(stream, "finish");
     }
 
-    const exitCode = authStop !== undefined ? EXIT.auth : invalid > 0 ? EXIT.usage : missing + failed > 0 ? EXIT.api : EXIT.ok;
+    // The precedence of add/delete: auth, then API trouble, then invalid rows.
+    const exitCode = authStop !== undefined ? EXIT.auth : missing + failed > 0 ? EXIT.api : invalid > 0 ? EXIT.usage : EXIT.ok;
     if (authStop !== undefined) err(`cio-rel: ${authStop}`);
     const summary: ListSummaryJson = {
       command: "list",
@@ -404,7 +406,8 @@ export async function runTypes(ctx: CommandContext, raw: ListRawOptions): Promis
  */
 export async function resolveObjectTypeName(ctx: CommandContext, raw: { objectType?: string; appApiKeyFile?: string; appUrl?: string; region?: string }): Promise<string | undefined> {
   const value = raw.objectType;
-  if (value === undefined || isTypeId(value)) return value;
+  // Numbers, good or bad, are left to the usual --object-type check.
+  if (value === undefined || !isTypeName(value)) return value;
   const key = await readAppApiKey(raw.appApiKeyFile, ctx.env);
   if (key === undefined) throw typeNameNeedsKey(value);
   const { client } = await openClient(ctx, { ...(raw.appApiKeyFile !== undefined && { appApiKeyFile: raw.appApiKeyFile }), ...(raw.appUrl !== undefined && { appUrl: raw.appUrl }), ...(raw.region !== undefined && { region: raw.region }) }, APP_RATE);

@@ -5,6 +5,9 @@ import type { ObjectTypeInfo } from "./client.js";
 /** Whether an --object-type value is a type id (a positive integer) rather than a name. */
 export const isTypeId = (value: string): boolean => /^[1-9][0-9]*$/.test(value);
 
+/** Whether a value is meant as a name: it holds a letter ("0", "-1" or "1.5" are bad numbers, not names). */
+export const isTypeName = (value: string): boolean => /\p{L}/u.test(value);
+
 /** The id of the type whose id, name, slug, singular name or singular slug is `value` (names case-insensitive). */
 export function matchObjectType(value: string, types: readonly ObjectTypeInfo[]): string {
   if (isTypeId(value)) return value;
