@@ -1,7 +1,7 @@
 // Where the App API is and the key to it (issue 12): `--region` / `--app-url` (env CIO_APP_URL), and the
 // key from CIO_APP_API_KEY or `--app-api-key-file`, never from argv.
-import { readFile } from "node:fs/promises";
 import { UsageError } from "../errors.js";
+import { readCredential } from "../commands/secrets.js";
 import { isLoopbackHost } from "../transport/url.js";
 import { APP_URLS } from "./client.js";
 
@@ -31,24 +31,9 @@ export function resolveAppUrl(o: { region?: string | undefined; appUrl?: string 
 }
 
 /**
- * The App API key: the file's content (trimmed of surrounding whitespace) when `file` is given, else
- * CIO_APP_API_KEY; undefined when neither is there. A file that is empty or unreadable is a usage error
- * that names the file, never its content.
+ * The App API key: from `--app-api-key-file` when given, else CIO_APP_API_KEY; undefined when neither is
+ * there. Read by the shared readCredential, so a bad file is a usage error naming the file, never its content.
  */
 export async function readAppApiKey(file: string | undefined, env: Readonly<Record<string, string | undefined>>): Promise<string | undefined> {
-  if (file !== undefined) {
-    let content: string;
-    try {
-      content = await readFile(file, "utf8");
-    } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      throw new UsageError(`--app-api-key-file ${file}: cannot read it${typeof code === "string" ? ` (${code})` : ""}`);
-    }
-    const key = content.trim();
-    if (key === "") throw new UsageError(`--app-api-key-file ${file} is empty`);
-    if (/\s/.test(key)) throw new UsageError(`--app-api-key-file ${file} holds more than one word: it must hold only the key`);
-    return key;
-  }
-  const key = env.CIO_APP_API_KEY?.trim();
-  return key === undefined || key === "" ? undefined : key;
+  return readCredential({ env, envName: "CIO_APP_API_KEY", file, fileFlag: "--app-api-key-file" });
 }

@@ -181,12 +181,12 @@ describe("App API client: configuration", () => {
   it("reads the key from the file before the environment, and refuses an empty or unreadable file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cio-rel-key-"));
     const file = join(dir, "key");
-    writeFileSync(file, "  from-file-key\n");
+    writeFileSync(file, "from-file-key\n");
     expect(await readAppApiKey(file, { CIO_APP_API_KEY: "from-env" })).toBe("from-file-key");
     expect(await readAppApiKey(undefined, { CIO_APP_API_KEY: "from-env" })).toBe("from-env");
     expect(await readAppApiKey(undefined, {})).toBeUndefined();
     writeFileSync(file, "\n");
     await expect(readAppApiKey(file, {})).rejects.toThrow(/is empty/);
-    await expect(readAppApiKey(join(dir, "missing"), {})).rejects.toThrow(/cannot read it \(ENOENT\)/);
+    await expect(readAppApiKey(join(dir, "missing"), {})).rejects.toThrow(/--app-api-key-file .*missing: cannot read it \(no such file\)/);
   });
 });
