@@ -245,6 +245,12 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
   const { client, key } = await openClient(ctx, raw, rate);
   const redact = redactor([key]);
   const err = (line: string): void => void ctx.stderr.write(redact(line) + "\n");
+  // Ctrl-C / SIGTERM: requests in flight are aborted, nothing new starts, what was listed is still written; exit 130.
+  let interrupted = false;
+  const unhook = ctx.onInterrupt?.(() => {
+    interrupted = true;
+    client.abort();
+  });
   try {
     const typeId = await objectTypeOf(raw.objectType, client);
     const { targets, invalid, kind } = await targetsOf(ctx, raw, typeId, err);
@@ -260,7 +266,7 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
       for (;;) {
         const i = next++;
         const t = targets[i];
-        if (t === undefined || authStop !== undefined) return;
+        if (t === undefined || authStop !== undefined || interrupted) return;
         const r = "object" in t ? await client.peopleOf(t.object) : await client.objectsOf(t.person);
         results[i] = r;
         if (!r.ok && r.kind === "auth") {
@@ -292,7 +298,7 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
       const what = "object" in t ? ("id" in t.object ? `object ${t.object.id} (type ${t.object.typeId})` : `object cio_object_id ${t.object.cioObjectId}`) : `person ${t.person.key} ${t.person.value}`;
       if (r === undefined) {
         failed++;
-        err(`cio-rel: ${where(t)}${what}: not listed: ${authStop ?? "stopped"}`);
+        err(`cio-rel: ${where(t)}${what}: not listed: ${authStop ?? (interrupted ? "interrupted" : "stopped")}`);
         return;
       }
       if (!r.ok) {
@@ -343,7 +349,7 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
     }
 
     // The precedence of add/delete: auth, then API trouble, then invalid rows.
-    const exitCode = authStop !== undefined ? EXIT.auth : missing + failed > 0 ? EXIT.api : invalid > 0 ? EXIT.usage : EXIT.ok;
+    const exitCode = interrupted ? EXIT.interrupted : authStop !== undefined ? EXIT.auth : missing + failed > 0 ? EXIT.api : invalid > 0 ? EXIT.usage : EXIT.ok;
     if (authStop !== undefined) err(`cio-rel: ${authStop}`);
     const summary: ListSummaryJson = {
       command: "list",
@@ -373,6 +379,7 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
     }
     return exitCode;
   } finally {
+    unhook?.();
     await client.close();
   }
 }

@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FakeOptions, FakeTrackApi } from "../fake-track-api/index.js";
-import { runCli, type CliResult } from "./cli.js";
+import { runCli, spawnCli, type CliResult } from "./cli.js";
 import { API_KEY, SITE_ID, startFake, tempDir } from "./harness.js";
 
 const APP_KEY = "APPKEY-3e9c17-must-not-leak";
@@ -292,5 +292,30 @@ describe("secrets", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown option '--app-api-key'");
     expect(r.stderr).not.toContain(APP_KEY);
+  });
+});
+
+describe("interrupted", () => {
+  it("Ctrl-C during a listing aborts the request in flight and exits 130, naming what was not listed", async () => {
+    const f = await workspace({ appScript: [{}, { hang: true }] });
+    seed(f, 3);
+    const dir = tempDir();
+    writeFileSync(join(dir, "objects.txt"), "acme\nglobex\n");
+    const r = await spawnCli(["list", "--objects", join(dir, "objects.txt"), "--concurrency", "1", "--app-url", f.url], {
+      env: { CIO_APP_API_KEY: APP_KEY },
+      onSpawn: (child) => {
+        const poll = setInterval(() => {
+          if (f.requests.length >= 2) {
+            clearInterval(poll);
+            child.kill("SIGINT");
+          }
+        }, 20);
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain("object globex (type 1): interrupted");
+    // What was listed before the interrupt is written.
+    expect(r.stdout.split("\n").filter((l) => l.startsWith("1,acme,"))).toHaveLength(4);
+    expect(r.stdout + r.stderr).not.toContain(APP_KEY);
   });
 });
