@@ -4,6 +4,7 @@ import type { CommandContext } from "./commands/context.js";
 import type { RawOptions } from "./commands/options.js";
 import { runRelationships } from "./commands/relationships.js";
 import { runValidate } from "./commands/validate.js";
+import { runSync, type SyncRawOptions } from "./commands/sync.js";
 import { colorLevel } from "./report/summary.js";
 import { resolveObjectTypeName, runList, runTypes, type ListRawOptions } from "./commands/list.js";
 import { VERSION } from "./version.js";
@@ -113,6 +114,12 @@ Examples:
   $ cio-rel validate fixtures/bad-rows.csv --object acme
   $ cio-rel validate fixtures/ids.txt --object acme`;
 
+const SYNC_EXAMPLES = `
+Examples:
+  $ cio-rel sync --file members.csv --dry-run --plan-out plan.ndjson
+  $ cio-rel sync --file members.csv --yes --snapshot before.ndjson
+  $ cio-rel undo --snapshot before.ndjson --yes`;
+
 /** The commander program; each action resolves to the exit code that main.ts exits with. */
 export function buildProgram(ctx: CommandContext, setExit: (code: number) => void): Command {
   const program = new Command("cio-rel")
@@ -142,6 +149,34 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
       .addHelpText("after", (name === "add" ? ADD_EXAMPLES : DELETE_EXAMPLES) + "\n" + EXIT_CODES_HELP)
       .action(async (opts: RawOptions) => setExit(await runRelationships(ctx, name, await withTypeId(ctx, opts))));
   }
+
+  // --- sync / undo (issue 13) ---
+  const syncFlags = (cmd: Command): Command =>
+    cmd
+      .option("--max-deletes <n|p%>", "refuse (exit 2, nothing sent) when the plan deletes more than this (default 10%: of the relationships in scope)")
+      .option("--plan-out <file>", "write the plan, one NDJSON line per relationship (add, delete, unchanged, keep)")
+      .option("--app-url <url>", "App API base URL, overriding --region (default: $CIO_APP_URL)")
+      .option("--app-api-key-file <file>", "file holding the App API key (default: $CIO_APP_API_KEY)")
+      .option("--read-delay <seconds>", "after a write by this process, wait this long before reading (writes show late)", "30");
+  const sync = program
+    .command("sync")
+    .description("make Customer.io match a file: plan adds and deletes per object (or person), guard, confirm, send");
+  addMappingOptions(sync, true);
+  addRunOptions(sync);
+  syncFlags(sync)
+    .option("--scope <kind>", "object: the objects' people become the file's; person: the people's objects do", "object")
+    .option("--objects-scope <file>", "more objects in scope: one absent from the file ends with no people")
+    .option("--delete-unmatchable", "also delete related people who lack the file's identifier (kept by default)")
+    .option("--snapshot <file>", "write every relationship in scope before applying, for cio-rel undo")
+    .addHelpText("after", SYNC_EXAMPLES + "\n" + EXIT_CODES_HELP)
+    .action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "sync", opts)));
+  const undo = program.command("undo").description("bring a sync's scope back to its --snapshot (a sync to the snapshot)");
+  addRunOptions(undo);
+  syncFlags(undo)
+    .requiredOption("--snapshot <file>", "the snapshot cio-rel sync --snapshot wrote")
+    .addHelpText("after", EXIT_CODES_HELP)
+    .action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "undo", opts)));
+  // --- end sync / undo ---
 
   const validate = program
     .command("validate")

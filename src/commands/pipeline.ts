@@ -42,6 +42,8 @@ export interface PipelineOptions {
   tally: Tally;
   /** Whether settled rows must carry their input row (the failures file needs it). */
   keepRows: boolean;
+  /** Rows that are already relationships (sync's planned operations): used instead of the mapping flags. */
+  mapper?: Mapper;
   /** Count object types and distinct people/objects (for the delete question); costs a Set insert per row. */
   countSides?: boolean;
   resume?: SettledRows;
@@ -307,7 +309,7 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
     }
   };
 
-  let mapper: Mapper | undefined;
+  let mapper: Mapper | undefined = o.mapper;
   try {
     // A chunk of rows at a time: one await per chunk instead of several per row (the per-row awaits
     // cost as much as parsing). Within a chunk, only real work (a full send slot, a sink write) awaits.

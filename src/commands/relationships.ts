@@ -27,6 +27,7 @@ import { redactor } from "./secrets.js";
 import { appConnection, parseVerifyFlags, Verifier, type VerifyRawOptions } from "./verify-phase.js";
 import { createAppClient, type AppClient } from "../workspace/client.js";
 import type { VerifySummary } from "../report/summary.js";
+import { noteWorkspaceWrite } from "./freshness.js";
 
 /** `cio-rel add` and `cio-rel delete`: plan, (confirm,) send or dry-run, report; returns the exit code. */
 export async function runRelationships(ctx: CommandContext, command: "add" | "delete", raw: RawOptions): Promise<number> {
@@ -244,6 +245,8 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
     await closeAll();
   }
   tally.assertBalanced();
+  // A sync later in this process waits for these writes to show in reads (issue 13).
+  if (!opts.output.dryRun && tally.count("applied") > 0) noteWorkspaceWrite((ctx.now ?? Date.now)());
 
   const exitCode = exitCodeFor(result, tally, opts.output.dryRun, verified?.halt);
   const summary: RunSummary = {
