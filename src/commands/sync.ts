@@ -41,6 +41,7 @@ import { VERSION } from "../version.js";
 import { createAppClient, PAGE_LIMIT, type AppClient } from "../workspace/client.js";
 import { readAppApiKey, resolveAppUrl } from "../workspace/config.js";
 import type { CommandContext } from "./context.js";
+import { closeInput, prepareInput } from "./input.js";
 import { DEFAULT_READ_DELAY_S, noteWorkspaceWrite, readWaitMs } from "./freshness.js";
 import { parseRunOptions, type RawOptions, type RunOptions } from "./options.js";
 import type { SettledRow } from "./outcomes.js";
@@ -479,11 +480,25 @@ async function readAll<M, T>(
 
 /** The file's rows mapped to desired pairs with the flags of add; invalid rows as "file:line: reason". */
 async function readDesired(ctx: CommandContext, opts: RunOptions): Promise<{ desired: DesiredPair[]; invalid: string[]; personKey: PersonKey }> {
-  const source = await openInput(ctx, opts, opts.input.path);
+  // The same input as add: files, stdin, gzip, --sql.
+  const input = await prepareInput(ctx, opts.input, { onNote: (m) => ctx.stderr.write(`cio-rel: note: ${m}\n`) });
+  const source = await input.open();
+  try {
+    return await mapDesired(opts, source);
+  } finally {
+    await closeInput(source);
+  }
+}
+
+async function mapDesired(opts: RunOptions, source: RowSource): Promise<{ desired: DesiredPair[]; invalid: string[]; personKey: PersonKey }> {
   const desired: DesiredPair[] = [];
   const invalid: string[] = [];
   let mapper: Mapper | undefined;
   for await (const row of source.rows()) {
+    if (row.problem !== undefined) {
+      invalid.push(`${source.displayName}:${row.line}: ${row.problem}`);
+      continue;
+    }
     mapper ??= mapperFor(opts, source, row);
     let r: ReturnType<Mapper["map"]>;
     try {
@@ -528,17 +543,6 @@ function mapperFor(opts: RunOptions, source: RowSource, first: Row): Mapper {
     if (e instanceof ColumnError) throw new InputError({ file: source.displayName, line: names === undefined ? first.line : 1 }, e.message, { cause: e });
     throw e;
   }
-}
-
-function openInput(ctx: CommandContext, opts: RunOptions, path: string): Promise<RowSource> {
-  return openRowSource(path, {
-    cwd: ctx.cwd,
-    ...(opts.input.format !== undefined ? { format: opts.input.format } : {}),
-    ...(opts.input.delimiter !== undefined ? { delimiter: opts.input.delimiter } : {}),
-    ...(opts.input.encoding !== undefined ? { encoding: opts.input.encoding } : {}),
-    header: opts.input.header,
-    stdin: ctx.stdin,
-  });
 }
 
 /** Reads a snapshot file whole, line by line; a bad line is an InputError at file:line. */
