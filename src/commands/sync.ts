@@ -263,6 +263,8 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
     durationMs: Math.round(now() - started),
     files: { report: opts.output.report ?? null, failures: opts.output.failures ?? null, journal: opts.output.journal ?? null, out: opts.output.out ?? null },
     exitCode,
+    // --verify on sync is not wired yet (issue 14 reads back add/delete runs).
+    verify: null,
     ...(merged.halt !== undefined ? { halt: redact(merged.halt.reason) } : {}),
   };
   if (opts.output.json) {
