@@ -169,7 +169,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     .option("--delete-unmatchable", "also delete related people who lack the file's identifier (kept by default)")
     .option("--snapshot <file>", "write every relationship in scope before applying, for cio-rel undo")
     .addHelpText("after", SYNC_EXAMPLES + "\n" + EXIT_CODES_HELP)
-    .action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "sync", opts)));
+    .action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "sync", { ...opts, ...(await withTypeId(ctx, opts)) })));
   const undo = program.command("undo").description("bring a sync's scope back to its --snapshot (a sync to the snapshot)");
   addRunOptions(undo);
   syncFlags(undo)
