@@ -125,7 +125,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
   const program = new Command("cio-rel")
     .description("Bulk-add and bulk-remove relationships between people and objects in Customer.io.")
     .version(VERSION)
-    .showHelpAfterError("(add --help for usage)")
+    .showHelpAfterError("(cio-rel --help for usage)")
     .addHelpText("after", EXIT_CODES_HELP)
     .configureOutput({
       writeOut: (s) => void ctx.stdout.write(s),
@@ -146,6 +146,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     addRunOptions(cmd);
     addVerifyOptions(cmd);
     cmd
+      .showHelpAfterError(`(cio-rel ${name} --help for usage)`)
       .addHelpText("after", (name === "add" ? ADD_EXAMPLES : DELETE_EXAMPLES) + "\n" + EXIT_CODES_HELP)
       .action(async (opts: RawOptions) => setExit(await runRelationships(ctx, name, await withTypeId(ctx, opts))));
   }
@@ -184,6 +185,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     .argument("[file]", "the input file (- for stdin); or give --sql");
   addMappingOptions(validate, false);
   validate
+    .showHelpAfterError("(cio-rel validate --help for usage)")
     .option("--json", "print one JSON document with the results")
     .option("--quiet", "print only the invalid rows")
     .addHelpText("after", VALIDATE_EXAMPLES + "\n" + EXIT_CODES_HELP)

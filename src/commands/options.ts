@@ -275,13 +275,26 @@ function credentialOnArgv(flag: string, envName: string, fileFlag: string): Usag
   return new UsageError(`${flag} is not accepted (a value on the command line is visible to every user in ps): export ${envName} or pass ${fileFlag} <file>`);
 }
 
+/**
+ * --region, else $CIO_REGION, else us (issue 10): case-blind (`CIO_REGION=EU` works); a bad value names where it
+ * came from; a dry run sends nothing, so it never needs a valid one.
+ */
+export function regionOption(flag: string | undefined, env: string | undefined, dryRun: boolean): "us" | "eu" {
+  const [source, value] = flag !== undefined ? ["--region", flag] : ["CIO_REGION", env];
+  const word = value?.trim().toLowerCase();
+  if (word === undefined || word === "") return "us";
+  if (word === "us" || word === "eu") return word;
+  if (dryRun) return "us";
+  throw new UsageError(`${source} must be us or eu (got "${value}")${source === "CIO_REGION" ? ": fix or unset the environment variable, or pass --region" : ""}`);
+}
+
 /** Every option of add/delete, or a UsageError. Credentials are checked here, before any input is read. */
 export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env: Readonly<Record<string, string | undefined>>): RunOptions {
   const input = parseInputOptions(raw);
   const dryRun = raw.dryRun === true;
   if (raw.out !== undefined && !dryRun) throw new UsageError("--out writes the batches of a dry run: add --dry-run");
   if (raw.resume === true && raw.journal === undefined) throw new UsageError("--resume needs --journal <file> (the journal of the run to resume)");
-  const region = oneOf("--region", raw.region ?? env.CIO_REGION, ["us", "eu"] as const) ?? "us";
+  const region = regionOption(raw.region, env.CIO_REGION, dryRun);
   const send: SendOptions = {
     region,
     concurrency: numberFlag("--concurrency", raw.concurrency, 1, { max: 64 }) ?? 8,

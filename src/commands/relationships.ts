@@ -12,7 +12,8 @@ import { FailuresFile } from "../report/failures-file.js";
 import { openJournal, type Journal, type JournalInput } from "../report/journal.js";
 import { createProgress, resolveProgressMode } from "../report/progress.js";
 import { ReportFile } from "../report/report-file.js";
-import { colorLevel, formatSummary, summaryJson, type RunSummary } from "../report/summary.js";
+import { Chalk } from "chalk";
+import { colorLevel, formatSummary, plural, problemLines, summaryJson, type RunSummary } from "../report/summary.js";
 import { Tally, outcomeError } from "../report/tally.js";
 import { createTrackTransport } from "../transport/track.js";
 import { resolveTrackUrl } from "../transport/url.js";
@@ -274,6 +275,12 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   };
   if (opts.output.json) ctx.stdout.write(JSON.stringify(summaryJson(summary), null, 2) + "\n");
   else if (!opts.output.quiet) ctx.stdout.write(formatSummary(summary, { color: colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0 }) + "\n");
+  else if (summary.failed + summary.invalid + summary.skipped > 0 || summary.halt !== undefined) {
+    // --quiet prints only errors, and the rows that did not make it are errors (issue 10).
+    const quietLines = summary.groups !== undefined && summary.groups.length > 0 ? problemLines(summary, new Chalk({ level: 0 })) : [];
+    if (summary.halt !== undefined) quietLines.push(`Stopped: ${summary.halt}`);
+    ctx.stderr.write(quietLines.join("\n") + "\n");
+  }
   if (result.halt?.kind === "input-error") ctx.stderr.write(`cio-rel: ${result.halt.error.message}\n`);
   if (tally.rowsRead === 0) ctx.stderr.write(`cio-rel: note: ${noRowsNote(source)}\n`);
   return exitCode;
@@ -334,7 +341,12 @@ export function exitCodeFor(result: PipelineResult, tally: Tally, dryRun: boolea
 async function confirmDelete(ctx: CommandContext, opts: RunOptions, open: () => Promise<RowSource>): Promise<number | undefined> {
   const interactive = ctx.stdin.isTTY === true && ctx.stderr.isTTY === true && ctx.confirm !== undefined && opts.input.path !== "-";
   if (!interactive) {
-    throw new UsageError("cio-rel delete removes relationships and there is no terminal to confirm on: add --yes to go ahead");
+    // With --people - (or --objects/--file -) standard input holds the rows, so it cannot also hold the answer.
+    throw new UsageError(
+      opts.input.path === "-"
+        ? "cio-rel delete asks before removing relationships, but standard input is taken by the input (-): add --yes to go ahead"
+        : "cio-rel delete removes relationships and there is no terminal to confirm on: add --yes to go ahead",
+    );
   }
   const source = await open();
   const tally = new Tally();
@@ -355,9 +367,9 @@ async function confirmDelete(ctx: CommandContext, opts: RunOptions, open: () => 
   const people = fixedPerson !== undefined ? personLabel(fixedPerson) : count(plan.distinctPeople, "person", "people");
   const objects = fixedObject !== undefined ? objectLabel(fixedObject) : count(plan.distinctObjects, "object", "objects");
   const types = plan.objectTypes.length > 0 ? ` (object type ${plan.objectTypes.join(", ")})` : "";
-  const invalid = tally.count("invalid") > 0 ? ` ${tally.count("invalid")} invalid rows will not be sent.` : "";
+  const invalid = tally.count("invalid") > 0 ? ` ${plural(tally.count("invalid"), "invalid row")} will not be sent.` : "";
   const ok = await (ctx.confirm as (q: string) => Promise<boolean>)(
-    `Remove ${n.toLocaleString("en-US")} relationships between ${people} and ${objects}${types}?${invalid} [y/N] `,
+    `Remove ${plural(n, "relationship")} between ${people} and ${objects}${types}?${invalid} [y/N] `,
   );
   if (ok) return undefined;
   ctx.stderr.write("Nothing deleted.\n");

@@ -65,7 +65,7 @@ export async function runValidate(ctx: CommandContext, file: string | undefined,
   } else if (raw.quiet !== true) {
     const verdict = counts.invalid > 0 ? `${counts.invalid} invalid` : "all valid";
     ctx.stdout.write(
-      `${source.displayName}: ${rowsRead} rows read, ${valid} valid, ${counts.invalid} invalid, ${counts.duplicate} duplicate (${verdict})\n`,
+      `${source.displayName}: ${rowsRead} ${rowsRead === 1 ? "row" : "rows"} read, ${valid} valid, ${counts.invalid} invalid, ${counts.duplicate} duplicate (${verdict})\n`,
     );
   }
   return exitCode;

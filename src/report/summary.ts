@@ -1,6 +1,6 @@
 import { Chalk, type ChalkInstance, type ColorSupportLevel } from "chalk";
 import { formatBytes, formatCount, formatDuration } from "./format.js";
-import type { Problem } from "./tally.js";
+import type { Problem, ProblemGroup } from "./tally.js";
 
 /** Files a run wrote, or null where the flag was not given. */
 export interface RunFiles {
@@ -67,6 +67,8 @@ export interface RunSummary extends SummaryJson {
   input: string;
   /** The first failed, invalid or skipped rows (Tally keeps them). */
   problems: readonly Problem[];
+  /** The problems grouped by reason, in order of first appearance; when given, the summary lists these. */
+  groups?: readonly ProblemGroup[] | undefined;
   /** Why sending stopped before the input ran out (auth refused, --max-errors, interrupted), if it did. */
   halt?: string | undefined;
   /** The command that continues an interrupted run (needs --journal). */
@@ -117,7 +119,7 @@ export function formatSummary(s: RunSummary, options: { color: boolean }): strin
   const c = new Chalk({ level: options.color ? 1 : 0 });
   const lines: string[] = [];
   const title = s.dryRun ? `cio-rel ${s.command} (dry run: nothing was sent)` : `cio-rel ${s.command}`;
-  lines.push(`${c.bold(title)}: ${formatCount(s.rows)} rows read in ${formatDuration(s.durationMs)}`);
+  lines.push(`${c.bold(title)}: ${plural(s.rows, "row")} read in ${formatDuration(s.durationMs)}`);
 
   // A dry run prints the plan of issue 2 (rows read, valid, invalid, duplicate, ...); "applied" there
   // counts the rows that made it into the plan, so it is shown as "valid".
@@ -156,7 +158,8 @@ export function formatSummary(s: RunSummary, options: { color: boolean }): strin
   }
 
   const problemCount = s.failed + s.invalid + s.skipped + s.unconfirmed;
-  if (s.problems.length > 0) {
+  if (s.groups !== undefined && s.groups.length > 0) lines.push(...problemLines(s, c));
+  else if (s.problems.length > 0) {
     lines.push(c.bold(s.problems.length === problemCount ? "Problems:" : "First problems:"));
     // Rows that share a line (a one-line JSON array) are told apart by their row number.
     const shared = new Set(s.problems.map((p) => p.line)).size < s.problems.length;
@@ -193,5 +196,38 @@ function verifyLines(v: VerifySummary, c: ChalkInstance): string[] {
   if (v.halt !== null) table.push(["stopped", v.halt]);
   const width = Math.max(...table.map(([label]) => label.length));
   for (const [label, value] of table) lines.push(`  ${c.dim(label.padEnd(width))}  ${value}`);
+  return lines;
+}
+
+/** "1 row", "2 rows", "1,000 rows". */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
+/** How many reason groups the summary lists before "… and N more". */
+export const LISTED_GROUPS = 5;
+
+/**
+ * The problems section (issue 10): one line per distinct reason, with a count where rows share it, so that 300
+ * rows refused with the same 401 are one line, not 300; "… and N more" counts the rows not listed.
+ */
+export function problemLines(
+  s: Pick<RunSummary, "input" | "groups" | "failed" | "invalid" | "skipped" | "files"> & { unconfirmed?: number },
+  c: ChalkInstance,
+): string[] {
+  const groups = s.groups ?? [];
+  const total = s.failed + s.invalid + s.skipped + (s.unconfirmed ?? 0);
+  const listed = groups.slice(0, LISTED_GROUPS);
+  const shown = listed.reduce((n, g) => n + g.count, 0);
+  const lines = [c.bold(shown === total ? "Problems:" : "First problems:")];
+  for (const g of listed) {
+    const at = `${s.input}:${g.first.line}`;
+    lines.push(g.count === 1 ? `  ${at}: ${g.reason}` : `  ${plural(g.count, "row")} (first at ${at}): ${g.reason}`);
+  }
+  const rest = total - shown;
+  if (rest > 0) {
+    const where = s.files.failures !== null ? ` (all in ${s.files.failures})` : "";
+    lines.push(`  … and ${plural(rest, "more row", "more rows")}${where}`);
+  }
   return lines;
 }

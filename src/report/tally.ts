@@ -16,8 +16,20 @@ export interface Problem {
   reason: string;
 }
 
-/** Figures a Tally hands to the summary: rows read, one count per outcome, and the first problems. */
-export type TallySnapshot = { rows: number; problems: readonly Problem[] } & Record<OutcomeKind, number>;
+/** Rows that ended with the same reason (issue 10: 300 rows refused with one 401 are one line with a count). */
+export interface ProblemGroup {
+  kind: ProblemKind;
+  reason: string;
+  count: number;
+  /** The first row with this reason. */
+  first: Problem;
+}
+
+/** Distinct reasons a Tally groups; rows with further reasons are still counted, just not grouped. */
+export const MAX_PROBLEM_GROUPS = 1_000;
+
+/** Figures a Tally hands to the summary: rows read, one count per outcome, the first problems and their groups. */
+export type TallySnapshot = { rows: number; problems: readonly Problem[]; groups: readonly ProblemGroup[] } & Record<OutcomeKind, number>;
 
 /** The text a report or failures file shows for an outcome: its reason, or undefined when there is nothing wrong. */
 export function outcomeError(outcome: Outcome): string | undefined {
@@ -39,6 +51,7 @@ export class Tally {
   rowsRead = 0;
   private readonly counts: Record<OutcomeKind, number> = { applied: 0, failed: 0, invalid: 0, duplicate: 0, skipped: 0, unconfirmed: 0 };
   private readonly kept: Problem[] = [];
+  private readonly groups = new Map<string, ProblemGroup>();
 
   constructor(private readonly keepProblems: number = DEFAULT_KEPT_PROBLEMS) {}
 
@@ -51,7 +64,12 @@ export class Tally {
   record(index: number, line: number, outcome: Outcome): void {
     this.counts[outcome.kind]++;
     if (outcome.kind === "applied" || outcome.kind === "duplicate") return;
-    if (this.kept.length < this.keepProblems) this.kept.push({ row: index, line, kind: outcome.kind, reason: outcome.reason });
+    const problem: Problem = { row: index, line, kind: outcome.kind, reason: outcome.reason };
+    if (this.kept.length < this.keepProblems) this.kept.push(problem);
+    const key = `${outcome.kind}\u0000${outcome.reason}`;
+    const group = this.groups.get(key);
+    if (group !== undefined) group.count++;
+    else if (this.groups.size < MAX_PROBLEM_GROUPS) this.groups.set(key, { kind: outcome.kind, reason: outcome.reason, count: 1, first: problem });
   }
 
   /**
@@ -99,6 +117,6 @@ export class Tally {
 
   /** The figures for a RunSummary. */
   snapshot(): TallySnapshot {
-    return { rows: this.rowsRead, ...this.counts, problems: [...this.kept] };
+    return { rows: this.rowsRead, ...this.counts, problems: [...this.kept], groups: [...this.groups.values()].map((g) => ({ ...g })) };
   }
 }
