@@ -47,8 +47,8 @@ export async function runMain(ctx: CommandContext): Promise<number> {
       return EXIT.usage;
     }
     if (e instanceof CioRelError) {
-      fail(`cio-rel: ${e.message}`);
-      if (e instanceof UsageError) fail(`(${help} for usage)`);
+      // One line: the usage pointer goes on it, so that scripts reading the first line get all of it.
+      fail(`cio-rel: ${e.message}${e instanceof UsageError ? ` (see ${help})` : ""}`);
       if (debug && e.stack !== undefined) fail(e.stack);
       failJson(errorDocument(e, help));
       return e.exitCode;

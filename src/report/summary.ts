@@ -222,7 +222,7 @@ export function problemLines(
   const lines = [c.bold(shown === total ? "Problems:" : "First problems:")];
   for (const g of listed) {
     const at = `${s.input}:${g.first.line}`;
-    lines.push(g.count === 1 ? `  ${at}: ${g.reason}` : `  ${plural(g.count, "row")} (first at ${at}): ${g.reason}`);
+    lines.push(g.count === 1 ? `  ${at}: ${g.reason}` : `  ${at}: ${g.reason} (${plural(g.count, "row")} with this reason, the first here)`);
   }
   const rest = total - shown;
   if (rest > 0) {

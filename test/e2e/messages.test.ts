@@ -61,7 +61,7 @@ describe("usage errors point at the command's own help", () => {
   ] as const)("%s: %j", async (command, args) => {
     const r = await runCli(args);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`(cio-rel ${command} --help for usage)`);
+    expect(r.stderr).toMatch(new RegExp(`\\((see )?cio-rel ${command} --help( for usage)?\\)`));
     for (const other of ["add", "delete", "validate"].filter((c) => c !== command)) expect(r.stderr).not.toContain(`${other} --help`);
   });
 });

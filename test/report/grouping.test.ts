@@ -33,7 +33,7 @@ describe("problems grouped by reason", () => {
       t.read();
       t.record(i, i + 1, { kind: "failed", reason: "401 Unauthorized: check CIO_SITE_ID and CIO_API_KEY" });
     }
-    expect(problemLines(summaryOf(t), plain)).toEqual(["Problems:", "  300 rows (first at people.csv:2): 401 Unauthorized: check CIO_SITE_ID and CIO_API_KEY"]);
+    expect(problemLines(summaryOf(t), plain)).toEqual(["Problems:", "  people.csv:2: 401 Unauthorized: check CIO_SITE_ID and CIO_API_KEY (300 rows with this reason, the first here)"]);
   });
 
   it.each([
@@ -51,7 +51,7 @@ describe("problems grouped by reason", () => {
         [5, "failed", "B"],
         [6, "failed", "B"],
       ],
-      ["Problems:", "  2 rows (first at people.csv:2): A", "  3 rows (first at people.csv:3): B"],
+      ["Problems:", "  people.csv:2: A (2 rows with this reason, the first here)", "  people.csv:3: B (3 rows with this reason, the first here)"],
     ],
     [
       "the same text with another outcome is another group",
@@ -64,7 +64,7 @@ describe("problems grouped by reason", () => {
     [
       "past five groups, the rest is counted",
       [2, 3, 4, 5, 6, 7, 8].map((l) => [l, "invalid", `r${l}`]).concat([[9, "invalid", "r2"], [10, "invalid", "r8"]]),
-      ["First problems:", "  2 rows (first at people.csv:2): r2", "  people.csv:3: r3", "  people.csv:4: r4", "  people.csv:5: r5", "  people.csv:6: r6", "  … and 3 more rows"],
+      ["First problems:", "  people.csv:2: r2 (2 rows with this reason, the first here)", "  people.csv:3: r3", "  people.csv:4: r4", "  people.csv:5: r5", "  people.csv:6: r6", "  … and 3 more rows"],
     ],
     [
       "one more row",
