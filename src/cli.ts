@@ -18,6 +18,7 @@ Exit codes:
   ${EXIT.internal}    internal error
   ${EXIT.usage}    usage or input error: bad flags, unreadable file, or any invalid row
   ${EXIT.auth}    authentication or permission refused (401/403)
+  ${EXIT.output}    an output file could not be written (report, failures, journal, --out)
   ${EXIT.api}    some rows failed at the API or could not be sent
   ${EXIT.unconfirmed}    sent and accepted, but not visible: --verify left rows unconfirmed (verify: rows missing)
   ${EXIT.interrupted}  interrupted (Ctrl-C / SIGTERM)`;
@@ -83,6 +84,7 @@ function addRunOptions(cmd: Command): Command {
     .option("--backoff-cap <seconds>", "longest retry delay", "30")
     .option("--no-isolate", "do not split failed operations to find the bad rows")
     .option("--max-errors <n>", "stop sending once n rows have failed; the rest are skipped")
+    .option("--give-up-after <seconds>", "stop once no request has succeeded for this long (an outage); 0: never", "60")
     .option("--report <file>", "write one NDJSON line per input row with its outcome")
     .option("--failures <file>", "write failed, invalid, skipped and unconfirmed rows in the input's format, to re-run")
     .option("--journal <file>", "record settled rows after each batch, to resume after a crash")

@@ -4,6 +4,8 @@ export const EXIT = {
   internal: 1,
   usage: 2,
   auth: 3,
+  /** issue 9: an output file (report, failures, journal, --out) could not be written mid-run. */
+  output: 4,
   api: 5,
   /** Sent and accepted, but not visible: --verify left rows unconfirmed, or `verify` found rows missing (issue 14). */
   unconfirmed: 6,

@@ -1,3 +1,5 @@
+import type { OpenOutput } from "../report/outputs.js";
+
 /** The effects a command may use; main.ts passes the real ones, tests pass fakes (STYLE: inject the effects). */
 export interface CommandContext {
   argv: readonly string[];
@@ -12,4 +14,6 @@ export interface CommandContext {
   /** Registers a handler for SIGINT/SIGTERM; returns a function that unregisters it. */
   onInterrupt?: (handler: () => void) => () => void;
   now?: () => number;
+  /** issue 9: opens report, failures and journal files (default fs.promises.open); tests inject a failing disk. */
+  openOutput?: OpenOutput;
 }

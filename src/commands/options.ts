@@ -40,6 +40,7 @@ export interface RawOptions {
   apiKey?: string;
   siteIdFile?: string;
   apiKeyFile?: string;
+  giveUpAfter?: string;
   concurrency?: string;
   rate?: string;
   timeout?: string;
@@ -103,6 +104,8 @@ export interface SendOptions {
   backoffCapMs: number;
   isolate: boolean;
   maxErrors?: number;
+  /** issue 9 (--give-up-after): stop once no request has succeeded for this long; Infinity with 0. */
+  giveUpAfterMs: number;
 }
 
 /** What the user sees and which files are written. */
@@ -270,6 +273,12 @@ function inputShapeForValidate(raw: RawOptions): { fixedObject?: ObjectRef; fixe
   return {};
 }
 
+/** `--give-up-after <seconds>` (issue 9): default 60; 0 means never give up. */
+function giveUpAfterFlag(value: string | undefined): number {
+  const seconds = numberFlag("--give-up-after", value, 0, { decimal: true }) ?? 60;
+  return seconds === 0 ? Infinity : Math.round(seconds * 1000);
+}
+
 /** The usage error for a credential given on the command line; names the safer ways, never the value. */
 function credentialOnArgv(flag: string, envName: string, fileFlag: string): UsageError {
   return new UsageError(`${flag} is not accepted (a value on the command line is visible to every user in ps): export ${envName} or pass ${fileFlag} <file>`);
@@ -304,6 +313,7 @@ export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env:
     backoffBaseMs: Math.round((numberFlag("--backoff-base", raw.backoffBase, 0, { decimal: true }) ?? 0.5) * 1000),
     backoffCapMs: Math.round((numberFlag("--backoff-cap", raw.backoffCap, 0, { decimal: true }) ?? 30) * 1000),
     isolate: raw.isolate !== false,
+    giveUpAfterMs: giveUpAfterFlag(raw.giveUpAfter),
   };
   const maxErrors = numberFlag("--max-errors", raw.maxErrors, 1);
   if (maxErrors !== undefined) send.maxErrors = maxErrors;

@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import { InputError } from "../errors.js";
+import { OutputError } from "../report/outputs.js";
 import type { BatchedRowSource, Row, RowSource } from "../input/types.js";
 import { ColumnError, createMapper, type Mapper, type MappingOptions } from "../model/mapping.js";
 import type { Action, Outcome, Relationship } from "../model/types.js";
@@ -28,7 +29,11 @@ export type Halt =
   | { kind: "auth"; status: number; reason: string }
   | { kind: "max-errors"; reason: string }
   | { kind: "interrupted"; reason: string }
-  | { kind: "input-error"; reason: string; error: InputError };
+  | { kind: "input-error"; reason: string; error: InputError }
+  /** issue 9: no request succeeded for --give-up-after seconds (an outage). */
+  | { kind: "gave-up"; reason: string }
+  /** issue 9: the report, failures file or journal could not be written (a full disk). */
+  | { kind: "output"; reason: string; error: OutputError };
 
 /** Everything the pipeline needs besides the rows. */
 export interface PipelineOptions {
@@ -63,10 +68,18 @@ export interface PipelineProgress {
   bytesRead: number;
 }
 
+/** Why the pipeline stopped, and the first output that failed (it decides the exit code whatever the halt). */
+interface PipelineState {
+  halt?: Halt;
+  outputError?: OutputError;
+}
+
 /** What the pipeline did besides settling rows (the tally holds those counts). */
 export interface PipelineResult {
   plan: PlanStats;
   halt?: Halt;
+  /** issue 9: an output file could not be written (exit 4). */
+  outputError?: OutputError;
   /** Object type ids seen (for the delete confirmation), capped. */
   objectTypes: string[];
   distinctPeople: number;
@@ -98,7 +111,7 @@ export interface PipelineControl {
  * The only place that knows how the stages fit; each stage is its own module.
  */
 export function startPipeline(o: PipelineOptions): { control: PipelineControl; done: Promise<PipelineResult> } {
-  const state: { halt?: Halt } = {};
+  const state: PipelineState = {};
   const control: PipelineControl = {
     interrupt() {
       // Stops reading, and stops dispatching batches that are planned but not yet sent.
@@ -108,8 +121,18 @@ export function startPipeline(o: PipelineOptions): { control: PipelineControl; d
   return { control, done: run(o, state) };
 }
 
-async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<PipelineResult> {
+async function run(o: PipelineOptions, state: PipelineState): Promise<PipelineResult> {
   const tally = o.tally;
+  // issue 9: an output that cannot be written stops sending (the rest is skipped); the run ends with exit 4.
+  const onOutputError = (e: unknown): void => {
+    if (!(e instanceof OutputError)) throw e;
+    if (state.halt === undefined || state.halt.kind !== "output") {
+      const halt: Halt = { kind: "output", reason: `not sent: ${e.message}`, error: e };
+      // An earlier halt keeps its reason for the rows, but the output failure decides the exit code.
+      if (state.halt === undefined) state.halt = halt;
+      state.outputError ??= e;
+    }
+  };
   // Rows waiting for their outcome (failures file only), by Row.index: the row's identity, never its line.
   const pending = new Map<number, Row>();
   const inflight = new Set<Promise<void>>();
@@ -129,7 +152,8 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
       }
       pending.delete(s.index);
     }
-    return o.rows.settle(s);
+    const written = o.rows.settle(s);
+    return written === undefined ? undefined : written.catch(onOutputError);
   };
   // Applied rows need no sink call when it ignores them (no --report); the tally is all they touch.
   const sinkApplied = o.rows.ignoresApplied !== true;
@@ -170,17 +194,21 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
       }
       if (!journaling) continue;
       if (r.outcome.kind === "applied") applied.push(r.index);
-      else if (r.outcome.kind === "failed") failed.push({ index: r.index, reason: r.outcome.reason });
+      // Only failures Customer.io answered for the row are journalled; transient ones (network, 5xx, 429
+      // after retries) are sent again by --resume (issue 9).
+      else if (r.outcome.kind === "failed" && r.outcome.retry !== true) failed.push({ index: r.index, reason: r.outcome.reason });
     }
     // Journal writes are serialised and awaited before the slot frees: "flushed to disk before going on".
     if (o.journal !== undefined && (applied.length > 0 || failed.length > 0)) {
       const journal = o.journal;
-      journalChain = journalChain.then(() => journal.record(applied, failed));
+      journalChain = journalChain.then(() => journal.record(applied, failed)).catch(onOutputError);
       await journalChain;
     }
     if (o.sink.kind === "send") {
       const stopped = o.sink.transport.stopped;
       if (state.halt === undefined && stopped !== undefined) state.halt = { kind: "auth", status: stopped.status, reason: stopped.reason };
+      const gaveUp = o.sink.transport.gaveUp;
+      if (state.halt === undefined && gaveUp !== undefined) state.halt = { kind: "gave-up", reason: gaveUp };
       const max = o.sink.maxErrors;
       if (state.halt === undefined && max !== undefined && tally.count("failed") >= max) {
         state.halt = { kind: "max-errors", reason: `not sent: --max-errors ${max} reached` };
@@ -209,7 +237,11 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
           if (o.keepRows) pending.delete(rel.index);
         }
       }
-      if (sink.out !== undefined && !sink.out.write(batch.body + "\n")) await once(sink.out, "drain");
+      // A destroyed --out (a failed write) takes no more; the command reports it with exit 4 when it ends the stream.
+      const out = sink.out as (NodeJS.WritableStream & { destroyed?: boolean }) | undefined;
+      if (out !== undefined && out.destroyed !== true && !out.write(batch.body + "\n")) {
+        await Promise.race([once(out, "drain"), once(out, "close")]).catch(() => undefined);
+      }
       return;
     }
     // Sending: the batch joins the queue, and reading goes on unless the queue is full. Waiting here
@@ -383,6 +415,7 @@ async function run(o: PipelineOptions, state: { halt?: Halt }): Promise<Pipeline
     distinctObjects: objects.size,
   };
   if (state.halt !== undefined) result.halt = state.halt;
+  if (state.outputError !== undefined) result.outputError = state.outputError;
   return result;
 }
 

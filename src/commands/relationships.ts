@@ -1,5 +1,4 @@
-import { createWriteStream } from "node:fs";
-import { once } from "node:events";
+import { createWriteStream, openSync } from "node:fs";
 import { resolve } from "node:path";
 import { EXIT, UsageError } from "../errors.js";
 import { createHash } from "node:crypto";
@@ -29,6 +28,7 @@ import { appConnection, parseVerifyFlags, Verifier, type VerifyRawOptions } from
 import { createAppClient, type AppClient } from "../workspace/client.js";
 import type { VerifySummary } from "../report/summary.js";
 import { noteWorkspaceWrite } from "./freshness.js";
+import { OUTPUT_MODE, OutputError, WRITE_FLAGS, checkOutputs, describeFsError, type NamedPath, type OutputPlan } from "../report/outputs.js";
 
 /** `cio-rel add` and `cio-rel delete`: plan, (confirm,) send or dry-run, report; returns the exit code. */
 export async function runRelationships(ctx: CommandContext, command: "add" | "delete", raw: RawOptions): Promise<number> {
@@ -61,6 +61,10 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   };
   // Files the user named are relative to the command's folder, which is not the process's in tests.
   const at = (path: string): string => resolve(ctx.cwd, path);
+  // --- issue 9: every output is checked before anything is read (nothing is created here) ---
+  await checkOutputs(outputPlan(opts, raw, at));
+  const opener = ctx.openOutput;
+  // --- end issue 9 output checks ---
   const input = await prepareInput(ctx, opts.input, { onNote: (m) => note(`cio-rel: note: ${m}`) });
   const journaling = opts.output.journal !== undefined;
   // --- SQL source (issue 17): a resume must read the same rows in the same order ---
@@ -84,16 +88,21 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   try {
     // The journal first: a refused resume must not truncate the report and failures of the run it resumes.
     if (opts.output.journal !== undefined) {
-      journal = await openJournal(at(opts.output.journal), { input: journalInput(opts, input, source, at), options: payloadShapingOptions(opts), resume: opts.output.resume });
+      journal = await openJournal(at(opts.output.journal), {
+        input: journalInput(opts, input, source, at),
+        options: payloadShapingOptions(opts),
+        resume: opts.output.resume,
+        ...(opener !== undefined ? { opener } : {}),
+      });
     }
-    if (opts.output.report !== undefined) report = await ReportFile.open(at(opts.output.report));
+    if (opts.output.report !== undefined) report = await ReportFile.open(at(opts.output.report), opener);
     if (opts.output.failures !== undefined) {
       failures = await FailuresFile.open(at(opts.output.failures), {
         format: source.format,
         headerless: source.headerless,
         columns: () => source.columns(),
         delimiter: () => source.delimiter?.() ?? opts.input.delimiter,
-      });
+      }, opener);
     }
   } catch (error) {
     await Promise.all([closeInput(source), journal?.close(), report?.close()]);
@@ -110,8 +119,15 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   let out: NodeJS.WritableStream | undefined;
   let transport: BatchTransport | undefined;
   let appClient: AppClient | undefined;
+  // issue 9: a file that cannot be finished (a full disk) is reported with exit 4 after the summary, not thrown.
+  let closeFailure: OutputError | undefined;
   const closeAll = async (): Promise<void> => {
-    await Promise.all([report?.close(), failures?.close(), journal?.close(), transport?.close(), appClient?.close(), out !== undefined ? endStream(out) : undefined, closeInput(source)]);
+    const closing = [report?.close(), failures?.close(), journal?.close(), transport?.close(), appClient?.close(), out !== undefined ? endStream(out, at(opts.output.out as string)) : undefined, closeInput(source)];
+    for (const r of await Promise.allSettled(closing)) {
+      if (r.status === "fulfilled") continue;
+      if (!(r.reason instanceof OutputError)) throw r.reason;
+      closeFailure ??= r.reason;
+    }
   };
 
   let result: PipelineResult;
@@ -120,7 +136,19 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   let unhook: (() => void) | undefined;
   try {
     if (opts.output.dryRun) {
-      if (opts.output.out !== undefined) out = createWriteStream(at(opts.output.out));
+      if (opts.output.out !== undefined) {
+        // No-follow and 0600 like every output (issue 9); opened here so a failure is a message, not a stream error.
+        const path = at(opts.output.out);
+        let fd: number;
+        try {
+          fd = openSync(path, WRITE_FLAGS, OUTPUT_MODE);
+        } catch (e) {
+          throw new UsageError(`--out ${opts.output.out}: cannot write it: ${describeFsError(e)}`);
+        }
+        out = createWriteStream(path, { fd });
+        // A write that fails later is reported when the stream ends (endStream), not as an unhandled error.
+        out.on("error", () => undefined);
+      }
     } else {
       transport = createTrackTransport({
         baseUrl: baseUrl as string,
@@ -135,6 +163,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
         isolate: opts.send.isolate,
         maxBatchBytes: opts.input.batchBytes,
         userAgent: `cio-rel/${VERSION}`,
+        giveUpAfterMs: opts.send.giveUpAfterMs,
         ...(opts.output.verbose
           ? {
               onRequest: (r) =>
@@ -214,6 +243,8 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
       } else if (interrupts === 1) {
         progress.log("Interrupted: finishing the requests in flight (Ctrl-C again to abort them)…");
         pipeline.control.interrupt();
+        // issue 9: waits (backoff, Retry-After, rate limit) end now; only requests on the wire finish.
+        transport?.stopWaiting();
       } else {
         transport?.abort();
       }
@@ -249,7 +280,11 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   // A sync later in this process waits for these writes to show in reads (issue 13).
   if (!opts.output.dryRun && tally.count("applied") > 0) noteWorkspaceWrite((ctx.now ?? Date.now)());
 
-  const exitCode = exitCodeFor(result, tally, opts.output.dryRun, verified?.halt);
+  const outputFailure = result.outputError ?? closeFailure;
+  const exitCode = outputFailure !== undefined ? EXIT.output : exitCodeFor(result, tally, opts.output.dryRun, verified?.halt);
+  // issue 9: a run that stopped early says how to finish it (null without a journal).
+  const resumable = result.halt?.kind === "interrupted" || result.halt?.kind === "gave-up" || outputFailure !== undefined;
+  const resume = resumable ? (resumeCommand(ctx.argv, opts) ?? null) : undefined;
   const summary: RunSummary = {
     command,
     dryRun: opts.output.dryRun,
@@ -271,9 +306,12 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
     verify: verified !== undefined ? { ...verified.summary, halt: verified.summary.halt === null ? null : redact(verified.summary.halt) } : null,
     exitCode,
     ...(result.halt !== undefined ? { halt: redact(result.halt.reason) } : {}),
-    ...(result.halt?.kind === "interrupted" ? { resumeCommand: resumeCommand(ctx.argv, opts) } : {}),
+    ...(resume !== undefined && resume !== null ? { resumeCommand: resume } : {}),
   };
-  if (opts.output.json) ctx.stdout.write(JSON.stringify(summaryJson(summary), null, 2) + "\n");
+  if (opts.output.json) {
+    const doc = resume !== undefined ? { ...summaryJson(summary), resume } : summaryJson(summary);
+    ctx.stdout.write(JSON.stringify(doc, null, 2) + "\n");
+  }
   else if (!opts.output.quiet) ctx.stdout.write(formatSummary(summary, { color: colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0 }) + "\n");
   else if (summary.failed + summary.invalid + summary.skipped > 0 || summary.halt !== undefined) {
     // --quiet prints only errors, and the rows that did not make it are errors (issue 10).
@@ -283,6 +321,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   }
   if (result.halt?.kind === "input-error") ctx.stderr.write(`cio-rel: ${result.halt.error.message}\n`);
   if (tally.rowsRead === 0) ctx.stderr.write(`cio-rel: note: ${noRowsNote(source)}\n`);
+  if (outputFailure !== undefined) ctx.stderr.write(`cio-rel: ${outputFailure.message}\n`);
   return exitCode;
 }
 
@@ -404,8 +443,33 @@ function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@,+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-/** Ends a write stream and waits until it has flushed. */
-async function endStream(s: NodeJS.WritableStream): Promise<void> {
+/** Ends a write stream and waits until it has flushed; a write that failed (a full disk) is an OutputError. */
+async function endStream(s: NodeJS.WritableStream, path: string): Promise<void> {
+  const failed = (s as { errored?: unknown }).errored;
+  if (failed !== null && failed !== undefined) throw new OutputError(path, failed);
   s.end();
-  if (!("writableFinished" in s) || (s as { writableFinished?: boolean }).writableFinished !== true) await once(s, "finish");
+  if ((s as { writableFinished?: boolean }).writableFinished === true) return;
+  await new Promise<void>((resolve, reject) => {
+    s.once("finish", resolve);
+    s.once("error", (e: unknown) => reject(new OutputError(path, e)));
+  });
+}
+
+/** issue 9: the files read and the files written, as checkOutputs compares them. */
+function outputPlan(opts: RunOptions, raw: RawOptions, at: (path: string) => string): OutputPlan {
+  const named = (flag: string, given: string | undefined): NamedPath[] => (given === undefined ? [] : [{ flag, given, path: at(given) }]);
+  const inputFlag = raw.file !== undefined ? "--file" : raw.people !== undefined ? "--people" : "--objects";
+  const inputs = [
+    ...(opts.input.sql === undefined && opts.input.path !== "-" ? named(inputFlag, opts.input.path) : []),
+    ...named("--sql-file", raw.sqlFile),
+    ...named("--api-key-file", raw.apiKeyFile),
+    ...named("--site-id-file", raw.siteIdFile),
+  ];
+  const outputs = [
+    ...named("--journal", opts.output.journal),
+    ...named("--report", opts.output.report),
+    ...named("--failures", opts.output.failures),
+    ...named("--out", opts.output.out),
+  ];
+  return { inputs, outputs, mustExist: new Set(opts.output.resume ? ["--journal"] : []) };
 }

@@ -31,7 +31,8 @@ export type Action = "add_relationships" | "delete_relationships";
 /** Outcome of one input row; every row ends in exactly one (issue 4). */
 export type Outcome =
   | { kind: "applied" }
-  | { kind: "failed"; reason: string; status?: number; field?: string }
+  /** retry: the failure was not the row's (network, timeout, 5xx, 429 after retries): not journalled, so --resume sends it again. */
+  | { kind: "failed"; reason: string; status?: number; field?: string; retry?: boolean }
   | { kind: "invalid"; reason: string; column?: number }
   /** supersededBy: the Row.index of the later row that carries the pair. */
   | { kind: "duplicate"; supersededBy: number }

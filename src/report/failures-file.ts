@@ -1,4 +1,5 @@
 import { ERROR_COLUMN, IDENTIFIER_COLUMN, JsonNumber, type Format, type Row } from "../input/types.js";
+import type { OpenOutput } from "./outputs.js";
 import { TextSink } from "./sink.js";
 
 /** What the failures file copies from the input so that it reads back with the same flags (issue 4). */
@@ -87,8 +88,8 @@ export class FailuresFile {
   }
 
   /** Creates (or truncates) the failures file. */
-  static async open(path: string, layout: FailuresLayout): Promise<FailuresFile> {
-    return new FailuresFile(await TextSink.create(path), layout);
+  static async open(path: string, layout: FailuresLayout, opener?: OpenOutput): Promise<FailuresFile> {
+    return new FailuresFile(await TextSink.create(path, opener), layout);
   }
 
   /** The file's path. */

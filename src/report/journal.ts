@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open, stat, truncate, type FileHandle } from "node:fs/promises";
+import { open, stat, truncate, unlink } from "node:fs/promises";
+import { APPEND_FLAGS, OutputError, WRITE_FLAGS, describeFsError, openOutput, type OpenOutput, type OutputHandle } from "./outputs.js";
 import { UsageError } from "../errors.js";
 
 /**
@@ -74,6 +75,8 @@ export interface OpenJournalOptions {
   options: Readonly<Record<string, unknown>>;
   /** --resume: read the journal back and keep appending to it. */
   resume: boolean;
+  /** Opens the journal file (default fs.promises.open); tests inject a failing disk. */
+  opener?: OpenOutput;
 }
 
 /** Option names that would mean a credential is about to be written to disk (issue 5: never in the journal). */
@@ -134,13 +137,16 @@ export async function openJournal(path: string, opts: OpenJournalOptions): Promi
     if (existing && existing.size > 0) {
       throw new UsageError(`journal ${path} already exists: add --resume to continue that run, or delete it to start over`);
     }
-    return startFresh(path, header);
+    return startFresh(path, header, opts.opener);
   }
-  if (!existing || existing.size === 0) return startFresh(path, header);
+  // issue 9: a resume with no journal is a mistyped path or a lost file, never a silent fresh start.
+  if (!existing) throw new UsageError(`journal ${path} does not exist: there is nothing to resume (drop --resume to start a new run)`);
+  // Created but empty: the crash came before the header was on disk, so nothing was sent.
+  if (existing.size === 0) return startFresh(path, header, opts.opener);
 
   const read = await readJournal(path);
   // Nothing but a header cut short: the crash came before anything was sent, so start over.
-  if (read === "torn-header") return startFresh(path, header);
+  if (read === "torn-header") return startFresh(path, header, opts.opener);
   const problems = differences(read.header, header);
   if (problems.length > 0) {
     throw new UsageError(
@@ -150,17 +156,19 @@ export async function openJournal(path: string, opts: OpenJournalOptions): Promi
   }
   // Cut off a torn last line so that the next record starts on a line of its own.
   if (read.completeBytes < existing.size) await truncate(path, read.completeBytes);
-  return new JournalWriter(path, await open(path, "a"), read.state);
+  return new JournalWriter(path, await openOutput(path, APPEND_FLAGS, opts.opener), read.state);
 }
 
-async function startFresh(path: string, header: JournalHeader): Promise<Journal> {
-  const handle = await open(path, "w");
+async function startFresh(path: string, header: JournalHeader, opener: OpenOutput | undefined): Promise<Journal> {
+  const handle = await openOutput(path, WRITE_FLAGS, opener);
   try {
     await handle.appendFile(JSON.stringify(header) + "\n", "utf8");
     await handle.datasync();
   } catch (err) {
     await handle.close();
-    throw err;
+    // A half-written header must not block the rerun ("already exists"): nothing was sent yet.
+    await unlink(path).catch(() => undefined);
+    throw new UsageError(`cannot write journal ${path}: ${describeFsError(err)}`);
   }
   return new JournalWriter(path, handle, undefined);
 }
@@ -172,7 +180,7 @@ class JournalWriter implements Journal {
 
   constructor(
     readonly path: string,
-    private readonly handle: FileHandle,
+    private readonly handle: OutputHandle,
     readonly resume: ResumeState | undefined,
   ) {}
 
@@ -183,8 +191,13 @@ class JournalWriter implements Journal {
     const text = JSON.stringify({ applied: toRanges(applied), failed: failedPairs }) + "\n";
     // On disk before the caller moves on (issue 4): a crash after this resolves never resends these rows.
     this.tail = this.tail.then(async () => {
-      await this.handle.appendFile(text, "utf8");
-      await this.handle.datasync();
+      try {
+        await this.handle.appendFile(text, "utf8");
+        await this.handle.datasync();
+      } catch (e) {
+        // A full disk may leave a torn last line; --resume ignores it and resends those rows.
+        throw new OutputError(this.path, e);
+      }
     });
     return this.tail;
   }

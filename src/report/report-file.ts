@@ -1,4 +1,5 @@
 import { objectLabel, personLabel, type ObjectRef, type Outcome, type PersonRef } from "../model/types.js";
+import type { OpenOutput } from "./outputs.js";
 import { TextSink } from "./sink.js";
 import { outcomeError } from "./tally.js";
 
@@ -47,8 +48,8 @@ export class ReportFile {
   private constructor(private readonly sink: TextSink) {}
 
   /** Creates (or truncates) the report file. */
-  static async open(path: string): Promise<ReportFile> {
-    return new ReportFile(await TextSink.create(path));
+  static async open(path: string, opener?: OpenOutput): Promise<ReportFile> {
+    return new ReportFile(await TextSink.create(path, opener));
   }
 
   /** The file's path. */

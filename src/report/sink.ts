@@ -1,4 +1,4 @@
-import { open, type FileHandle } from "node:fs/promises";
+import { OutputError, WRITE_FLAGS, openOutput, type OpenOutput, type OutputHandle } from "./outputs.js";
 
 /** Text buffered before a write reaches the file; callers awaiting write() then wait for the disk (back-pressure). */
 const HIGH_WATER_CHARS = 64 * 1024;
@@ -17,12 +17,12 @@ export class TextSink {
 
   private constructor(
     readonly path: string,
-    private readonly handle: FileHandle,
+    private readonly handle: OutputHandle,
   ) {}
 
-  /** Creates (or truncates) the file at path. */
-  static async create(path: string): Promise<TextSink> {
-    return new TextSink(path, await open(path, "w"));
+  /** Creates (or truncates) the file at path: mode 0600, never through a symlink. */
+  static async create(path: string, opener?: OpenOutput): Promise<TextSink> {
+    return new TextSink(path, await openOutput(path, WRITE_FLAGS, opener));
   }
 
   /** Queues text; resolves at once while the buffer is small, else when it has been written. */
@@ -40,7 +40,11 @@ export class TextSink {
       this.chunks = [];
       this.buffered = 0;
       // FileHandle.writeFile loops until every byte is written, from the current position.
-      this.flushing = this.flushing.then(() => this.handle.writeFile(text, "utf8"));
+      this.flushing = this.flushing.then(() =>
+        this.handle.writeFile(text, "utf8").catch((e: unknown) => {
+          throw e instanceof OutputError ? e : new OutputError(this.path, e);
+        }),
+      );
     }
     return this.flushing;
   }
@@ -51,7 +55,9 @@ export class TextSink {
     this.closed = true;
     try {
       await this.flush();
-      await this.handle.sync();
+      await this.handle.sync().catch((e: unknown) => {
+        throw new OutputError(this.path, e);
+      });
     } finally {
       await this.handle.close();
     }

@@ -19,6 +19,10 @@ export const INTERRUPTED = "interrupted";
 export const BATCH_PATH = "/api/v2/batch";
 /** Most of an answer body kept for reasons; the rest is read and dropped so the connection can be reused. */
 const MAX_ANSWER_CHARS = 64_000;
+/** issue 9: the longest Retry-After honoured; a larger value (or date) waits this long, then retries. */
+export const MAX_RETRY_AFTER_MS = 120_000;
+/** issue 9: --give-up-after default: no request succeeded for this long means an outage. */
+export const DEFAULT_GIVE_UP_AFTER_MS = 60_000;
 /** Idle keep-alive sockets are kept this long between batches. */
 const KEEP_ALIVE_MS = 30_000;
 
@@ -28,7 +32,8 @@ type Ledger = Map<Relationship, RowOutcome>;
 /** How one (sub-)batch ended once retries and redirects are done. */
 type Final =
   | Exclude<Answer, { kind: "retry" | "redirect" | "auth" }>
-  | { kind: "failed"; status: number | undefined; reason: string }
+  /** retry: not an answer about these rows (retries exhausted, a refused redirect, an unexpected status). */
+  | { kind: "failed"; status: number | undefined; reason: string; retry?: boolean }
   | { kind: "skipped"; reason: string };
 /** One HTTP attempt: an answer, or the error that stood in for one. */
 type Attempt =
@@ -71,20 +76,36 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
       : undefined;
   const dispatcher: Dispatcher = o.dispatcher ?? (own as Agent);
   const halt = new AbortController();
-  const limiter = createRateLimiter({ ratePerSecond, now, sleep, signal: halt.signal });
+  // issue 9: the first Ctrl-C ends every wait at once (backoff, Retry-After, the limiter); requests in flight finish.
+  const waits = new AbortController();
+  const waitSignal = AbortSignal.any([halt.signal, waits.signal]);
+  const limiter = createRateLimiter({ ratePerSecond, now, sleep, signal: waitSignal });
+  const giveUpAfterMs = o.giveUpAfterMs ?? DEFAULT_GIVE_UP_AFTER_MS;
+  /** When a request last succeeded (any answer that is not retried), or the first request started. */
+  let lastSuccessAt: number | undefined;
+  let gaveUp: string | undefined;
   const stats: SendStats = { requests: 0, retries: 0, bytesSent: 0 };
   let stopped: { status: number; reason: string } | undefined;
 
   /** A failed row's outcome, scrubbed: the API's reason and field may quote what we sent. */
-  function failed(reason: string, status?: number, field?: string): RowOutcome {
+  function failed(reason: string, status?: number, field?: string, retry?: boolean): RowOutcome {
     const out: RowOutcome = { kind: "failed", reason: redact(reason) };
+    if (retry === true) out.retry = true;
     if (status !== undefined) out.status = status;
     if (field !== undefined) out.field = redact(field);
     return out;
   }
 
   /** Why nothing more may be sent, if so. */
-  const haltReason = (): string | undefined => (halt.signal.aborted ? INTERRUPTED : stopped?.reason);
+  const haltReason = (): string | undefined => (halt.signal.aborted || waits.signal.aborted ? INTERRUPTED : (stopped?.reason ?? gaveUp));
+
+  /** issue 9: whether the outage has lasted --give-up-after; sets gaveUp, which stops every send. */
+  function outageOver(): boolean {
+    if (gaveUp !== undefined) return true;
+    if (lastSuccessAt === undefined || now() - lastSuccessAt < giveUpAfterMs) return false;
+    gaveUp = `not sent: gave up after ${Math.round(giveUpAfterMs / 1000)} s without a successful request (an outage?)`;
+    return true;
+  }
 
   async function post(url: URL, batch: Batch, attempt: number): Promise<Attempt> {
     const ctl = new AbortController();
@@ -152,12 +173,14 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
       try {
         await limiter.acquire();
       } catch {
-        return { kind: "skipped", reason: INTERRUPTED };
+        return { kind: "skipped", reason: haltReason() ?? INTERRUPTED };
       }
+      if (outageOver()) return { kind: "skipped", reason: gaveUp as string };
       // A 401 elsewhere or an abort may have come while this one queued.
       why = haltReason();
       if (why !== undefined) return { kind: "skipped", reason: why };
 
+      lastSuccessAt ??= now();
       const r = await post(url, batch, retry + 1);
       let failure: string;
       let status: number | undefined;
@@ -178,14 +201,19 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
           stopped ??= { status: a.status, reason: authReason(a.status) };
           return { kind: "skipped", reason: stopped.reason };
         }
-        if (a.kind !== "retry") return a;
+        if (a.kind !== "retry") {
+          lastSuccessAt = now();
+          return a;
+        }
         status = a.status;
         failure = statusText(a.status);
-        pauseMs = parseRetryAfter(r.retryAfter, now());
+        const asked = parseRetryAfter(r.retryAfter, now());
+        pauseMs = asked === undefined ? undefined : Math.min(asked, MAX_RETRY_AFTER_MS);
       }
       if (retry >= maxRetries) {
-        return { kind: "failed", status, reason: `${failure} after ${maxRetries} retries` };
+        return { kind: "failed", status, reason: `${failure} after ${maxRetries} retries`, retry: true };
       }
+      if (outageOver()) return { kind: "skipped", reason: gaveUp as string };
       stats.retries++;
       if (pauseMs !== undefined) {
         // Retry-After is the server's word on when to come back: it holds every worker, not only this one,
@@ -193,7 +221,7 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
         limiter.pauseUntil(now() + pauseMs);
       } else {
         try {
-          await sleep(backoffDelay(retry, baseMs, capMs, random), halt.signal);
+          await sleep(backoffDelay(retry, baseMs, capMs, random), waitSignal);
         } catch {
           return { kind: "skipped", reason: INTERRUPTED };
         }
@@ -215,7 +243,8 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
       case "skipped":
         return settle(batch.operations, ledger, { kind: "skipped", reason: a.reason });
       case "failed":
-        return settle(batch.operations, ledger, failed(a.reason, a.status));
+        // Not an answer about these rows: --resume sends them again (issue 9).
+        return settle(batch.operations, ledger, failed(a.reason, a.status, undefined, true));
       case "too-large":
         // Size is not the rows' fault, so --no-isolate does not stop this split.
         return splitOrSettle(batch, ledger, true, failed(statusText(a.status), a.status));
@@ -252,7 +281,7 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
         await settleAnswer(batch, answer, ledger);
       } catch (err) {
         // A bug here must not lose rows: whatever is unsettled fails with the error.
-        settle(batch.operations, ledger, failed(`internal error: ${String(err)}`));
+        settle(batch.operations, ledger, failed(`internal error: ${String(err)}`, undefined, undefined, true));
       }
       return { batch, rows: rowsOf(batch, (r) => ledger.get(r) ?? failed("internal error: row not settled")) };
     },
@@ -262,6 +291,12 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
     },
     abort() {
       halt.abort();
+    },
+    stopWaiting() {
+      waits.abort();
+    },
+    get gaveUp() {
+      return gaveUp;
     },
     async close() {
       if (own === undefined) return;

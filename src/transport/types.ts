@@ -34,6 +34,10 @@ export interface BatchTransport {
   readonly stopped: { status: number; reason: string } | undefined;
   /** Aborts requests in flight (second Ctrl-C). */
   abort(): void;
+  /** issue 9: ends every wait (backoff, Retry-After, rate limit) at once, settling those rows skipped; requests in flight finish (first Ctrl-C). */
+  stopWaiting(): void;
+  /** issue 9: set once no request succeeded for giveUpAfterMs: every later send settles its rows skipped with this reason. */
+  readonly gaveUp: string | undefined;
   close(): Promise<void>;
 }
 
@@ -85,4 +89,6 @@ export interface TrackTransportOptions {
   /** Default Math.random. */
   random?: () => number;
   onRequest?: (info: RequestInfo) => void;
+  /** issue 9 (--give-up-after): stop once no request has succeeded for this long (default 60_000; Infinity never). */
+  giveUpAfterMs?: number;
 }

@@ -26,6 +26,8 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   stdin?: string | Buffer;
   cwd?: string;
+  /** In process only: effects to inject (issue 9: a disk that fills up through openOutput). */
+  context?: Pick<CommandContext, "openOutput">;
 }
 
 /** Options of one spawned run. */
@@ -78,6 +80,7 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
     stderr: stderr.stream,
     cwd: options.cwd ?? ROOT,
     now: () => Date.now(),
+    ...options.context,
   };
   const listenersBefore = processListeners();
   const code = await runMain(ctx);

@@ -227,11 +227,9 @@ describe("openJournal: resume", () => {
     expect(await readFile(journal, "utf8")).toBe("email,org\na@x.io,acme\n");
   });
 
-  it("starts a new journal when there is none yet, or only a header cut short", async () => {
+  it("refuses --resume when there is no journal (issue 9); starts over from a header cut short", async () => {
     const { input, journal } = await setup();
-    const j = await openJournal(journal, { input, options: OPTIONS, resume: true });
-    expect(j.resume).toBeUndefined();
-    await j.close();
+    await expect(openJournal(journal, { input, options: OPTIONS, resume: true })).rejects.toThrow(/does not exist: there is nothing to resume/);
     await writeFile(journal, '{"cioRel":2,"inp');
     const k = await openJournal(journal, { input, options: OPTIONS, resume: true });
     expect(k.resume).toBeUndefined();

@@ -191,7 +191,7 @@ describe("createTrackTransport: answers", () => {
   it("fails the rows of an unknown 4xx with its status and a body snippet", async () => {
     const { transport } = await setup((_r, res) => reply(res, 404, "no such route"));
     const s = await transport.send(batchOf(objectOp("a", ["1"], 1)));
-    expect(s.rows[0]?.outcome).toEqual({ kind: "failed", reason: "404 Not Found: no such route", status: 404 });
+    expect(s.rows[0]?.outcome).toEqual({ kind: "failed", reason: "404 Not Found: no such route", status: 404, retry: true });
     expect(transport.stats.retries).toBe(0);
   });
 });
@@ -214,8 +214,8 @@ describe("createTrackTransport: retries", () => {
     const { server, transport } = await setup((_r, res) => reply(res, 503, "busy"), { maxRetries: 2 });
     const s = await transport.send(batchOf(objectOp("a", ["1", "2"], 1)));
     expect(s.rows.map((r) => r.outcome)).toEqual([
-      { kind: "failed", reason: "503 Service Unavailable after 2 retries", status: 503 },
-      { kind: "failed", reason: "503 Service Unavailable after 2 retries", status: 503 },
+      { kind: "failed", reason: "503 Service Unavailable after 2 retries", status: 503, retry: true },
+      { kind: "failed", reason: "503 Service Unavailable after 2 retries", status: 503, retry: true },
     ]);
     expect(server.received).toHaveLength(3);
     expect(transport.stats.retries).toBe(2);
@@ -241,7 +241,7 @@ describe("createTrackTransport: retries", () => {
   it("fails with the timeout as last error when every try hangs", async () => {
     const { transport } = await setup(() => undefined, { timeoutMs: 100, maxRetries: 1 });
     const s = await transport.send(batchOf(objectOp("a", ["1"], 1)));
-    expect(s.rows[0]?.outcome).toEqual({ kind: "failed", reason: "no answer within 100 ms after 1 retries" });
+    expect(s.rows[0]?.outcome).toEqual({ kind: "failed", reason: "no answer within 100 ms after 1 retries", retry: true });
   });
 
   it("honours Retry-After for every worker: nothing arrives before it has passed", async () => {
