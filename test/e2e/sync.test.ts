@@ -2,7 +2,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FakeOptions, FakeTrackApi } from "../fake-track-api/index.js";
-import { FAST_FLAGS, balanced, readReport, runAgainst, startFake, summaryOf, tempDir } from "./harness.js";
+import type { ChildProcess } from "node:child_process";
+import { FAST_FLAGS, balanced, readReport, runAgainst, spawnAgainst, startFake, summaryOf, tempDir } from "./harness.js";
 
 let fake: FakeTrackApi | undefined;
 afterEach(async () => {
@@ -81,6 +82,12 @@ describe("cio-rel sync against the fake workspace", () => {
     expect(r.stderr).toContain("--max-deletes 2");
     expect(trackWrites(f)).toBe(0);
     expect(pairs(f)).toContain("1:acme id:3");
+    // --json says the same, and a dry run is refused too (the plan it shows would not be applied).
+    const json = await sync(f, ["sync", "--file", file, "--yes", "--json"]);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ command: "sync", plan: { add: 0, delete: 2, unchanged: 1 }, exitCode: 2 });
+    expect((await sync(f, ["sync", "--file", file, "--dry-run"])).code).toBe(2);
+    expect(trackWrites(f)).toBe(0);
   });
 
   it("--dry-run prints the plan, writes --plan-out and sends nothing", async () => {
@@ -246,5 +253,54 @@ describe("cio-rel sync against the fake workspace", () => {
       .reduce((n, r) => n + JSON.stringify(r.body).split('"id":').length - 1, 0);
     expect(resentRelationships).toBe(4000 - sentFirst);
     expect(f.requests.slice(requestsBefore).filter((r) => r.path.includes("/v1/"))).toEqual([]);
+  });
+
+  it("a run killed with SIGKILL mid-apply resumes: the saved plan, minus what the journal settled, and the scope ends as the file says", async () => {
+    const f = await workspace({ faults: { latencyMs: 60 } });
+    // 40 objects × 100 people; the file keeps 90 of each and adds 1,000: 40,000 adds (~30 batches), then 400 deletes.
+    let file = "id,object_id\n";
+    for (let o = 0; o < 40; o++) {
+      for (let p = 0; p < 100; p++) f.state.add({ objectTypeId: "1", objectId: `acct-${o}` }, { key: "id", value: `old-${o}-${p}` });
+      for (let p = 10; p < 100; p++) file += `old-${o}-${p},acct-${o}\n`;
+      for (let p = 0; p < 1000; p++) file += `new-${o}-${p},acct-${o}\n`;
+    }
+    f.state.settle();
+    const dir = tempDir();
+    const input = csv(dir, "members.csv", file);
+    const journal = join(dir, "sync.journal");
+    const args = ["sync", "--file", input, ...SYNC, "--app-url", f.url, "--yes", "--max-deletes", "10%", "--batch-bytes", "32012", "--concurrency", "2", "--journal", journal];
+    const env = { CIO_APP_API_KEY: APP_KEY };
+    let child: ChildProcess | undefined;
+    const first = spawnAgainst(f, args, { onSpawn: (c) => (child = c), env });
+    const records = (): number => (existsSync(journal) ? readFileSync(journal, "utf8").split("\n").filter((l) => l.trim() !== "").length - 1 : 0);
+    for (const start = Date.now(); records() < 5; ) {
+      if (Date.now() - start > 60_000) throw new Error("the journal did not grow");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child!.kill("SIGKILL");
+    expect((await first).signal).toBe("SIGKILL");
+    const sentBeforeKill = f.state.size - 4000;
+    expect(sentBeforeKill).toBeLessThan(40_000);
+
+    f.faults.set({ latencyMs: undefined });
+    const requestsBefore = f.requests.length;
+    const second = await runAgainst(f, [...args, "--resume", "--json"], { env });
+    expect(second.code, second.stderr).toBe(0);
+    const s = summaryOf(second);
+    expect(s).toMatchObject({ rows: 40_400, applied: 40_400, failed: 0, skipped: 0 });
+    expect(balanced(s)).toBe(true);
+    // Exactly the file: 90 old and 1,000 new people per object.
+    const want: string[] = [];
+    for (let o = 0; o < 40; o++) {
+      for (let p = 10; p < 100; p++) want.push(`1:acct-${o} id:old-${o}-${p}`);
+      for (let p = 0; p < 1000; p++) want.push(`1:acct-${o} id:new-${o}-${p}`);
+    }
+    expect(pairs(f).sort()).toEqual(want.sort());
+    // The resumed run read nothing (it sent the saved plan) and resent at most the batches in flight at the kill.
+    const after = f.requests.slice(requestsBefore);
+    expect(after.filter((r) => r.path.includes("/v1/"))).toEqual([]);
+    const sent = after.reduce((n, r) => n + ((r.body as { batch?: { cio_relationships: unknown[] }[] }).batch ?? []).reduce((m, op) => m + op.cio_relationships.length, 0), 0);
+    expect(sent).toBeLessThanOrEqual(40_400 - sentBeforeKill + 2 * 1600);
+    expect(sent).toBeGreaterThanOrEqual(40_400 - sentBeforeKill);
   });
 });
