@@ -1,8 +1,9 @@
 // `cio-rel list` and `cio-rel types` (issue 12): read what the workspace holds through the App API and
 // write it in a form `add` and `delete` read back with no mapping flags.
-import { createWriteStream, realpathSync } from "node:fs";
 import { once } from "node:events";
+import { open } from "node:fs/promises";
 import { resolve } from "node:path";
+import { checkOutputs, OUTPUT_MODE, WRITE_FLAGS } from "../report/outputs.js";
 import { EXIT, InputError, UsageError } from "../errors.js";
 import { openRowSource } from "../input/open.js";
 import type { Format } from "../input/types.js";
@@ -128,19 +129,21 @@ async function objectTypeOf(value: string | undefined, client: AppClient | undef
   return matchObjectType(value, r.types);
 }
 
-/** Refuses `--out` that is one of the inputs (never overwrite a file the user gave). */
-function checkOut(out: string | undefined, inputs: Array<string | undefined>): void {
+/**
+ * Refuses an `--out` that is the input, a symlink, a directory or unwritable (issue 9's checkOutputs), before
+ * anything is read or requested.
+ */
+async function checkOut(ctx: CommandContext, out: string | undefined, input: { flag: string; given: string } | undefined): Promise<void> {
   if (out === undefined) return;
-  const real = (p: string): string => {
-    try {
-      return realpathSync(p);
-    } catch {
-      return resolve(p);
-    }
-  };
-  for (const input of inputs) {
-    if (input !== undefined && input !== "-" && real(input) === real(out)) throw new UsageError(`--out ${out} is the input file: choose another output, the input is never overwritten`);
-  }
+  const named = (flag: string, given: string) => ({ flag, given, path: resolve(ctx.cwd, given) });
+  await checkOutputs({ inputs: input !== undefined && input.given !== "-" ? [named(input.flag, input.given)] : [], outputs: [named("--out", out)] });
+}
+
+/** The stream a listing goes to: `--out` opened no-follow with mode 0600, else standard output. */
+async function outputStream(ctx: CommandContext, out: string | undefined): Promise<NodeJS.WritableStream> {
+  if (out === undefined) return ctx.stdout;
+  const handle = await open(resolve(ctx.cwd, out), WRITE_FLAGS, OUTPUT_MODE);
+  return handle.createWriteStream();
 }
 
 /** The listings asked for: one from --object/--person, or one per row of --objects/--people. */
@@ -240,7 +243,7 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
   const rate = numberFlag("--app-rate", raw.appRate, 0.1, APP_RATE, true) ?? APP_RATE;
   const concurrency = numberFlag("--concurrency", raw.concurrency, 1, 16, false) ?? 4;
   const progressMode = oneOf("--progress", raw.progress, ["auto", "plain", "none"] as const) ?? "auto";
-  checkOut(raw.out, [raw.objects, raw.people]);
+  await checkOut(ctx, raw.out, raw.objects !== undefined ? { flag: "--objects", given: raw.objects } : raw.people !== undefined ? { flag: "--people", given: raw.people } : undefined);
   if (raw.objects === "-" && raw.people === "-") throw new UsageError("only one input can be standard input");
   const { client, key } = await openClient(ctx, raw, rate);
   const redact = redactor([key]);
@@ -341,7 +344,7 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
       columns = [...base, ...attrs.values()];
     }
 
-    const stream: NodeJS.WritableStream = raw.out !== undefined ? createWriteStream(raw.out) : ctx.stdout;
+    const stream = await outputStream(ctx, raw.out);
     await writeRows(stream, format, columns, rows);
     if (raw.out !== undefined) {
       stream.end();
@@ -387,6 +390,7 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
 /** `cio-rel types`: the workspace's object types (id, name, slug). */
 export async function runTypes(ctx: CommandContext, raw: ListRawOptions): Promise<number> {
   const format = oneOf("--format", raw.format, LIST_FORMATS) ?? "csv";
+  await checkOut(ctx, raw.out, undefined);
   const { client, key } = await openClient(ctx, raw, APP_RATE);
   try {
     const r = await client.objectTypes();
@@ -395,7 +399,7 @@ export async function runTypes(ctx: CommandContext, raw: ListRawOptions): Promis
       return r.kind === "auth" ? EXIT.auth : EXIT.api;
     }
     const rows = r.types.map((t: ObjectTypeInfo) => ({ id: t.id, name: t.name, slug: t.slug }));
-    const stream: NodeJS.WritableStream = raw.out !== undefined ? createWriteStream(raw.out) : ctx.stdout;
+    const stream = await outputStream(ctx, raw.out);
     await writeRows(stream, format, ["id", "name", "slug"], rows);
     if (raw.out !== undefined) {
       stream.end();

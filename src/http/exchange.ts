@@ -10,12 +10,12 @@ import { redactor } from "../commands/secrets.js";
 import { createRateLimiter, type RateLimiter, type Sleep } from "../transport/rate-limiter.js";
 import { bodySnippet, statusText } from "../transport/response.js";
 import { backoffDelay, DEFAULT_BACKOFF, parseRetryAfter, RETRYABLE_STATUSES } from "../transport/retry.js";
-import { describeNetworkError } from "../transport/track.js";
+import { describeNetworkError, MAX_RETRY_AFTER_MS } from "../transport/track.js";
 
 /** Redirect hops followed for one request. */
 export const MAX_REDIRECTS = 5;
-/** The longest Retry-After honoured; a longer one waits this long (a server asking for hours is not obeyed blindly). */
-export const MAX_RETRY_AFTER_MS = 120_000;
+/** The longest Retry-After honoured (the Track sender's cap, issue 9): a longer one waits this long. */
+export { MAX_RETRY_AFTER_MS };
 /** Most of an answer body kept; the rest is read and dropped so the connection can be reused. */
 const MAX_BODY_CHARS = 16 * 1024 * 1024;
 
