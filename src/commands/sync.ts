@@ -22,6 +22,7 @@ import { createProgress, resolveProgressMode } from "../report/progress.js";
 import { ReportFile } from "../report/report-file.js";
 import { colorLevel, formatSummary, summaryJson, type RunSummary } from "../report/summary.js";
 import { Tally, outcomeError } from "../report/tally.js";
+import { checkOutputs, type NamedPath } from "../report/outputs.js";
 import { DEFAULT_DELETE_LIMIT, guardDeletes, parseDeleteLimit, type DeleteLimit } from "../sync/guard.js";
 import { assertPlanBalanced, objectKey, personKeyOf, planObjectScope, planPersonScope } from "../sync/plan.js";
 import { entryJson, estimateReads, formatEstimate, formatPlan, parseEntry } from "../sync/render.js";
@@ -90,6 +91,27 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   if (dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
     throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --plan-out)");
   }
+  // Every file written is checked before anything is read, as for add (issue 9): never an input, a symlink or a folder.
+  const named = (flag: string, given: string | undefined): NamedPath[] => (given === undefined ? [] : [{ flag, given, path: at(given) }]);
+  await checkOutputs({
+    inputs: [
+      ...(command === "sync" && opts.input.sql === undefined && opts.input.path !== "-" ? named(raw.file !== undefined ? "--file" : raw.people !== undefined ? "--people" : "--objects", opts.input.path) : []),
+      ...(command === "undo" ? named("--snapshot", raw.snapshot) : []),
+      ...named("--objects-scope", raw.objectsScope),
+      ...named("--app-api-key-file", raw.appApiKeyFile),
+      ...named("--api-key-file", raw.apiKeyFile),
+      ...named("--site-id-file", raw.siteIdFile),
+    ],
+    outputs: [
+      ...named("--journal", opts.output.journal),
+      ...named("--report", opts.output.report),
+      ...named("--failures", opts.output.failures),
+      ...named("--out", opts.output.out),
+      ...named("--plan-out", raw.planOut),
+      ...(command === "sync" ? named("--snapshot", raw.snapshot) : []),
+    ],
+    mustExist: new Set(opts.output.resume ? ["--journal"] : []),
+  });
   const quiet = opts.output.quiet || opts.output.json;
   const say = (line: string): void => {
     if (!quiet) ctx.stderr.write(line + "\n");

@@ -108,6 +108,14 @@ describe("cio-rel sync against the fake workspace", () => {
     const again = await sync(f, ["sync", "--file", file, "--dry-run", "--plan-out", planOut, "--max-deletes", "100%"]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain("already exists");
+    // Nor the input: refused before anything is read.
+    const reads = f.requests.length;
+    for (const flag of ["--plan-out", "--snapshot", "--report"]) {
+      const r = await sync(f, ["sync", "--file", file, "--yes", flag, file]);
+      expect(r.code, flag).toBe(2);
+    }
+    expect(readFileSync(file, "utf8")).toBe("id,object_id\n1,acme\n2,acme\n5,acme\n");
+    expect(f.requests.length).toBe(reads);
   });
 
   it("--objects-scope: an object absent from the file is emptied; one not in scope is untouched", async () => {
