@@ -25,6 +25,9 @@ Exit codes:
 
 /** Flags that say how rows are read and mapped: shared by add, delete and validate. */
 function addMappingOptions(cmd: Command, withShapes: boolean): Command {
+  // issue 10: --help groups the options (input, mapping, sending, output); each optionsGroup() applies to the
+  // options added after it.
+  cmd.optionsGroup("Input:");
   if (withShapes) {
     cmd
       .option("--object <object_id>", "relate every row's person to this object")
@@ -39,16 +42,19 @@ function addMappingOptions(cmd: Command, withShapes: boolean): Command {
   }
   addSqlOptions(cmd);
   return cmd
-    .option("--object-type <n>", 'object type id for --object and for rows without an object_type_id column (default "1")')
+    .optionsGroup("Mapping:")
+    .option("--object-type <n>", "object type id for --object and for rows without an object_type_id column (default: 1)")
     .option("--person-key <key>", "which identifier person values are: id, email or cio_id (default: the column's name, else id)")
     .option("--person-column <name>", "column holding the person (default: the column named id, email or cio_id)")
     .option("--object-column <name>", "column holding the object id (default: object_id, or cio_object_id)")
     .option("--attributes <columns>", 'columns sent as relationship attributes: role,seat or "*" for every non-identifier column')
     .option("--empty-removes", "send an empty CSV cell as null, which removes that attribute in Customer.io")
-    .option("--format <format>", "csv, tsv, json, ndjson or lines (default: from the file extension)")
+    .optionsGroup("Input:")
+    .option("--format <format>", "csv, tsv, json, ndjson or lines (default: from the file extension, under a .gz)")
     .option("--no-header", "the CSV has no header row: its first column holds the identifiers")
-    .option("--delimiter <char>", 'CSV field delimiter (default "," for csv, tab for tsv; "\\t" for tab)')
+    .option("--delimiter <char>", 'CSV field delimiter, "\\t" for tab (default: "," for csv, sniffed from a comma-less header; tab for tsv)')
     .option("--encoding <name>", "text encoding of the input: utf-8, latin1, windows-1252, utf-16le, ... (default: a BOM, else utf-8)")
+    .optionsGroup("Sending:")
     .option("--group-by <how>", "group relationships into operations per object, person, or auto (fewer operations)", "auto")
     .option("--batch-bytes <n>", "largest request body in bytes (at most Customer.io's 500000)", "500000")
     .addOption(new Option("--window-size <rows>", "relationships grouped (and deduplicated) at a time").hideHelp());
@@ -67,8 +73,11 @@ function addSqlOptions(cmd: Command): Command {
 /** Flags of add and delete beyond the mapping. */
 function addRunOptions(cmd: Command): Command {
   return cmd
+    .optionsGroup("Sending:")
     .option("--dry-run", "plan and print what would be sent; sends nothing, needs no credentials")
+    .optionsGroup("Output:")
     .option("--out <file>", "with --dry-run: write every batch body, one JSON document per line")
+    .optionsGroup("Sending:")
     // issue 9: credentials come from the environment or a file; --site-id/--api-key are refused (see options.ts).
     .option("--site-id-file <file>", "file holding the Track API site id (default: $CIO_SITE_ID)")
     .option("--api-key-file <file>", "file holding the Track API key (default: $CIO_API_KEY)")
@@ -85,36 +94,59 @@ function addRunOptions(cmd: Command): Command {
     .option("--no-isolate", "do not split failed operations to find the bad rows")
     .option("--max-errors <n>", "stop sending once n rows have failed; the rest are skipped")
     .option("--give-up-after <seconds>", "stop once no request has succeeded for this long (an outage); 0: never", "60")
+    .optionsGroup("Output:")
     .option("--report <file>", "write one NDJSON line per input row with its outcome")
     .option("--failures <file>", "write failed, invalid, skipped and unconfirmed rows in the input's format, to re-run")
     .option("--journal <file>", "record settled rows after each batch, to resume after a crash")
     .option("--resume", "with --journal: skip the rows the journal already settled")
+    .optionsGroup("Sending:")
     .option("--yes", "delete without asking")
+    .optionsGroup("Output:")
     .option("--progress <mode>", "auto, tty, plain or none", "auto")
-    .option("--quiet", "print only errors")
+    .option("--quiet", "print only errors (rows that failed or are invalid included)")
     .option("--json", "print one JSON document with the results instead of the summary")
     .option("--verbose", "log every request (method, URL, status, bytes, ms)")
     .option("--debug", "print stack traces of internal errors");
 }
 
+/** What every add/delete/validate --help starts with: the three input shapes (issue 10, "Help that teaches"). */
+function synopsis(command: string): string {
+  if (command === "validate") {
+    return `Input shapes:
+  cio-rel validate <file> --object <object_id>   the rows are people (a list of ids, emails or a CSV)
+  cio-rel validate <file> --person <value>       the rows are objects
+  cio-rel validate <file>                        each row names a person and an object
+`;
+  }
+  return `Input shapes:
+  cio-rel ${command} --object <object_id> --people <file>   every row's person ${command === "add" ? "to" : "from"} one object
+  cio-rel ${command} --person <value> --objects <file>      every row's object ${command === "add" ? "to" : "from"} one person
+  cio-rel ${command} --file <file>                          each row names a person and an object
+  <file>: .csv .tsv .json .ndjson .jsonl .txt (optionally .gz), or - for standard input
+`;
+}
+
+/** Said above the examples: their files are the README's, and the repository's fixtures/ folder has them. */
+const EXAMPLE_FILES = "(people.csv, objects.csv and memberships.csv are shaped as in the README; the repository's fixtures/ folder has copies)";
+
 const ADD_EXAMPLES = `
-Examples:
-  $ cio-rel add --object acme --people fixtures/people.csv --dry-run
-  $ cio-rel add --person 1001 --objects fixtures/objects.csv --attributes plan
-  $ cio-rel add --file fixtures/memberships.csv --person-column user_id --object-column account_id --attributes role
+Examples ${EXAMPLE_FILES}:
+  $ cio-rel add --object acme --people people.csv --dry-run
+  $ cio-rel add --person 1001 --objects objects.csv --attributes plan
+  $ cio-rel add --file memberships.csv --person-column user_id --object-column account_id --attributes role
   $ cio-rel add --sql "select user_id, account_id, role from memberships order by 1,2" --person-column user_id --object-column account_id --attributes role`;
 
 const DELETE_EXAMPLES = `
-Examples:
-  $ cio-rel delete --object acme --people fixtures/people.csv --dry-run
+Examples ${EXAMPLE_FILES}:
+  $ cio-rel delete --object acme --people people.csv --dry-run
   $ cio-rel delete --object acme --people leavers.csv --yes --failures failed.csv
-  $ cio-rel delete --file fixtures/memberships.csv --person-column user_id --object-column account_id --yes`;
+  $ cio-rel delete --file memberships.csv --person-column user_id --object-column account_id --yes`;
 
 const VALIDATE_EXAMPLES = `
-Examples:
-  $ cio-rel validate fixtures/memberships.csv --person-column user_id --object-column account_id
-  $ cio-rel validate fixtures/bad-rows.csv --object acme
-  $ cio-rel validate fixtures/ids.txt --object acme`;
+Examples ${EXAMPLE_FILES}:
+  $ cio-rel validate memberships.csv --person-column user_id --object-column account_id
+  $ cio-rel validate people.csv --object acme
+  $ cio-rel validate ids.txt.gz --object acme --encoding latin1`;
 
 const SYNC_EXAMPLES = `
 Examples:
@@ -138,6 +170,8 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
       getOutHasColors: () => colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0,
       getErrHasColors: () => colorLevel(ctx.env, ctx.stderr.isTTY === true) > 0,
     })
+    // Defaults are written one way, "(default: x)", whether commander holds them or the text states them.
+    .configureHelp({ optionDescription: describeOption })
     .exitOverride();
 
   for (const name of ["add", "delete"] as const) {
@@ -149,6 +183,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     addVerifyOptions(cmd);
     cmd
       .showHelpAfterError(`(cio-rel ${name} --help for usage)`)
+      .addHelpText("before", synopsis(name))
       .addHelpText("after", (name === "add" ? ADD_EXAMPLES : DELETE_EXAMPLES) + "\n" + EXIT_CODES_HELP)
       .action(async (opts: RawOptions) => setExit(await runRelationships(ctx, name, await withTypeId(ctx, opts))));
   }
@@ -156,6 +191,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
   // --- sync / undo (issue 13) ---
   const syncFlags = (cmd: Command): Command =>
     cmd
+      .optionsGroup("Sync:")
       .option("--max-deletes <n|p%>", "refuse (exit 2, nothing sent) when the plan deletes more than this (default 10%: of the relationships in scope)")
       .option("--plan-out <file>", "write the plan, one NDJSON line per relationship (add, delete, unchanged, keep)")
       .option("--app-url <url>", "App API base URL, overriding --region (default: $CIO_APP_URL)")
@@ -188,6 +224,8 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
   addMappingOptions(validate, false);
   validate
     .showHelpAfterError("(cio-rel validate --help for usage)")
+    .addHelpText("before", synopsis("validate"))
+    .optionsGroup("Output:")
     .option("--json", "print one JSON document with the results")
     .option("--quiet", "print only the invalid rows")
     .addHelpText("after", VALIDATE_EXAMPLES + "\n" + EXIT_CODES_HELP)
@@ -206,8 +244,9 @@ function helpWidth(stream: CommandContext["stdout"]): number {
 /** --verify and its settings (add, delete; sync takes the same). The App API key: CIO_APP_API_KEY or --app-api-key-file. */
 export function addVerifyOptions(cmd: Command): Command {
   return cmd
+    .optionsGroup("Verify:")
     .option("--verify", "after sending, read back through the App API until every applied row is confirmed (needs CIO_APP_API_KEY)")
-    .option("--verify-timeout <seconds>", `how long to wait for writes to become visible before rows stay unconfirmed (default ${DEFAULT_VERIFY_TIMEOUT_MS / 1000})`)
+    .option("--verify-timeout <seconds>", `how long to wait for writes to become visible before rows stay unconfirmed (default: ${DEFAULT_VERIFY_TIMEOUT_MS / 1000})`)
     .option("--verify-sample <n>", "verify only n objects chosen at random (for runs too large to read back whole)");
 }
 
@@ -287,4 +326,10 @@ function addWorkspaceCommands(program: Command, ctx: CommandContext, setExit: (c
   addAppOptions(types, true)
     .addHelpText("after", LIST_EXIT_CODES)
     .action(async (opts: ListRawOptions) => setExit(await runTypes(ctx, opts)));
+}
+
+/** An option's help text with commander's default written as "(default: x)", like the defaults the texts state. */
+function describeOption(option: Option): string {
+  const shown = option.defaultValueDescription ?? (typeof option.defaultValue === "string" ? option.defaultValue : undefined);
+  return option.negate || shown === undefined ? option.description : `${option.description} (default: ${shown})`;
 }
