@@ -219,6 +219,8 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
         // Retry-After is the server's word on when to come back: it holds every worker, not only this one,
         // and replaces the jittered backoff (the limiter makes this send wait for it too).
         limiter.pauseUntil(now() + pauseMs);
+        // A wait the server asked for is not an outage: the give-up clock starts when it ends.
+        lastSuccessAt = Math.max(lastSuccessAt ?? 0, now() + pauseMs);
       } else {
         try {
           await sleep(backoffDelay(retry, baseMs, capMs, random), waitSignal);

@@ -169,7 +169,7 @@ describe("--help (issue 5)", () => {
     expect(r.code).toBe(0);
     const examples = r.stdout.split("\n").filter((l) => l.trim().startsWith("$ cio-rel"));
     expect(examples.length).toBeGreaterThanOrEqual(2);
-    for (const code of ["0", "1", "2", "3", "5", "130"]) expect(r.stdout).toMatch(new RegExp(`^  ${code} +\\S`, "m"));
+    for (const code of ["0", "1", "2", "3", "4", "5", "130"]) expect(r.stdout).toMatch(new RegExp(`^  ${code} +\\S`, "m"));
   });
 });
 

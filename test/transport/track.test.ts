@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { batchRows } from "../../src/plan/serialize.js";
-import { createTrackTransport } from "../../src/transport/track.js";
+import { MAX_RETRY_AFTER_MS, createTrackTransport } from "../../src/transport/track.js";
 import type { BatchSettlement, BatchTransport, RequestInfo, TrackTransportOptions } from "../../src/transport/types.js";
 import { batchOf, objectOp, postedOps, reply, shape, startServer, type Handler, type Received, type TestServer } from "./server.js";
 
@@ -424,4 +424,94 @@ describe("createTrackTransport: secrets", () => {
     expect(settlements.map((s) => s.rows[0]?.outcome.kind)).toEqual(["failed", "failed", "failed", "failed", "failed", "skipped"]);
     for (const secret of [KEY, SITE, BASIC.slice(6)]) expect(text).not.toContain(secret);
   });
+});
+
+describe("createTrackTransport: outages and waits (issue 9 §4)", () => {
+  /** A clock that moves only when the transport sleeps, so no assertion depends on the machine's speed. */
+  function fakeClock(): { now: () => number; sleep: (ms: number, signal?: AbortSignal) => Promise<void>; slept: number[] } {
+    let t = 1_000_000;
+    const slept: number[] = [];
+    return {
+      now: () => t,
+      sleep: async (ms, signal) => {
+        if (signal?.aborted === true) throw new Error("aborted");
+        slept.push(ms);
+        t += ms;
+      },
+      slept,
+    };
+  }
+
+  it.each([
+    ["3600 seconds", "3600"],
+    ["an HTTP date a day away", new Date(1_000_000 + 86_400_000).toUTCString()],
+  ])("caps a Retry-After of %s at 120 s, then retries", async (_name, retryAfter) => {
+    const clock = fakeClock();
+    const { server, transport } = await setup((_r, res, n) => (n === 0 ? reply(res, 429, {}, { "retry-after": retryAfter }) : reply(res, 200, {})), {
+      now: clock.now,
+      sleep: clock.sleep,
+    });
+    const s = await transport.send(batchOf(objectOp("a", ["1"], 1)));
+    expect(outcomes(s)).toEqual({ 1: "applied" });
+    expect(server.received).toHaveLength(2);
+    const waited = clock.slept.reduce((a, b) => a + b, 0);
+    expect(Math.max(...clock.slept)).toBeLessThanOrEqual(MAX_RETRY_AFTER_MS);
+    expect(waited).toBeGreaterThanOrEqual(MAX_RETRY_AFTER_MS - 1);
+    expect(waited).toBeLessThan(MAX_RETRY_AFTER_MS + 1000);
+  });
+
+  it("gives up once nothing has succeeded for giveUpAfterMs: the rows are skipped, and so is every later send", async () => {
+    const clock = fakeClock();
+    const { transport } = await setup((_r, res) => reply(res, 503, "down"), {
+      now: clock.now,
+      sleep: clock.sleep,
+      maxRetries: 1000,
+      backoffBaseMs: 1000,
+      backoffCapMs: 5000,
+      random: () => 1,
+      giveUpAfterMs: 60_000,
+    });
+    const s = await transport.send(batchOf(objectOp("a", ["1", "2"], 1)));
+    expect(s.rows.map((r) => r.outcome.kind)).toEqual(["skipped", "skipped"]);
+    expect(transport.gaveUp).toMatch(/gave up after 60 s without a successful request/);
+    const waited = clock.slept.reduce((a, b) => a + b, 0);
+    expect(waited).toBeGreaterThanOrEqual(60_000);
+    expect(waited).toBeLessThan(60_000 + 5_000 + 1);
+    const later = await transport.send(batchOf(objectOp("b", ["3"], 3)));
+    expect(later.rows.map((r) => r.outcome)).toEqual([{ kind: "skipped", reason: transport.gaveUp }]);
+  });
+
+  it("a success resets the outage clock", async () => {
+    const clock = fakeClock();
+    // Every other request fails: progress is being made, so it never gives up.
+    const { transport } = await setup((_r, res, n) => (n % 2 === 0 ? reply(res, 503, "busy") : reply(res, 200, {})), {
+      now: clock.now,
+      sleep: clock.sleep,
+      maxRetries: 3,
+      backoffBaseMs: 40_000,
+      backoffCapMs: 40_000,
+      random: () => 1,
+      giveUpAfterMs: 60_000,
+    });
+    for (let i = 0; i < 4; i++) {
+      const s = await transport.send(batchOf(objectOp(`o${i}`, [String(i)], i + 1)));
+      expect(s.rows[0]?.outcome.kind).toBe("applied");
+    }
+    expect(transport.gaveUp).toBeUndefined();
+  });
+
+  it("stopWaiting() ends a 3,600 s Retry-After at once: the rows are skipped as interrupted", async () => {
+    let got429: (() => void) | undefined;
+    const seen429 = new Promise<void>((resolve) => (got429 = resolve));
+    // Real clock and sleep: without stopWaiting this send would wait 120 s, past the test's timeout.
+    const { server, transport } = await setup((_r, res) => reply(res, 429, {}, { "retry-after": "3600" }), {
+      onRequest: (i) => (i.status === 429 ? got429?.() : undefined),
+    });
+    const sending = transport.send(batchOf(objectOp("a", ["1"], 1)));
+    await seen429;
+    transport.stopWaiting();
+    const s = await sending;
+    expect(s.rows.map((r) => r.outcome)).toEqual([{ kind: "skipped", reason: "interrupted" }]);
+    expect(server.received).toHaveLength(1);
+  }, 30_000);
 });
