@@ -191,7 +191,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
               ...(confirmed !== undefined ? { confirmed } : {}),
             });
           }
-          if (fail) await (failures as FailuresFile).write(s.row as Row, redact(error as string));
+          if (fail) await failures.write(s.row as Row, redact(error));
         })();
     };
     const rows = {

@@ -163,7 +163,7 @@ class WindowPlanner implements Planner {
       id = o.cioObjectId;
     } else {
       ids = this.#byType.get(o.typeId);
-      if (ids === undefined) this.#byType.set(o.typeId, (ids = new Map()));
+      if (ids === undefined) this.#byType.set(o.typeId, (ids = new Map<string, ObjectGroup>()));
       id = o.id;
     }
     let group = ids.get(id);

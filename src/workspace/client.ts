@@ -152,7 +152,7 @@ export function createAppClient(o: AppClientOptions): AppClient {
       const query = new URLSearchParams(path.includes("?") ? path.slice(path.indexOf("?") + 1) : "");
       if (start !== undefined) query.set("start", start);
       query.set("limit", String(pageLimit));
-      const r = await exchange.send("GET", `${path.split("?")[0]}?${query}`);
+      const r = await exchange.send("GET", `${path.split("?")[0]}?${query.toString()}`);
       if (r.kind !== "answer" || r.status < 200 || r.status >= 300) return { ok: false, pages, ...failureOf(r, what) };
       pages++;
       stats.pages++;

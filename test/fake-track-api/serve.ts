@@ -101,7 +101,7 @@ const visibilityDelayMs = num("visibility-delay", str("visibility-delay"));
 const app: Partial<AppSettings> = {
   apiKey: str("app-api-key") ?? "app-key",
   ...(pageSize !== undefined && { pageSize }),
-  ...(lastNext !== undefined && { lastNext: lastNext as AppSettings["lastNext"] }),
+  ...(lastNext !== undefined && { lastNext }),
   ...(v["repeat-pages"] === true && { repeat: true }),
   ...(appRate !== undefined && { rateLimit: appRate === 0 ? undefined : { perSecond: appRate } }),
 };

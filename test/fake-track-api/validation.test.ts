@@ -48,7 +48,7 @@ describe("validateOp", () => {
     ["object_type_id zero", objectOp(obj("a", "0"), [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
     ["object_type_id a name", objectOp(obj("a", "companies"), [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
     ["object_id missing", objectOp({ object_type_id: "1" } as never, [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
-    ["both object id forms", objectOp({ ...obj("a"), cio_object_id: "x" } as never, [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
+    ["both object id forms", objectOp({ ...obj("a"), cio_object_id: "x" }, [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
     ["object_id over 150 bytes", objectOp(obj(long), [{ identifiers: { id: "1" } }]), { reason: "too_long", field: "identifiers" }],
     ["object_id 150 bytes of multi-byte text", objectOp(obj("é".repeat(76)), [{ identifiers: { id: "1" } }]), { reason: "too_long", field: "identifiers" }],
     ["empty object_id", objectOp(obj(""), [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],

@@ -17,7 +17,7 @@ function oracle(data: string | Buffer, delimiter: string): string[][] {
     skip_empty_lines: true,
     relax_column_count: true,
     max_record_size: MAX_RECORD_SIZE,
-  }) as string[][];
+  });
 }
 
 /** [start line, fields] of every record the parser emits, fed `text` in pieces of `size` characters. */

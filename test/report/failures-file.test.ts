@@ -51,7 +51,7 @@ describe("FailuresFile round trip", () => {
       [{ index: 2, line: 2, fields: { ...tricky } }, 'HTTP 207: person "a" not found, field identifiers'],
       [{ index: 5, line: 5, fields: { email: "b@example.com", company: "", note: "x" } }, "timed out\nafter 8 retries"],
     ]);
-    const records = parse(text, { delimiter, columns: true, relax_column_count: false }) as Array<Record<string, string>>;
+    const records = parse<Record<string, string>>(text, { delimiter, columns: true, relax_column_count: false });
     expect(Object.keys(records[0] ?? {})).toEqual([...columns, ERROR_COLUMN]);
     expect(records).toEqual([
       { ...tricky, [ERROR_COLUMN]: 'HTTP 207: person "a" not found, field identifiers' },

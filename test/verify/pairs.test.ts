@@ -3,7 +3,6 @@ import type { Action } from "../../src/model/types.js";
 import { chooseSide, pairsOf, targetsOf } from "../../src/verify/pairs.js";
 import { row } from "./helpers.js";
 
-const ADD: Action = "add_relationships";
 const DEL: Action = "delete_relationships";
 
 describe("pairsOf", () => {
