@@ -178,7 +178,8 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
     /** The report and failures lines of a row; `confirmed` is --verify's verdict on an applied row. */
     const writeRow = (s: SettledRow, confirmed?: boolean): void | Promise<void> => {
         const error = outcomeError(s.outcome);
-        const fail = failures !== undefined && error !== undefined && s.row !== undefined;
+        const failuresFile = failures; // a const, so the check below narrows it inside the closure
+        const fail = failuresFile !== undefined && error !== undefined && s.row !== undefined;
         if (report === undefined && !fail) return;
         return (async () => {
           if (report !== undefined) {
@@ -191,7 +192,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
               ...(confirmed !== undefined ? { confirmed } : {}),
             });
           }
-          if (fail) await failures.write(s.row as Row, redact(error));
+          if (fail) await failuresFile.write(s.row as Row, redact(error));
         })();
     };
     const rows = {

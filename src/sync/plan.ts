@@ -67,7 +67,7 @@ function collapse<K>(
     const m = memberKey(d);
     let pairs = byMember.get(m);
     if (pairs === undefined) {
-      byMember.set(m, (pairs = new Map()));
+      byMember.set(m, (pairs = new Map<string, DesiredPair>()));
       if (!members.has(m)) members.set(m, onNewMember(d));
     }
     const k = pairKey(d);
@@ -204,7 +204,7 @@ export function planObjectScope(input: ObjectScopeInput): Plan {
 
 /** A listed attribute value as text for comparison: CSV gives "3" where the listing may hold 3. */
 const comparable = (v: unknown): string | undefined =>
-  v === undefined || v === null || v === "" ? undefined : typeof v === "object" ? JSON.stringify(v) : String(v);
+  v === undefined || v === null || v === "" ? undefined : typeof v === "object" ? JSON.stringify(v) : `${v as string | number | boolean}`;
 
 /**
  * The attributes to send so the listed relationship ends with the desired ones, or undefined when they

@@ -142,7 +142,7 @@ export function parseEntry(text: string): PlanEntry | { problem: string } {
   else if (isRecord(object) && typeof object["object_type_id"] === "string" && typeof object["object_id"] === "string") {
     ref = { typeId: object["object_type_id"], id: object["object_id"] };
   } else return { problem: "object must be {object_type_id, object_id} or {cio_object_id}" };
-  const entry: PlanEntry = { op: op as PlanOp, person: { key: key as PersonKey, value: person[key] as string }, object: ref };
+  const entry: PlanEntry = { op: op as PlanOp, person: { key, value: person[key] }, object: ref };
   const attrs = doc["attributes"];
   if (attrs !== undefined) {
     if (!isRecord(attrs) || !Object.values(attrs).every(isScalar)) return { problem: "attributes must be a flat map of scalars" };

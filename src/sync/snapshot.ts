@@ -74,7 +74,7 @@ export function createSnapshotParser(): { line(text: string, n: number): string 
         if (scope !== "object" && scope !== "person") return 'scope must be "object" or "person"';
         if (key !== "id" && key !== "email" && key !== "cio_id") return "personKey must be id, email or cio_id";
         if (!Array.isArray(types) || !types.every((t) => typeof t === "string")) return "objectTypes must be a list of type ids";
-        header = { scope, personKey: key, objectTypes: types as string[], takenAt: typeof doc["takenAt"] === "string" ? doc["takenAt"] : "" };
+        header = { scope, personKey: key, objectTypes: types, takenAt: typeof doc["takenAt"] === "string" ? doc["takenAt"] : "" };
         return undefined;
       }
       if (header.scope === "object") {
@@ -113,7 +113,7 @@ export function createSnapshotParser(): { line(text: string, n: number): string 
           attributes: isRecord(o["attributes"]) ? o["attributes"] : {},
         });
       }
-      people.push({ person: { key: k, value: p[k] as string }, objects: os, line: n });
+      people.push({ person: { key: k, value: p[k] }, objects: os, line: n });
       return undefined;
     },
     result() {

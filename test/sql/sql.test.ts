@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
 import { BIN, runCli, type CliResult } from "../e2e/cli.js";
-import { API_KEY, SITE_ID, actualState, balanced, runAgainst, startFake, summaryOf, tempDir } from "../e2e/harness.js";
+import { actualState, balanced, runAgainst, startFake, summaryOf, tempDir } from "../e2e/harness.js";
 import { PASSWORD_ROLE, freePort, startPgServer, type PgServer } from "./pg-server.js";
 
 // --sql against a real PostgreSQL (issue 17). One cluster for the file; each test uses its own tables.
