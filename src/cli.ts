@@ -254,7 +254,7 @@ export function addVerifyOptions(cmd: Command): Command {
 
 /** --object-type given as a name or slug becomes its id, looked up once per run (needs an App API key). */
 async function withTypeId(ctx: CommandContext, opts: RawOptions): Promise<RawOptions> {
-  const typeId = await resolveObjectTypeName(ctx, opts as RawOptions & ListRawOptions);
+  const typeId = await resolveObjectTypeName(ctx, opts);
   return typeId === undefined ? opts : { ...opts, objectType: typeId };
 }
 

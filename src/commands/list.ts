@@ -259,7 +259,7 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
     const { targets, invalid, kind } = await targetsOf(ctx, raw, typeId, err);
 
     // Listings run `concurrency` at a time; every request of every one shares the client's 10/s limiter.
-    const results: Array<Listing<ListedPerson> | Listing<ListedObject> | undefined> = new Array(targets.length);
+    const results = new Array<Listing<ListedPerson> | Listing<ListedObject> | undefined>(targets.length);
     let next = 0;
     let done = 0;
     let authStop: string | undefined;

@@ -9,7 +9,7 @@ import type { ProgressMode } from "../report/progress.js";
 import { createStatusLine } from "../report/status-line.js";
 import type { VerifySummary } from "../report/summary.js";
 import type { Tally } from "../report/tally.js";
-import { createAppClient, type AppClient, type Listing } from "../workspace/client.js";
+import { type AppClient, type Listing } from "../workspace/client.js";
 import { readAppApiKey, resolveAppUrl } from "../workspace/config.js";
 import type { ListingRead } from "../verify/judge.js";
 import type { Target, VerifyRow } from "../verify/pairs.js";

@@ -32,13 +32,14 @@ export function objectTypeIdProblem(typeId: string): string | undefined {
 }
 
 /** C0 control characters and DEL: never part of an identifier someone meant (issue 10: `10\u000001` was sent). */
+// eslint-disable-next-line no-control-regex -- matching control characters is this regex's whole purpose
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Why an identifier holds a control character, naming it and where, or undefined. */
 export function controlProblem(value: string): string | undefined {
   const m = CONTROL.exec(value);
   if (m === null) return undefined;
-  const code = (m[0] as string).charCodeAt(0);
+  const code = m[0].charCodeAt(0);
   const name = CONTROL_NAMES[code] ?? `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
   return `holds a control character (${name} at character ${m.index + 1}): ${quote(value)}`;
 }
