@@ -179,7 +179,7 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
       if (report === undefined && !fail) return;
       return (async () => {
         if (report !== undefined) await report.write({ row: s.index, line: s.line, outcome: s.outcome, person: s.relationship?.person, object: s.relationship?.object });
-        if (fail) await (failures as FailuresFile).write(s.row as Row, redact(error as string));
+        if (fail) await failures.write(s.row as Row, redact(error));
       })();
     },
     ignoresApplied: report === undefined,
@@ -661,7 +661,7 @@ function mergeResults(results: readonly PipelineResult[]): PipelineResult {
     plan.bytes += r.plan.bytes;
     halt ??= r.halt;
   }
-  const merged: PipelineResult = { plan: { ...(results[0]?.plan ?? {}), ...plan } as PipelineResult["plan"], objectTypes: [], distinctPeople: 0, distinctObjects: 0 };
+  const merged: PipelineResult = { plan: { ...(results[0]?.plan ?? {}), ...plan }, objectTypes: [], distinctPeople: 0, distinctObjects: 0 };
   if (halt !== undefined) merged.halt = halt;
   return merged;
 }
