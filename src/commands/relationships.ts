@@ -122,7 +122,9 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   // issue 9: a file that cannot be finished (a full disk) is reported with exit 4 after the summary, not thrown.
   let closeFailure: OutputError | undefined;
   const closeAll = async (): Promise<void> => {
-    const closing = [report?.close(), failures?.close(), journal?.close(), transport?.close(), appClient?.close(), out !== undefined ? endStream(out, at(opts.output.out as string)) : undefined, closeInput(source)];
+    const closing = [report?.close(), failures?.close(), journal?.close(), transport?.close(), appClient?.close(), out !== undefined ? endStream(out, at(opts.output.out as string)) : undefined, closeInput(source)].filter(
+      (p) => p !== undefined,
+    );
     for (const r of await Promise.allSettled(closing)) {
       if (r.status === "fulfilled") continue;
       if (!(r.reason instanceof OutputError)) throw r.reason;

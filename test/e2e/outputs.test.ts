@@ -181,8 +181,8 @@ function fillingDisk(matches: (path: string) => boolean, budget: number, exemptF
       throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", errno: -28, syscall: "write" });
     };
     const handle: OutputHandle = {
-      writeFile: (data) => full(data as string),
-      appendFile: (data) => full(data as string),
+      writeFile: (data) => full(data),
+      appendFile: (data) => full(data),
       sync: () => real.sync(),
       datasync: () => real.datasync(),
       close: () => real.close(),
@@ -202,7 +202,7 @@ describe("an output that fills up mid-run (issue 9 §3)", () => {
     const report = join(dir, "report.ndjson");
     const failures = join(dir, "failed.csv");
     const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", "1", "--journal", journal];
-    const target = { report, journal, failures }[which as "report"]!;
+    const target = { report, journal, failures }[which]!;
     // Room for the header and a few records: the disk fills after a few batches.
     const budget = which === "report" ? 70 * 1000 : which === "journal" ? 60 : 100;
     const r = await runAgainst(fake, [...args, "--report", report, "--failures", failures, "--json"], {
