@@ -148,7 +148,7 @@ describe("--sql errors: one line, exit 2, before anything is sent", () => {
       name: "authentication failure",
       args: () => ["--sql", "select 1 as id"],
       env: () => ({ DATABASE_URL: server.url({ user: PASSWORD_ROLE.user, password: "wrong-" + PASSWORD_ROLE.password }) }),
-      message: /^cio-rel: cannot connect to postgres:\/\/cio_secret_role:\*\*\*@127\.0\.0\.1:\d+\/postgres: authentication failed: password authentication failed for user "cio_secret_role"$/,
+      message: /^cio-rel: cannot connect to postgres:\/\/cio_secret_role:\*\*\*@127\.0\.0\.1:\d+\/postgres: authentication failed: password authentication failed for user "cio_secret_role"( \(see cio-rel \w+ --help\))?$/,
     },
     {
       name: "no password for a role that needs one",
@@ -159,27 +159,27 @@ describe("--sql errors: one line, exit 2, before anything is sent", () => {
       name: "database does not exist",
       args: () => ["--sql", "select 1 as id"],
       env: () => ({ DATABASE_URL: server.url({ database: "nope" }) }),
-      message: /^cio-rel: cannot connect to postgres:\/\/postgres@127\.0\.0\.1:\d+\/nope: database "nope" does not exist \(SQLSTATE 3D000\)$/,
+      message: /^cio-rel: cannot connect to postgres:\/\/postgres@127\.0\.0\.1:\d+\/nope: database "nope" does not exist \(SQLSTATE 3D000\)( \(see cio-rel \w+ --help\))?$/,
     },
-    { name: "SQL syntax error", args: () => ["--sql", "select user_id\n  from from memberships"], message: /^cio-rel: --sql:2:8: syntax error at or near "from" \(SQLSTATE 42601\)$/ },
-    { name: "unknown table", args: () => ["--sql", "select 1 from nowhere"], message: /^cio-rel: --sql:1:15: relation "nowhere" does not exist \(SQLSTATE 42P01\)$/ },
+    { name: "SQL syntax error", args: () => ["--sql", "select user_id\n  from from memberships"], message: /^cio-rel: --sql:2:8: syntax error at or near "from" \(SQLSTATE 42601\)( \(see cio-rel \w+ --help\))?$/ },
+    { name: "unknown table", args: () => ["--sql", "select 1 from nowhere"], message: /^cio-rel: --sql:1:15: relation "nowhere" does not exist \(SQLSTATE 42P01\)( \(see cio-rel \w+ --help\))?$/ },
     {
       name: "missing person column (checked against the result's fields, even when it has no rows)",
       args: () => ["--sql", "select user_id as uid, account_id from memberships where false", ...MAPPING],
-      message: /^cio-rel: sql: person column "user_id" not found \(columns: uid, account_id\)$/,
+      message: /^cio-rel: sql: person column "user_id" not found \(columns: uid, account_id\)( \(see cio-rel \w+ --help\))?$/,
     },
     {
       name: "missing attribute column",
       args: () => ["--sql", "select user_id, account_id from memberships", ...MAPPING, "--attributes", "role"],
-      message: /^cio-rel: sql: attribute column "role" not found \(columns: user_id, account_id\)$/,
+      message: /^cio-rel: sql: attribute column "role" not found \(columns: user_id, account_id\)( \(see cio-rel \w+ --help\))?$/,
     },
     { name: "a query that writes (read-only transaction)", args: () => ["--sql", "delete from memberships returning *"], message: /cannot execute DELETE in a read-only transaction/ },
     { name: "a statement without columns", args: () => ["--sql", "set search_path = public"], message: /^cio-rel: --sql: the query returns no columns/ },
     { name: "two columns of one name", args: () => ["--sql", "select 1 as id, 2 as id, 'a' as object_id"], message: /two columns named "id"/ },
-    { name: "a runtime error on the first rows", args: () => ["--sql", "select 1/0 as id, 'a' as object_id"], message: /^cio-rel: --sql: division by zero \(SQLSTATE 22012\)$/ },
+    { name: "a runtime error on the first rows", args: () => ["--sql", "select 1/0 as id, 'a' as object_id"], message: /^cio-rel: --sql: division by zero \(SQLSTATE 22012\)( \(see cio-rel \w+ --help\))?$/ },
     { name: "--db carrying a password", args: () => ["--sql", "select 1 as id", "--db", server.url({ user: PASSWORD_ROLE.user, password: PASSWORD_ROLE.password })], message: /^cio-rel: --db holds a password/ },
-    { name: "--db that is not a postgres URL", args: () => ["--sql", "select 1 as id", "--db", "mysql://x@y/z"], message: /^cio-rel: --db must be a postgres:\/\/ or postgresql:\/\/ URL$/ },
-    { name: "--sql with a flag that describes a file", args: () => ["--sql", "select 1 as id", "--delimiter", ";", "--no-header"], message: /^cio-rel: --delimiter, --no-header describe a file; the rows of --sql are the query's named columns$/ },
+    { name: "--db that is not a postgres URL", args: () => ["--sql", "select 1 as id", "--db", "mysql://x@y/z"], message: /^cio-rel: --db must be a postgres:\/\/ or postgresql:\/\/ URL( \(see cio-rel \w+ --help\))?$/ },
+    { name: "--sql with a flag that describes a file", args: () => ["--sql", "select 1 as id", "--delimiter", ";", "--no-header"], message: /^cio-rel: --delimiter, --no-header describe a file; the rows of --sql are the query's named columns( \(see cio-rel \w+ --help\))?$/ },
     { name: "--sql beside --file", args: () => ["--sql", "select 1 as id", "--file", "x.csv"], message: /^cio-rel: --sql is the input: drop --file/ },
     { name: "--sql-file that does not exist", args: () => ["--sql-file", join(dir, "none.sql")], message: /none\.sql: cannot read: no such file$/ },
   ];
@@ -203,10 +203,10 @@ describe("--sql errors: one line, exit 2, before anything is sent", () => {
   it("validate and delete take --sql too; validate needs a file or --sql", async () => {
     const v = await runSql(["validate", "--object", "acme", "--sql", "select 'a@example.com' as email"]);
     expect(v.code).toBe(0);
-    expect(v.stdout).toBe("sql: 1 rows read, 1 valid, 0 invalid, 0 duplicate (all valid)\n");
+    expect(v.stdout).toBe("sql: 1 row read, 1 valid, 0 invalid, 0 duplicate (all valid)\n");
     const none = await runSql(["validate", "--object", "acme"]);
     expect(none.code).toBe(2);
-    expect(none.stderr).toBe("cio-rel: validate needs the rows: a file (- for stdin), or --sql / --sql-file\n");
+    expect(none.stderr).toBe("cio-rel: validate needs the rows: a file (- for stdin), or --sql / --sql-file (see cio-rel validate --help)\n");
     const out = join(dir, "delete.ndjson");
     const d = await runSql(["delete", "--object", "acme", "--sql", "select 'a@example.com' as email", "--dry-run", "--out", out]);
     expect(d.code).toBe(0);
@@ -269,7 +269,7 @@ describe("--sql with --journal (resume reads the same rows in the same order)", 
       env: { DATABASE_URL: `postgres://nobody@127.0.0.1:${await freePort()}/x` },
     });
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("cio-rel: --journal with --sql needs a query with ORDER BY at its top level: a resumed run must read the same rows in the same order\n");
+    expect(r.stderr).toBe("cio-rel: --journal with --sql needs a query with ORDER BY at its top level: a resumed run must read the same rows in the same order (see cio-rel add --help)\n");
     expect(existsSync(journal)).toBe(false);
   });
 
