@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --max-old-space-size=1024
-// The heap ceiling is far above what cio-rel holds (a bounded window and the batches in flight), and
-// setting one keeps V8 from growing the heap freely between collections: peak RSS stays under 200 MB.
+#!/usr/bin/env node
+// A plain `env node`: BusyBox's env (Alpine images, many CI jobs) has no -S to pass node flags.
 import "../dist/main.js";

@@ -7,6 +7,10 @@ import { ROOT, spawnCli, tempDir } from "./cli.js";
 // boundary is the point: the shim starts the built CLI, exit codes reach the shell, stdout is drained.
 
 describe("the installed binary", () => {
+  it("starts with a plain `#!/usr/bin/env node`: BusyBox's env (Alpine) has no -S for node flags", () => {
+    expect(readFileSync(join(ROOT, "bin", "cio-rel.js"), "utf8").split("\n")[0]).toBe("#!/usr/bin/env node");
+  });
+
   it("starts from the shim and prints the package's version", async () => {
     const r = await spawnCli(["--version"]);
     expect(r.code).toBe(0);
