@@ -22,7 +22,13 @@ export interface OutputPlan {
 }
 
 /** Identity of a file: device and inode when it exists; else its real folder and name (two outputs may name one new file). */
-type Identity = { kind: "inode"; key: string } | { kind: "new"; key: string };
+type Identity = { kind: "inode"; key: string } | { kind: "new"; key: string } | { kind: "null"; key: string };
+
+/**
+ * The null device: the one non-regular file an output may be. `--out /dev/null` times a dry run without
+ * keeping its bodies (the benchmark does), and writing it destroys nothing. Never chmod-ed.
+ */
+export const NULL_DEVICE = "/dev/null";
 
 /** An output file that could not be written mid-run (ENOSPC, EIO...): the run stops and exits 4. */
 export class OutputError extends CioRelError {
@@ -114,6 +120,11 @@ async function outputIdentity(named: NamedPath, mustExist: boolean): Promise<Ide
   }
   if (info.isSymbolicLink()) throw new UsageError(`${where} is a symbolic link: cio-rel does not write through links; give the real path`);
   if (info.isDirectory()) throw new UsageError(`${where}: cannot write it: is a directory`);
+  if (named.path === NULL_DEVICE && info.isCharacterDevice()) {
+    // A journal must be read back by --resume: one written to the null device would resume nothing.
+    if (named.flag === "--journal") throw new UsageError(`${where}: a journal must be a file that --resume can read back`);
+    return { kind: "null", key: `${named.flag}` };
+  }
   if (!info.isFile()) throw new UsageError(`${where}: cannot write it: not a regular file (a device, pipe or socket)`);
   try {
     await access(named.path, constants.W_OK);
@@ -144,6 +155,8 @@ export async function openOutput(path: string, flags: number, opener: OpenOutput
   } catch (e) {
     throw new UsageError(`cannot write ${path}: ${describeFsError(e)}`);
   }
+  // The null device is shared by every user of the machine: its mode is not ours to narrow.
+  if (path === NULL_DEVICE) return handle;
   try {
     await handle.chmod(OUTPUT_MODE);
   } catch {

@@ -1,4 +1,4 @@
-import { OutputError, WRITE_FLAGS, openOutput, type OpenOutput, type OutputHandle } from "./outputs.js";
+import { NULL_DEVICE, OutputError, WRITE_FLAGS, openOutput, type OpenOutput, type OutputHandle } from "./outputs.js";
 
 /** Text buffered before a write reaches the file; callers awaiting write() then wait for the disk (back-pressure). */
 const HIGH_WATER_CHARS = 64 * 1024;
@@ -55,6 +55,8 @@ export class TextSink {
     this.closed = true;
     try {
       await this.flush();
+      // The null device keeps nothing and cannot be fsync-ed (EINVAL).
+      if (this.path === NULL_DEVICE) return;
       await this.handle.sync().catch((e: unknown) => {
         throw new OutputError(this.path, e);
       });

@@ -115,6 +115,29 @@ describe("outputs are created readable by their owner only (issue 9 §2)", () =>
   });
 });
 
+describe("the null device is the one non-regular output allowed", () => {
+  it("--out /dev/null times a dry run (the benchmark does) and leaves /dev/null's mode alone; --report /dev/null too", async () => {
+    fake = await startFake();
+    const s = setup();
+    const modeBefore = statSync("/dev/null").mode;
+    const dry = await runAgainst(fake, ["add", "--file", s.input, ...MEMBERSHIP_FLAGS, "--dry-run", "--out", "/dev/null", "--failures", "/dev/null"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    const sent = await runAgainst(fake, ["add", "--file", s.input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--report", "/dev/null"]);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(fake.requests.length).toBeGreaterThan(0);
+    expect(statSync("/dev/null").mode).toBe(modeBefore);
+  });
+
+  it("--journal /dev/null is refused: --resume could read nothing back", async () => {
+    fake = await startFake();
+    const s = setup();
+    const r = await runAgainst(fake, ["add", "--file", s.input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--journal", "/dev/null"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--journal /dev/null");
+    expect(fake.requests).toHaveLength(0);
+  });
+});
+
 describe("an output that cannot be written at start: exit 2, one line, nothing sent or created (issue 9 §3)", () => {
   const CASES: Record<string, (dir: string) => string> = {
     "a missing folder": (d) => join(d, "no", "such", "r.ndjson"),
