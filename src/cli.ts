@@ -207,13 +207,15 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     .option("--objects-scope <file>", "more objects in scope: one absent from the file ends with no people")
     .option("--delete-unmatchable", "also delete related people who lack the file's identifier (kept by default)")
     .option("--snapshot <file>", "write every relationship in scope before applying, for cio-rel undo")
-    .addHelpText("after", SYNC_EXAMPLES + "\n" + EXIT_CODES_HELP)
+    .addHelpText("after", SYNC_EXAMPLES + "\n" + EXIT_CODES_HELP);
+  addVerifyOptions(sync)
     .action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "sync", { ...opts, ...(await withTypeId(ctx, opts)) })));
   const undo = program.command("undo").description("bring a sync's scope back to its --snapshot (a sync to the snapshot)");
   addRunOptions(undo);
   syncFlags(undo)
     .requiredOption("--snapshot <file>", "the snapshot cio-rel sync --snapshot wrote")
-    .addHelpText("after", EXIT_CODES_HELP)
+    .addHelpText("after", EXIT_CODES_HELP);
+  addVerifyOptions(undo)
     .action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "undo", opts)));
   // --- end sync / undo ---
 

@@ -49,6 +49,8 @@ import type { SettledRow } from "./outcomes.js";
 import { startPipeline, type PipelineResult } from "./pipeline.js";
 import { exitCodeFor } from "./relationships.js";
 import { redactor } from "./secrets.js";
+import { appConnection, parseVerifyFlags, Verifier, type VerifyRawOptions } from "./verify-phase.js";
+import type { VerifySummary } from "../report/summary.js";
 
 /** The flags of sync and undo beyond those of add. */
 export interface SyncRawOptions extends RawOptions {
@@ -112,6 +114,9 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
     ],
     mustExist: new Set(opts.output.resume ? ["--journal"] : []),
   });
+  // --verify (issue 14): read back what the sync applied, once both its adds and deletes are sent.
+  const verifyFlags = parseVerifyFlags(raw as VerifyRawOptions, { dryRun: opts.output.dryRun });
+  const verifier = verifyFlags !== undefined ? new Verifier(verifyFlags) : undefined;
   const quiet = opts.output.quiet || opts.output.json;
   const say = (line: string): void => {
     if (!quiet) ctx.stderr.write(line + "\n");
@@ -168,21 +173,36 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, quiet);
   const progress = createProgress({ mode, stream: ctx.stderr, ...(ctx.now !== undefined ? { now: ctx.now } : {}) });
   let transport: BatchTransport | undefined;
+  let appClient: AppClient | undefined;
+  let verified: { summary: VerifySummary; halt?: "auth" | "interrupted" } | undefined;
   let out: NodeJS.WritableStream | undefined;
   const results: PipelineResult[] = [];
   let interrupted = false;
   let unhook: (() => void) | undefined;
+  /** The report and failures lines of a row; `confirmed` is --verify's verdict on an applied row. */
+  const writeRow = (s: SettledRow, confirmed?: boolean): void | Promise<void> => {
+    const error = outcomeError(s.outcome);
+    const fail = failures !== undefined && error !== undefined && s.row !== undefined;
+    if (report === undefined && !fail) return;
+    return (async () => {
+      if (report !== undefined) {
+        await report.write({
+          row: s.index,
+          line: s.line,
+          outcome: s.outcome,
+          person: s.relationship?.person,
+          object: s.relationship?.object,
+          ...(confirmed !== undefined ? { confirmed } : {}),
+        });
+      }
+      if (fail) await failures.write(s.row as Row, redact(error));
+    })();
+  };
+  let action: "add_relationships" | "delete_relationships" = "add_relationships";
   const rows = {
-    settle(s: SettledRow): void | Promise<void> {
-      const error = outcomeError(s.outcome);
-      const fail = failures !== undefined && error !== undefined && s.row !== undefined;
-      if (report === undefined && !fail) return;
-      return (async () => {
-        if (report !== undefined) await report.write({ row: s.index, line: s.line, outcome: s.outcome, person: s.relationship?.person, object: s.relationship?.object });
-        if (fail) await failures.write(s.row as Row, redact(error));
-      })();
-    },
-    ignoresApplied: report === undefined,
+    // With --verify, applied rows wait for their verdict before their lines are written.
+    settle: (s: SettledRow): void | Promise<void> => (verifier?.take(s, action) === true ? undefined : writeRow(s)),
+    ignoresApplied: report === undefined && verifier === undefined,
   };
   try {
     if (dryRun) {
@@ -214,7 +234,8 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
       control?.interrupt();
     });
     // Adds first: a run cut short leaves people with both the old and the new relationships, never neither.
-    for (const action of ["add_relationships", "delete_relationships"] as const) {
+    for (const a of ["add_relationships", "delete_relationships"] as const) {
+      action = a;
       const mine = ops.filter((x) => (x.entry.op === "add") === (action === "add_relationships"));
       if (mine.length === 0) continue;
       const halted = results.find((r) => r.halt !== undefined)?.halt;
@@ -259,10 +280,20 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
       if (interrupted) control.interrupt();
       results.push(await pipeline.done);
     }
+    // ---- issue 14: read back what was applied; held rows get their report/failures lines here ----
+    if (verifier !== undefined) {
+      progress.stop();
+      const app = await appConnection(raw as VerifyRawOptions, ctx.env, opts.send.region, "--verify");
+      appClient = createAppClient({ baseUrl: app.baseUrl, apiKey: app.apiKey, timeoutMs: opts.send.timeoutMs, maxRetries: opts.send.maxRetries, userAgent: `cio-rel/${VERSION}` });
+      verified = await verifier.finish(
+        { client: appClient, tally, onRow: writeRow, progress: { mode, stream: ctx.stderr }, ...(ctx.now !== undefined ? { now: ctx.now } : {}) },
+        interrupted ? "the run was interrupted" : undefined,
+      );
+    }
   } finally {
     unhook?.();
     progress.stop();
-    await Promise.all([report?.close(), failures?.close(), journal?.close(), transport?.close(), out !== undefined ? endStream(out) : undefined]);
+    await Promise.all([report?.close(), failures?.close(), journal?.close(), transport?.close(), appClient?.close(), out !== undefined ? endStream(out) : undefined]);
   }
   if (!dryRun && tally.count("applied") > 0) noteWorkspaceWrite(now());
   tally.assertBalanced();
@@ -270,7 +301,7 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   if (tally.rowsRead !== ops.length) throw new Error(`sync accounting mismatch: ${ops.length} operations planned, ${tally.rowsRead} settled`);
 
   const merged = mergeResults(results);
-  const exitCode = interrupted && merged.halt === undefined ? EXIT.interrupted : exitCodeFor(merged, tally, dryRun);
+  const exitCode = interrupted && merged.halt === undefined ? EXIT.interrupted : exitCodeFor(merged, tally, dryRun, verified?.halt);
   const summary: RunSummary = {
     command,
     dryRun,
@@ -285,8 +316,7 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
     durationMs: Math.round(now() - started),
     files: { report: opts.output.report ?? null, failures: opts.output.failures ?? null, journal: opts.output.journal ?? null, out: opts.output.out ?? null },
     exitCode,
-    // --verify on sync is not wired yet (issue 14 reads back add/delete runs).
-    verify: null,
+    verify: verified !== undefined ? { ...verified.summary, halt: verified.summary.halt === null ? null : redact(verified.summary.halt) } : null,
     ...(merged.halt !== undefined ? { halt: redact(merged.halt.reason) } : {}),
   };
   if (opts.output.json) {

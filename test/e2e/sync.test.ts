@@ -226,6 +226,25 @@ describe("cio-rel sync against the fake workspace", () => {
     expect(r.stderr).toContain("Plan: add 0, delete 0, unchanged 1");
   });
 
+  it("--verify reads back the adds and the deletes (by cio_id); a write never applied is unconfirmed, exit 6", async () => {
+    const f = await workspace({ visibilityDelayMs: 200 });
+    seed(f);
+    f.faults.set({ dropWritesFor: ["6"] });
+    const dir = tempDir();
+    const file = csv(dir, "members.csv", "id,object_id\n1,acme\n2,acme\n5,acme\n6,acme\n4,globex\n");
+    const report = join(dir, "report.ndjson");
+    const r = await sync(f, ["sync", "--file", file, "--yes", "--json", "--max-deletes", "1", "--verify", "--verify-timeout", "3", "--report", report]);
+    expect(r.code, r.stderr).toBe(6);
+    const s = summaryOf(r);
+    expect(s).toMatchObject({ rows: 3, applied: 2, unconfirmed: 1, failed: 0, exitCode: 6 });
+    expect(balanced(s)).toBe(true);
+    expect(s.verify).toMatchObject({ confirmed: 2, unconfirmed: 1 });
+    const lines = readReport(report);
+    expect(lines).toHaveLength(3);
+    expect(lines.filter((l) => l.outcome === "unconfirmed").map((l) => l.person)).toEqual(["id:6"]);
+    expect(pairs(f)).toEqual(["1:acme id:1", "1:acme id:2", "1:acme id:5", "1:globex id:4", "1:initech id:9"]);
+  });
+
   it("a run stopped mid-apply resumes from its journal and plan, sending only what was left", async () => {
     const f = await workspace({ faults: { revokeAfter: 1 } });
     const dir = tempDir();
