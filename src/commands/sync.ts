@@ -49,7 +49,7 @@ import type { SettledRow } from "./outcomes.js";
 import { startPipeline, type PipelineResult } from "./pipeline.js";
 import { exitCodeFor } from "./relationships.js";
 import { redactor } from "./secrets.js";
-import { appConnection, parseVerifyFlags, Verifier, type VerifyRawOptions } from "./verify-phase.js";
+import { appConnection, parseVerifyFlags, Verifier } from "./verify-phase.js";
 import type { VerifySummary } from "../report/summary.js";
 
 /** The flags of sync and undo beyond those of add. */
@@ -75,9 +75,14 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   const at = (path: string): string => resolve(ctx.cwd, path);
   if (command === "undo" && raw.snapshot === undefined) throw new UsageError("undo needs --snapshot <file> (written by cio-rel sync --snapshot)");
   // undo reads no mapped file: the snapshot stands in as the input for the shared option checks.
-  const opts: RunOptions = parseRunOptions("add", command === "undo" ? { ...raw, file: raw.snapshot as string, snapshot: undefined } as RawOptions : raw, ctx.env);
+  const opts: RunOptions = parseRunOptions(
+    "add",
+    command === "undo" ? ({ ...raw, file: raw.snapshot as string, snapshot: undefined } as RawOptions) : raw,
+    ctx.env,
+  );
   const scopeKind: ScopeKind = raw.scope === undefined || raw.scope === "object" ? "object" : raw.scope === "person" ? "person" : badScope(raw.scope);
-  if (raw.objectsScope !== undefined && scopeKind === "person") throw new UsageError("--objects-scope names objects to mirror; it does not go with --scope person");
+  if (raw.objectsScope !== undefined && scopeKind === "person")
+    throw new UsageError("--objects-scope names objects to mirror; it does not go with --scope person");
   if (command === "sync" && opts.input.path === "-" && opts.output.journal !== undefined) {
     throw new UsageError("--journal needs the input in a file: standard input cannot be read again to resume");
   }
@@ -97,7 +102,9 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   const named = (flag: string, given: string | undefined): NamedPath[] => (given === undefined ? [] : [{ flag, given, path: at(given) }]);
   await checkOutputs({
     inputs: [
-      ...(command === "sync" && opts.input.sql === undefined && opts.input.path !== "-" ? named(raw.file !== undefined ? "--file" : raw.people !== undefined ? "--people" : "--objects", opts.input.path) : []),
+      ...(command === "sync" && opts.input.sql === undefined && opts.input.path !== "-"
+        ? named(raw.file !== undefined ? "--file" : raw.people !== undefined ? "--people" : "--objects", opts.input.path)
+        : []),
       ...(command === "undo" ? named("--snapshot", raw.snapshot) : []),
       ...named("--objects-scope", raw.objectsScope),
       ...named("--app-api-key-file", raw.appApiKeyFile),
@@ -115,7 +122,7 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
     mustExist: new Set(opts.output.resume ? ["--journal"] : []),
   });
   // --verify (issue 14): read back what the sync applied, once both its adds and deletes are sent.
-  const verifyFlags = parseVerifyFlags(raw as VerifyRawOptions, { dryRun: opts.output.dryRun });
+  const verifyFlags = parseVerifyFlags(raw, { dryRun: opts.output.dryRun });
   const verifier = verifyFlags !== undefined ? new Verifier(verifyFlags) : undefined;
   const quiet = opts.output.quiet || opts.output.json;
   const say = (line: string): void => {
@@ -132,7 +139,9 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   if (opts.output.resume && planFile !== undefined && (await exists(planFile)) && (await exists(at(opts.output.journal as string)))) {
     plan = await readPlanFile(planFile);
     resumed = true;
-    say(`Resuming the plan saved in ${planFile}: ${plan.counts.add} adds and ${plan.counts.delete} deletes, those the journal settled are not sent again.`);
+    say(
+      `Resuming the plan saved in ${planFile}: ${plan.counts.add} adds and ${plan.counts.delete} deletes, those the journal settled are not sent again.`,
+    );
   } else {
     const built = await buildPlan(ctx, command, raw, opts, scopeKind, readDelayMs, say);
     if (typeof built === "number") return built;
@@ -148,7 +157,8 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   }
   if (refusal !== undefined) {
     ctx.stderr.write(`cio-rel: ${refusal}\n`);
-    if (opts.output.json) ctx.stdout.write(JSON.stringify({ command, dryRun, plan: planJson(plan), refused: refusal, exitCode: EXIT.usage }, null, 2) + "\n");
+    if (opts.output.json)
+      ctx.stdout.write(JSON.stringify({ command, dryRun, plan: planJson(plan), refused: refusal, exitCode: EXIT.usage }, null, 2) + "\n");
     return EXIT.usage;
   }
   if (!dryRun && plan.counts.delete > 0 && !opts.output.yes && !resumed) {
@@ -163,7 +173,11 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   const redact = redactor([opts.send.siteId, opts.send.apiKey, ctx.env.CIO_APP_API_KEY]);
   const journal: Journal | undefined =
     opts.output.journal !== undefined && planFile !== undefined
-      ? await openJournal(at(opts.output.journal), { input: planFile, options: { command, scope: plan.scope, personKey: plan.personKey }, resume: opts.output.resume })
+      ? await openJournal(at(opts.output.journal), {
+          input: planFile,
+          options: { command, scope: plan.scope, personKey: plan.personKey },
+          resume: opts.output.resume,
+        })
       : undefined;
   const report = opts.output.report !== undefined ? await ReportFile.open(at(opts.output.report)) : undefined;
   const failures =
@@ -222,7 +236,10 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
         maxBatchBytes: opts.input.batchBytes,
         userAgent: `cio-rel/${VERSION}`,
         ...(opts.output.verbose
-          ? { onRequest: (r) => progress.log(redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${r.bytes} B ${Math.round(r.ms)} ms`)) }
+          ? {
+              onRequest: (r) =>
+                progress.log(redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${r.bytes} B ${Math.round(r.ms)} ms`)),
+            }
           : {}),
       });
     }
@@ -258,7 +275,12 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
         mapper: planMapper(mine),
         sink:
           transport !== undefined
-            ? { kind: "send", transport, concurrency: opts.send.concurrency, ...(opts.send.maxErrors !== undefined ? { maxErrors: opts.send.maxErrors } : {}) }
+            ? {
+                kind: "send",
+                transport,
+                concurrency: opts.send.concurrency,
+                ...(opts.send.maxErrors !== undefined ? { maxErrors: opts.send.maxErrors } : {}),
+              }
             : out !== undefined
               ? { kind: "dry-run", out }
               : { kind: "dry-run" },
@@ -283,8 +305,14 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
     // ---- issue 14: read back what was applied; held rows get their report/failures lines here ----
     if (verifier !== undefined) {
       progress.stop();
-      const app = await appConnection(raw as VerifyRawOptions, ctx.env, opts.send.region, "--verify");
-      appClient = createAppClient({ baseUrl: app.baseUrl, apiKey: app.apiKey, timeoutMs: opts.send.timeoutMs, maxRetries: opts.send.maxRetries, userAgent: `cio-rel/${VERSION}` });
+      const app = await appConnection(raw, ctx.env, opts.send.region, "--verify");
+      appClient = createAppClient({
+        baseUrl: app.baseUrl,
+        apiKey: app.apiKey,
+        timeoutMs: opts.send.timeoutMs,
+        maxRetries: opts.send.maxRetries,
+        userAgent: `cio-rel/${VERSION}`,
+      });
       verified = await verifier.finish(
         { client: appClient, tally, onRow: writeRow, progress: { mode, stream: ctx.stderr }, ...(ctx.now !== undefined ? { now: ctx.now } : {}) },
         interrupted ? "the run was interrupted" : undefined,
@@ -293,7 +321,14 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   } finally {
     unhook?.();
     progress.stop();
-    await Promise.all([report?.close(), failures?.close(), journal?.close(), transport?.close(), appClient?.close(), out !== undefined ? endStream(out) : undefined]);
+    await Promise.all([
+      report?.close(),
+      failures?.close(),
+      journal?.close(),
+      transport?.close(),
+      appClient?.close(),
+      out !== undefined ? endStream(out) : undefined,
+    ]);
   }
   if (!dryRun && tally.count("applied") > 0) noteWorkspaceWrite(now());
   tally.assertBalanced();
@@ -314,7 +349,12 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
     retries: transport?.stats.retries ?? 0,
     bytes: dryRun ? merged.plan.bytes : (transport?.stats.bytesSent ?? 0),
     durationMs: Math.round(now() - started),
-    files: { report: opts.output.report ?? null, failures: opts.output.failures ?? null, journal: opts.output.journal ?? null, out: opts.output.out ?? null },
+    files: {
+      report: opts.output.report ?? null,
+      failures: opts.output.failures ?? null,
+      journal: opts.output.journal ?? null,
+      out: opts.output.out ?? null,
+    },
     exitCode,
     verify: verified !== undefined ? { ...verified.summary, halt: verified.summary.halt === null ? null : redact(verified.summary.halt) } : null,
     ...(merged.halt !== undefined ? { halt: redact(merged.halt.reason) } : {}),
@@ -367,7 +407,9 @@ async function buildPlan(
   const appUrl = resolveAppUrl({ region: opts.send.region, appUrl: raw.appUrl ?? ctx.env.CIO_APP_URL });
   const appKey = await readAppApiKey(raw.appApiKeyFile !== undefined ? at(raw.appApiKeyFile) : undefined, ctx.env);
   if (appKey === undefined) {
-    throw new UsageError(`CIO_APP_API_KEY is not set: ${command} reads the current relationships through the App API (export it or pass --app-api-key-file)`);
+    throw new UsageError(
+      `CIO_APP_API_KEY is not set: ${command} reads the current relationships through the App API (export it or pass --app-api-key-file)`,
+    );
   }
 
   // The desired state.
@@ -408,7 +450,9 @@ async function buildPlan(
   // Writes of this process may not be visible yet: wait for them rather than plan from stale reads.
   const { waitMs, sinceMs } = readWaitMs((ctx.now ?? Date.now)(), readDelayMs);
   if (waitMs > 0) {
-    say(`This process wrote to Customer.io ${formatDuration(sinceMs)} ago and reads may not show it yet: waiting ${formatDuration(waitMs)} (--read-delay).`);
+    say(
+      `This process wrote to Customer.io ${formatDuration(sinceMs)} ago and reads may not show it yet: waiting ${formatDuration(waitMs)} (--read-delay).`,
+    );
     await new Promise((r) => setTimeout(r, waitMs));
   }
 
@@ -434,10 +478,23 @@ async function buildPlan(
         expected.set(k, (expected.get(k) ?? 0) + 1);
       }
       for (const o of scopeObjects) if (!members.has(objectKey(o))) members.set(objectKey(o), o);
-      say(`Reading the people of ${formatCount(members.size)} ${members.size === 1 ? "object" : "objects"}: ${formatEstimate(estimateReads([...members.keys()].map((k) => expected.get(k) ?? 0), PAGE_LIMIT))}.`);
+      say(
+        `Reading the people of ${formatCount(members.size)} ${members.size === 1 ? "object" : "objects"}: ${formatEstimate(
+          estimateReads(
+            [...members.keys()].map((k) => expected.get(k) ?? 0),
+            PAGE_LIMIT,
+          ),
+        )}.`,
+      );
       const typeOf = (o: ObjectRef): string => ("typeId" in o ? o.typeId : opts.input.objectType);
-      const current = await readAll(ctx, client, [...members.values()], objectLabel, (o) =>
-        client.peopleOf("typeId" in o ? { typeId: o.typeId, id: o.id } : { typeId: typeOf(o), cioObjectId: o.cioObjectId }), say);
+      const current = await readAll(
+        ctx,
+        client,
+        [...members.values()],
+        objectLabel,
+        (o) => client.peopleOf("typeId" in o ? { typeId: o.typeId, id: o.id } : { typeId: typeOf(o), cioObjectId: o.cioObjectId }),
+        say,
+      );
       if (typeof current === "number") return current;
       const byKey = new Map<string, CurrentPerson[]>();
       for (const [o, people] of current) byKey.set(objectKey(o), people);
@@ -450,27 +507,51 @@ async function buildPlan(
         deleteUnmatchable: raw.deleteUnmatchable === true,
       });
       if (raw.snapshot !== undefined && command === "sync") {
-        snapshotLines.push(snapshotHeaderLine({ scope, personKey, objectTypes: [...new Set([...members.values()].map(typeOf))], takenAt: new Date((ctx.now ?? Date.now)()).toISOString() }));
+        snapshotLines.push(
+          snapshotHeaderLine({
+            scope,
+            personKey,
+            objectTypes: [...new Set([...members.values()].map(typeOf))],
+            takenAt: new Date((ctx.now ?? Date.now)()).toISOString(),
+          }),
+        );
         for (const [o, people] of current) snapshotLines.push(snapshotObjectLine(o, people));
       }
     } else {
       const members = new Map<string, PersonRef>();
       for (const p of scopePeople) members.set(personKeyOf(p), p);
       for (const d of desired) if (!members.has(personKeyOf(d.person))) members.set(personKeyOf(d.person), d.person);
-      say(`Reading the objects of ${formatCount(members.size)} ${members.size === 1 ? "person" : "people"}: ${formatEstimate(estimateReads([...members.keys()].map(() => 0), PAGE_LIMIT))}.`);
+      say(
+        `Reading the objects of ${formatCount(members.size)} ${members.size === 1 ? "person" : "people"}: ${formatEstimate(
+          estimateReads(
+            [...members.keys()].map(() => 0),
+            PAGE_LIMIT,
+          ),
+        )}.`,
+      );
       const current = await readAll(ctx, client, [...members.values()], personLabel, (p) => client.objectsOf(p), say);
       if (typeof current === "number") return current;
       const byKey = new Map<string, CurrentObject[]>();
       for (const [p, objects] of current) byKey.set(personKeyOf(p), objects);
       plan = planPersonScope({ personKey, desired, people: [...members.values()], types, current: byKey, attributes: attributesMode });
       if (raw.snapshot !== undefined && command === "sync") {
-        snapshotLines.push(snapshotHeaderLine({ scope, personKey, objectTypes: [...types].sort(), takenAt: new Date((ctx.now ?? Date.now)()).toISOString() }));
-        for (const [p, objects] of current) snapshotLines.push(snapshotPersonLine(p, objects.filter((o) => types.has(o.object_type_id))));
+        snapshotLines.push(
+          snapshotHeaderLine({ scope, personKey, objectTypes: [...types].sort(), takenAt: new Date((ctx.now ?? Date.now)()).toISOString() }),
+        );
+        for (const [p, objects] of current)
+          snapshotLines.push(
+            snapshotPersonLine(
+              p,
+              objects.filter((o) => types.has(o.object_type_id)),
+            ),
+          );
       }
     }
     if (snapshotLines.length > 0) {
       await writeLines(at(raw.snapshot as string), snapshotLines);
-      say(`Snapshot of the ${formatCount(plan.counts.current)} relationships in scope written to ${raw.snapshot}: cio-rel undo --snapshot ${raw.snapshot} brings them back.`);
+      say(
+        `Snapshot of the ${formatCount(plan.counts.current)} relationships in scope written to ${raw.snapshot}: cio-rel undo --snapshot ${raw.snapshot} brings them back.`,
+      );
     }
     return { plan, reads: { requests: client.stats.requests, pages: client.stats.pages } };
   } finally {
@@ -484,7 +565,13 @@ async function readAll<M, T>(
   client: AppClient,
   members: readonly M[],
   label: (m: M) => string,
-  read: (m: M) => ReturnType<AppClient["peopleOf"]> | Promise<{ ok: true; items: T[]; pages: number } | ({ ok: false; pages: number } & { kind: string; reason: string; status?: number | undefined })>,
+  read: (
+    m: M,
+  ) =>
+    | ReturnType<AppClient["peopleOf"]>
+    | Promise<
+        { ok: true; items: T[]; pages: number } | ({ ok: false; pages: number } & { kind: string; reason: string; status?: number | undefined })
+      >,
   say: (line: string) => void,
 ): Promise<Array<[M, T[]]> | number> {
   const now = ctx.now ?? Date.now;
@@ -506,13 +593,16 @@ async function readAll<M, T>(
       const m = members[i] as M;
       const r = await read(m);
       if (r.ok) out[i] = [m, r.items as T[]];
-      else if (r.kind === "not-found") out[i] = [m, []]; // nothing related yet: everything desired is an add
+      else if (r.kind === "not-found")
+        out[i] = [m, []]; // nothing related yet: everything desired is an add
       else failure ??= { kind: r.kind, reason: r.reason, label: label(m) };
       done++;
       if (now() - lastSaid >= 5000) {
         lastSaid = now();
         const rate = done / Math.max(1, (lastSaid - started) / 1000);
-        say(`  read ${formatCount(done)}/${formatCount(members.length)} (${formatCount(client.stats.requests)} requests, about ${formatDuration(((members.length - done) / rate) * 1000)} left)`);
+        say(
+          `  read ${formatCount(done)}/${formatCount(members.length)} (${formatCount(client.stats.requests)} requests, about ${formatDuration(((members.length - done) / rate) * 1000)} left)`,
+        );
       }
     }
   };
@@ -526,7 +616,9 @@ async function readAll<M, T>(
     return EXIT.interrupted;
   }
   if (failure !== undefined) {
-    ctx.stderr.write(`cio-rel: could not read the current relationships of ${failure.label}: ${failure.reason}. A plan needs all of them: nothing was sent.\n`);
+    ctx.stderr.write(
+      `cio-rel: could not read the current relationships of ${failure.label}: ${failure.reason}. A plan needs all of them: nothing was sent.\n`,
+    );
     return failure.kind === "auth" ? EXIT.auth : EXIT.api;
   }
   return out;
@@ -591,10 +683,15 @@ function mapperFor(opts: RunOptions, source: RowSource, first: Row): Mapper {
   const names = source.columns();
   try {
     const { fixedObject: _o, fixedPerson: _p, ...rest } = opts.input;
-    const mapping = { ...rest, ...(opts.input.fixedObject ? { fixedObject: opts.input.fixedObject } : {}), ...(opts.input.fixedPerson ? { fixedPerson: opts.input.fixedPerson } : {}) };
+    const mapping = {
+      ...rest,
+      ...(opts.input.fixedObject ? { fixedObject: opts.input.fixedObject } : {}),
+      ...(opts.input.fixedPerson ? { fixedPerson: opts.input.fixedPerson } : {}),
+    };
     return createMapper(mapping, names === undefined ? { headerless: source.headerless } : { headerless: source.headerless, names });
   } catch (e) {
-    if (e instanceof ColumnError) throw new InputError({ file: source.displayName, line: names === undefined ? first.line : 1 }, e.message, { cause: e });
+    if (e instanceof ColumnError)
+      throw new InputError({ file: source.displayName, line: names === undefined ? first.line : 1 }, e.message, { cause: e });
     throw e;
   }
 }
@@ -638,7 +735,17 @@ async function readPlanFile(path: string): Promise<Plan> {
     attributes: "none",
     entries,
     groups: [{ label: path, add, delete: del, unchanged, keep, current: unchanged + del + keep }],
-    counts: { add, delete: del, unchanged, keep, resend: entries.filter((e) => e.resend === true).length, desired: add + unchanged, duplicates: 0, current: unchanged + del + keep, matched: unchanged },
+    counts: {
+      add,
+      delete: del,
+      unchanged,
+      keep,
+      resend: entries.filter((e) => e.resend === true).length,
+      desired: add + unchanged,
+      duplicates: 0,
+      current: unchanged + del + keep,
+      matched: unchanged,
+    },
   };
 }
 
@@ -700,7 +807,9 @@ function mergeResults(results: readonly PipelineResult[]): PipelineResult {
 async function confirmSync(ctx: CommandContext, command: "sync" | "undo", plan: Plan, source: string): Promise<number | undefined> {
   const interactive = ctx.stdin.isTTY === true && ctx.stderr.isTTY === true && ctx.confirm !== undefined;
   if (!interactive) {
-    throw new UsageError(`cio-rel ${command} deletes ${formatCount(plan.counts.delete)} relationships and there is no terminal to confirm on: add --yes to go ahead`);
+    throw new UsageError(
+      `cio-rel ${command} deletes ${formatCount(plan.counts.delete)} relationships and there is no terminal to confirm on: add --yes to go ahead`,
+    );
   }
   const members = plan.scope === "object" ? "objects" : "people";
   const ok = await ctx.confirm!(
@@ -724,7 +833,8 @@ async function writeLines(path: string, lines: readonly string[]): Promise<void>
   try {
     handle = await openFile(path, "wx");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new UsageError(`${path} already exists: cio-rel does not overwrite files; remove it or name another`);
+    if ((e as NodeJS.ErrnoException).code === "EEXIST")
+      throw new UsageError(`${path} already exists: cio-rel does not overwrite files; remove it or name another`);
     throw new UsageError(`${path}: cannot write it (${(e as NodeJS.ErrnoException).code ?? "error"})`);
   }
   try {

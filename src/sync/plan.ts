@@ -234,7 +234,12 @@ export function attributeChange(
  * listings carry the relationship attributes, so a pair already there is sent again only when they differ.
  */
 export function planPersonScope(input: PersonScopeInput): Plan {
-  const { byMember, duplicates } = collapse(input.desired, (d) => personKeyOf(d.person), (d) => objectKey(d.object), () => undefined);
+  const { byMember, duplicates } = collapse(
+    input.desired,
+    (d) => personKeyOf(d.person),
+    (d) => objectKey(d.object),
+    () => undefined,
+  );
   const scope = new Map<string, PersonRef>();
   for (const p of input.people) if (!scope.has(personKeyOf(p))) scope.set(personKeyOf(p), p);
   const types = new Set(input.types);
@@ -287,14 +292,7 @@ export function planPersonScope(input: PersonScopeInput): Plan {
       group.add++;
     }
   }
-  return assemble(
-    { scope: "person", personKey: input.personKey, attributes: "compared" },
-    byOp,
-    groups,
-    desiredCount,
-    duplicates,
-    matched,
-  );
+  return assemble({ scope: "person", personKey: input.personKey, attributes: "compared" }, byOp, groups, desiredCount, duplicates, matched);
 }
 
 /**

@@ -67,7 +67,8 @@ export function createSnapshotParser(): { line(text: string, n: number): string 
       }
       if (!isRecord(doc)) return "not a snapshot line (an object was expected)";
       if (header === undefined) {
-        if (doc["cioRelSnapshot"] !== SNAPSHOT_VERSION) return `not a cio-rel snapshot (version ${SNAPSHOT_VERSION} header expected on the first line)`;
+        if (doc["cioRelSnapshot"] !== SNAPSHOT_VERSION)
+          return `not a cio-rel snapshot (version ${SNAPSHOT_VERSION} header expected on the first line)`;
         const scope = doc["scope"];
         const key = doc["personKey"];
         const types = doc["objectTypes"];
@@ -105,7 +106,8 @@ export function createSnapshotParser(): { line(text: string, n: number): string 
       if (!Array.isArray(list)) return "objects must be a list";
       const os: CurrentObject[] = [];
       for (const o of list) {
-        if (!isRecord(o) || typeof o["object_type_id"] !== "string" || typeof o["object_id"] !== "string") return "every object needs object_type_id and object_id";
+        if (!isRecord(o) || typeof o["object_type_id"] !== "string" || typeof o["object_id"] !== "string")
+          return "every object needs object_type_id and object_id";
         os.push({
           object_type_id: o["object_type_id"],
           object_id: o["object_id"],

@@ -98,10 +98,15 @@ describe("cio-rel sync against the fake workspace", () => {
     const planOut = join(dir, "plan.ndjson");
     const r = await sync(f, ["sync", "--file", file, "--dry-run", "--plan-out", planOut, "--max-deletes", "100%"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain("Plan: add 1, delete 1, unchanged 2 — 1 object in scope, 3 relationships there now, 3 in the file, people matched on id");
+    expect(r.stdout).toContain(
+      "Plan: add 1, delete 1, unchanged 2 — 1 object in scope, 3 relationships there now, 3 in the file, people matched on id",
+    );
     expect(r.stdout).toContain("  add  id:5 → 1:acme");
     expect(r.stdout).toMatch(/ {2}delete {2}cio_id:c\S+ \(id:3\) → 1:acme/);
-    const plan = readFileSync(planOut, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { op: string });
+    const plan = readFileSync(planOut, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { op: string });
     expect(plan.map((p) => p.op)).toEqual(["add", "delete", "unchanged", "unchanged"]);
     expect(trackWrites(f)).toBe(0);
     // A second dry run does not overwrite the plan file.
@@ -160,9 +165,29 @@ describe("cio-rel sync against the fake workspace", () => {
     // 42: acme unchanged (same role), globex role changes, new added, old deleted; type 2 out of scope; 43 not in the file.
     const file = csv(dir, "mine.csv", "id,object_id,role\n42,acme,admin\n42,globex,owner\n42,new,member\n");
     const snap = join(dir, "snap.ndjson");
-    const r = await sync(f, ["sync", "--file", file, "--scope", "person", "--attributes", "role", "--yes", "--json", "--max-deletes", "1", "--snapshot", snap]);
+    const r = await sync(f, [
+      "sync",
+      "--file",
+      file,
+      "--scope",
+      "person",
+      "--attributes",
+      "role",
+      "--yes",
+      "--json",
+      "--max-deletes",
+      "1",
+      "--snapshot",
+      snap,
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    expect((summaryOf(r) as unknown as { plan: Record<string, number> }).plan).toMatchObject({ add: 2, resend: 1, delete: 1, unchanged: 1, current: 3 });
+    expect((summaryOf(r) as unknown as { plan: Record<string, number> }).plan).toMatchObject({
+      add: 2,
+      resend: 1,
+      delete: 1,
+      unchanged: 1,
+      current: 3,
+    });
     expect(f.state.objectsOf({ key: "id", value: "42" })).toEqual([
       { object: { objectTypeId: "1", objectId: "acme" }, attributes: { role: "admin" } },
       { object: { objectTypeId: "1", objectId: "globex" }, attributes: { role: "owner" } },
@@ -220,7 +245,9 @@ describe("cio-rel sync against the fake workspace", () => {
     const added = await runAgainst(f, ["add", "--file", file, ...FAST_FLAGS]);
     expect(added.code, added.stderr).toBe(0);
     f.state.settle();
-    const r = await runAgainst(f, ["sync", "--file", file, ...FAST_FLAGS, "--app-url", f.url, "--read-delay", "0.3", "--yes"], { env: { CIO_APP_API_KEY: APP_KEY } });
+    const r = await runAgainst(f, ["sync", "--file", file, ...FAST_FLAGS, "--app-url", f.url, "--read-delay", "0.3", "--yes"], {
+      env: { CIO_APP_API_KEY: APP_KEY },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/This process wrote to Customer\.io .* ago and reads may not show it yet: waiting \d+ ms \(--read-delay\)/);
     expect(r.stderr).toContain("Plan: add 0, delete 0, unchanged 1");
@@ -233,7 +260,20 @@ describe("cio-rel sync against the fake workspace", () => {
     const dir = tempDir();
     const file = csv(dir, "members.csv", "id,object_id\n1,acme\n2,acme\n5,acme\n6,acme\n4,globex\n");
     const report = join(dir, "report.ndjson");
-    const r = await sync(f, ["sync", "--file", file, "--yes", "--json", "--max-deletes", "1", "--verify", "--verify-timeout", "3", "--report", report]);
+    const r = await sync(f, [
+      "sync",
+      "--file",
+      file,
+      "--yes",
+      "--json",
+      "--max-deletes",
+      "1",
+      "--verify",
+      "--verify-timeout",
+      "3",
+      "--report",
+      report,
+    ]);
     expect(r.code, r.stderr).toBe(6);
     const s = summaryOf(r);
     expect(s).toMatchObject({ rows: 3, applied: 2, unconfirmed: 1, failed: 0, exitCode: 6 });
@@ -295,12 +335,33 @@ describe("cio-rel sync against the fake workspace", () => {
     const dir = tempDir();
     const input = csv(dir, "members.csv", file);
     const journal = join(dir, "sync.journal");
-    const args = ["sync", "--file", input, ...SYNC, "--app-url", f.url, "--yes", "--max-deletes", "10%", "--batch-bytes", "32012", "--concurrency", "2", "--journal", journal];
+    const args = [
+      "sync",
+      "--file",
+      input,
+      ...SYNC,
+      "--app-url",
+      f.url,
+      "--yes",
+      "--max-deletes",
+      "10%",
+      "--batch-bytes",
+      "32012",
+      "--concurrency",
+      "2",
+      "--journal",
+      journal,
+    ];
     const env = { CIO_APP_API_KEY: APP_KEY };
     let child: ChildProcess | undefined;
     const first = spawnAgainst(f, args, { onSpawn: (c) => (child = c), env });
-    const records = (): number => (existsSync(journal) ? readFileSync(journal, "utf8").split("\n").filter((l) => l.trim() !== "").length - 1 : 0);
-    for (const start = Date.now(); records() < 5; ) {
+    const records = (): number =>
+      existsSync(journal)
+        ? readFileSync(journal, "utf8")
+            .split("\n")
+            .filter((l) => l.trim() !== "").length - 1
+        : 0;
+    for (const start = Date.now(); records() < 5;) {
       if (Date.now() - start > 60_000) throw new Error("the journal did not grow");
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -326,7 +387,10 @@ describe("cio-rel sync against the fake workspace", () => {
     // The resumed run read nothing (it sent the saved plan) and resent at most the batches in flight at the kill.
     const after = f.requests.slice(requestsBefore);
     expect(after.filter((r) => r.path.includes("/v1/"))).toEqual([]);
-    const sent = after.reduce((n, r) => n + ((r.body as { batch?: { cio_relationships: unknown[] }[] }).batch ?? []).reduce((m, op) => m + op.cio_relationships.length, 0), 0);
+    const sent = after.reduce(
+      (n, r) => n + ((r.body as { batch?: { cio_relationships: unknown[] }[] }).batch ?? []).reduce((m, op) => m + op.cio_relationships.length, 0),
+      0,
+    );
     expect(sent).toBeLessThanOrEqual(40_400 - sentBeforeKill + 2 * 1600);
     expect(sent).toBeGreaterThanOrEqual(40_400 - sentBeforeKill);
   });

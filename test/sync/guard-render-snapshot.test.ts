@@ -95,12 +95,22 @@ describe("the plan as text and as NDJSON", () => {
 
   it("every entry survives entryJson → parseEntry", () => {
     for (const e of plan.entries) expect(parseEntry(entryJson(e))).toEqual(e);
-    const cio: PlanEntry = { op: "add", person: { key: "email", value: "a@b.c" }, object: { cioObjectId: "x" }, attributes: { n: 3, ok: true, gone: null } };
+    const cio: PlanEntry = {
+      op: "add",
+      person: { key: "email", value: "a@b.c" },
+      object: { cioObjectId: "x" },
+      attributes: { n: 3, ok: true, gone: null },
+    };
     expect(parseEntry(entryJson(cio))).toEqual(cio);
   });
 
   it("NDJSON uses the Track API's identifier shapes", () => {
-    expect(JSON.parse(entryJson(plan.entries[0] as PlanEntry))).toEqual({ op: "add", person: { id: "1" }, object: { object_type_id: "1", object_id: "acme" }, line: 2 });
+    expect(JSON.parse(entryJson(plan.entries[0] as PlanEntry))).toEqual({
+      op: "add",
+      person: { id: "1" },
+      object: { object_type_id: "1", object_id: "acme" },
+      line: 2,
+    });
   });
 
   for (const [bad, problem] of [
@@ -120,7 +130,9 @@ describe("the plan as text and as NDJSON", () => {
 describe("estimate of the reads", () => {
   it("one request per object at least, one per page beyond, at 10 requests/s", () => {
     expect(estimateReads([0, 1, 100, 101, 250], 100)).toEqual({ members: 5, requests: 1 + 1 + 1 + 2 + 3, seconds: 0.8 });
-    expect(formatEstimate(estimateReads(new Array<number>(10_000).fill(5), 100))).toBe("10,000 requests, about 16m 40s at the App API's 10 requests/s");
+    expect(formatEstimate(estimateReads(new Array<number>(10_000).fill(5), 100))).toBe(
+      "10,000 requests, about 16m 40s at the App API's 10 requests/s",
+    );
   });
 });
 
@@ -178,7 +190,15 @@ describe("snapshot → undo's desired state", () => {
       desired,
       people: snap.scope === "person" ? snap.people.map((p) => p.person) : [],
       types: new Set(snap.objectTypes),
-      current: new Map([[personKeyOf({ key: "id", value: "42" }), [{ object_type_id: "1", object_id: "acme", cio_object_id: null, attributes: { role: "member", seat: "3" } }, { object_type_id: "1", object_id: "new", cio_object_id: null, attributes: {} }]]]),
+      current: new Map([
+        [
+          personKeyOf({ key: "id", value: "42" }),
+          [
+            { object_type_id: "1", object_id: "acme", cio_object_id: null, attributes: { role: "member", seat: "3" } },
+            { object_type_id: "1", object_id: "new", cio_object_id: null, attributes: {} },
+          ],
+        ],
+      ]),
       attributes: "exact",
     });
     expect(plan.entries.map((e) => [e.op, "id" in e.object ? e.object.id : "", e.attributes])).toEqual([
@@ -189,7 +209,14 @@ describe("snapshot → undo's desired state", () => {
 
   for (const [name, lines, problem] of [
     ["no header", ['{"object":{"object_type_id":"1","object_id":"a"},"people":[]}'], /not a cio-rel snapshot/],
-    ["a person without cio_id", [snapshotHeaderLine({ scope: "object", personKey: "id", objectTypes: [], takenAt: "" }), '{"object":{"object_type_id":"1","object_id":"a"},"people":[{"id":"1"}]}'], /cio_id/],
+    [
+      "a person without cio_id",
+      [
+        snapshotHeaderLine({ scope: "object", personKey: "id", objectTypes: [], takenAt: "" }),
+        '{"object":{"object_type_id":"1","object_id":"a"},"people":[{"id":"1"}]}',
+      ],
+      /cio_id/,
+    ],
     ["not JSON", ["{"], /not JSON/],
   ] as const) {
     it(`refuses a snapshot with ${name}`, () => {

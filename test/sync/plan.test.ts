@@ -11,7 +11,9 @@ const cur = (cio: string, id: string | null, email: string | null = null): Curre
 
 /** The plan as "op person → object" strings, in plan order. */
 const ops = (plan: Plan): string[] =>
-  plan.entries.map((e) => `${e.op} ${e.person.key}:${e.person.value} → ${"typeId" in e.object ? `${e.object.typeId}:${e.object.id}` : e.object.cioObjectId}`);
+  plan.entries.map(
+    (e) => `${e.op} ${e.person.key}:${e.person.value} → ${"typeId" in e.object ? `${e.object.typeId}:${e.object.id}` : e.object.cioObjectId}`,
+  );
 
 function objectPlan(
   desired: DesiredPair[],
@@ -31,7 +33,15 @@ function objectPlan(
 }
 
 describe("planObjectScope: add, delete, unchanged per object", () => {
-  const table: Array<{ name: string; desired: DesiredPair[]; current: Record<string, CurrentPerson[]>; scope?: ObjectRef[]; personKey?: PersonKey; expect: string[]; counts: Partial<Plan["counts"]> }> = [
+  const table: Array<{
+    name: string;
+    desired: DesiredPair[];
+    current: Record<string, CurrentPerson[]>;
+    scope?: ObjectRef[];
+    personKey?: PersonKey;
+    expect: string[];
+    counts: Partial<Plan["counts"]>;
+  }> = [
     {
       name: "people in the file and not there are added, people there and not in the file deleted (by cio_id), the rest unchanged",
       desired: [pair(2, who("1"), obj("acme")), pair(3, who("2"), obj("acme"))],
@@ -156,10 +166,10 @@ describe("planObjectScope: add, delete, unchanged per object", () => {
   });
 
   it("per-object counts add up to the totals", () => {
-    const plan = objectPlan(
-      [pair(2, who("1"), obj("a")), pair(3, who("2"), obj("b")), pair(4, who("3"), obj("b"))],
-      { a: [cur("c1", "1"), cur("c7", "7")], b: [cur("c3", "3")] },
-    );
+    const plan = objectPlan([pair(2, who("1"), obj("a")), pair(3, who("2"), obj("b")), pair(4, who("3"), obj("b"))], {
+      a: [cur("c1", "1"), cur("c7", "7")],
+      b: [cur("c3", "3")],
+    });
     expect(plan.groups).toEqual([
       { label: "1:a", add: 0, delete: 1, unchanged: 1, keep: 0, current: 2 },
       { label: "1:b", add: 1, delete: 0, unchanged: 1, keep: 0, current: 1 },
@@ -178,7 +188,11 @@ const lo = (id: string, attributes: Record<string, unknown> = {}, typeId = "1", 
   attributes,
 });
 
-function personPlan(desired: DesiredPair[], current: Record<string, CurrentObject[]>, o: { people?: PersonRef[]; types?: string[]; exact?: boolean; key?: PersonKey } = {}): Plan {
+function personPlan(
+  desired: DesiredPair[],
+  current: Record<string, CurrentObject[]>,
+  o: { people?: PersonRef[]; types?: string[]; exact?: boolean; key?: PersonKey } = {},
+): Plan {
   const key = o.key ?? "id";
   const plan = planPersonScope({
     personKey: key,
@@ -203,7 +217,11 @@ describe("planPersonScope: a person's objects of the scope's types", () => {
 
   it("only differing attributes are sent; numbers and their text agree", () => {
     const plan = personPlan(
-      [pair(2, who("42"), obj("a"), { role: "admin" }), pair(3, who("42"), obj("b"), { role: "admin" }), pair(4, who("42"), obj("c"), { seats: "3" })],
+      [
+        pair(2, who("42"), obj("a"), { role: "admin" }),
+        pair(3, who("42"), obj("b"), { role: "admin" }),
+        pair(4, who("42"), obj("c"), { seats: "3" }),
+      ],
       { "42": [lo("a", { role: "admin", since: "2020" }), lo("b", { role: "member" }), lo("c", { seats: 3 })] },
     );
     expect(ops(plan)).toEqual(["add id:42 → 1:b", "unchanged id:42 → 1:a", "unchanged id:42 → 1:c"]);
@@ -230,7 +248,9 @@ describe("planPersonScope: a person's objects of the scope's types", () => {
 });
 
 describe("attributeChange", () => {
-  const table: Array<[string, Record<string, string | null> | undefined, Record<string, unknown>, "desired" | "exact", Record<string, unknown> | undefined]> = [
+  const table: Array<
+    [string, Record<string, string | null> | undefined, Record<string, unknown>, "desired" | "exact", Record<string, unknown> | undefined]
+  > = [
     ["same", { role: "a" }, { role: "a" }, "desired", undefined],
     ["differs", { role: "a" }, { role: "b" }, "desired", { role: "a" }],
     ["extra listed key ignored (sync)", { role: "a" }, { role: "a", seat: "1" }, "desired", undefined],
