@@ -9,6 +9,7 @@ import { colorLevel } from "./report/summary.js";
 import { resolveObjectTypeName, runList, runTypes, type ListRawOptions } from "./commands/list.js";
 import { VERSION } from "./version.js";
 import { DEFAULT_VERIFY_TIMEOUT_MS } from "./verify/poll.js";
+import { runVerify, type VerifyCommandOptions } from "./commands/verify.js";
 
 
 /** Exit codes as README and --help state them (issue 5). */
@@ -233,6 +234,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     .addHelpText("after", VALIDATE_EXAMPLES + "\n" + EXIT_CODES_HELP)
     .action(async (file: string | undefined, opts: RawOptions) => setExit(await runValidate(ctx, file, await withTypeId(ctx, opts))));
   addWorkspaceCommands(program, ctx, setExit);
+  addVerifyCommand(program, ctx, setExit);
   return program;
 }
 
@@ -334,4 +336,47 @@ function addWorkspaceCommands(program: Command, ctx: CommandContext, setExit: (c
 function describeOption(option: Option): string {
   const shown = option.defaultValueDescription ?? (typeof option.defaultValue === "string" ? option.defaultValue : undefined);
   return option.negate || shown === undefined ? option.description : `${option.description} (default: ${shown})`;
+}
+
+// ---- issue 14: cio-rel verify -------------------------------------------------------------------------
+
+const VERIFY_EXAMPLES = `
+Examples:
+  $ cio-rel verify --object acme --people fixtures/people.csv
+  $ cio-rel verify --file fixtures/memberships.csv --person-column user_id --object-column account_id --attributes role --failures missing.csv
+  $ cio-rel add --file missing.csv --person-column user_id --object-column account_id --attributes role   # re-send what was missing
+
+The App API key comes from CIO_APP_API_KEY or --app-api-key-file, never from the command line.`;
+
+const VERIFY_EXIT_CODES = `
+Exit codes:
+  ${EXIT.ok}    every row present in Customer.io (with its attributes, where the listing carries them)
+  ${EXIT.internal}    internal error
+  ${EXIT.usage}    usage or input error, or invalid rows (and nothing missing)
+  ${EXIT.auth}    App API key refused (401/403)
+  ${EXIT.api}    some listings could not be read
+  ${EXIT.unconfirmed}    rows missing in Customer.io, or listed with other attributes
+  ${EXIT.interrupted}  interrupted (Ctrl-C / SIGTERM)`;
+
+/** `cio-rel verify`: the mapping flags of add, the App API connection, and what to write. */
+function addVerifyCommand(program: Command, ctx: CommandContext, setExit: (code: number) => void): void {
+  const cmd = program.command("verify").description("check a file against Customer.io now, sending nothing: present, missing or attribute mismatch per row (App API)");
+  addMappingOptions(cmd, true);
+  cmd
+    .option("--app-api-key-file <file>", "file holding the App API key (default: $CIO_APP_API_KEY)")
+    .option("--app-url <url>", "App API base URL, overriding --region (default: $CIO_APP_URL)")
+    .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
+    .option("--verify-timeout <seconds>", "keep re-reading rows not yet visible for this long (default 0: read once)")
+    .option("--verify-sample <n>", "check only n objects chosen at random, and their rows")
+    .option("--timeout <seconds>", "per request", "30")
+    .option("--max-retries <n>", "retries of a request on 429, 5xx, timeouts and network errors", "8")
+    .option("--report <file>", 'one NDJSON line per input row: {"row","line","status","person","object","error"}')
+    .option("--failures <file>", "the missing rows (and those with other attributes) in the input's format, ready for add")
+    .option("--progress <mode>", "auto, tty, plain or none", "auto")
+    .option("--quiet", "print only errors")
+    .option("--json", "print one JSON document with the results")
+    .option("--verbose", "log every request (method, URL, status, ms)")
+    .option("--debug", "print stack traces of internal errors")
+    .addHelpText("after", VERIFY_EXAMPLES + "\n" + VERIFY_EXIT_CODES)
+    .action(async (opts: VerifyCommandOptions) => setExit(await runVerify(ctx, (await withTypeId(ctx, opts)) as VerifyCommandOptions)));
 }

@@ -270,7 +270,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
           : {}),
       });
       verified = await verifier.finish(
-        { client: appClient, tally, onRow: writeRow, progress: { mode, stream: ctx.stderr }, ...(ctx.now !== undefined ? { now: ctx.now } : {}) },
+        { client: appClient, tally, onRow: (s, verdict) => writeRow(s, verdict?.confirmed), progress: { mode, stream: ctx.stderr }, ...(ctx.now !== undefined ? { now: ctx.now } : {}) },
         result.halt?.kind === "interrupted" ? "the run was interrupted" : undefined,
       );
     }

@@ -11,7 +11,7 @@ import type { VerifySummary } from "../report/summary.js";
 import type { Tally } from "../report/tally.js";
 import { type AppClient, type Listing } from "../workspace/client.js";
 import { readAppApiKey, resolveAppUrl } from "../workspace/config.js";
-import type { ListingRead } from "../verify/judge.js";
+import type { ListingRead, Verdict } from "../verify/judge.js";
 import type { Target, VerifyRow } from "../verify/pairs.js";
 import { DEFAULT_VERIFY_TIMEOUT_MS } from "../verify/poll.js";
 import { verifyRows } from "../verify/verify.js";
@@ -97,9 +97,12 @@ interface Held {
 /** What finishing the verification needs. */
 export interface VerifyRunEffects {
   client: AppClient;
-  tally: Tally;
-  /** Writes a row's report and failures lines once its final outcome is known; `confirmed` is undefined when it was not checked. */
-  onRow(row: SettledRow, confirmed: boolean | undefined): void | Promise<void>;
+  /** Given, an unconfirmed row is re-settled there from applied to `unconfirmed` (add, delete, sync). */
+  tally?: Tally;
+  /** Takes a row once its verdict is known (its outcome already `unconfirmed` when re-settled); undefined: not checked. */
+  onRow(row: SettledRow, verdict: Verdict | undefined): void | Promise<void>;
+  /** How the start of the verification is announced on the progress stream; default "Verifying N applied rows". */
+  announce?: string;
   progress: { mode: ProgressMode; stream: NodeJS.WritableStream };
   now?: () => number;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -159,7 +162,7 @@ export class Verifier {
     let report: Awaited<ReturnType<typeof verifyRows>> | undefined;
     try {
       if (skip === undefined && rows.length > 0) {
-        line.log(`Verifying ${formatCount(rows.length)} applied rows through the App API (up to ${this.flags.timeoutMs / 1000} s for writes to show)…`);
+        line.log(fx.announce ?? `Verifying ${formatCount(rows.length)} applied rows through the App API (up to ${this.flags.timeoutMs / 1000} s for writes to show)…`);
         const sleep = fx.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }));
         report = await verifyRows(
           rows,
@@ -192,12 +195,15 @@ export class Verifier {
         await fx.onRow(h.settled, undefined);
       } else if (verdict.confirmed) {
         confirmed++;
-        await fx.onRow(h.settled, true);
+        await fx.onRow(h.settled, verdict);
       } else {
         unconfirmed++;
-        const outcome = { kind: "unconfirmed", reason: verdict.reason } as const;
-        fx.tally.resettle(h.settled.index, h.settled.line, outcome);
-        await fx.onRow({ ...h.settled, outcome }, false);
+        if (fx.tally === undefined) await fx.onRow(h.settled, verdict);
+        else {
+          const outcome = { kind: "unconfirmed", reason: verdict.reason } as const;
+          fx.tally.resettle(h.settled.index, h.settled.line, outcome);
+          await fx.onRow({ ...h.settled, outcome }, verdict);
+        }
       }
     }
     const halt = report?.poll.halt;

@@ -26,8 +26,14 @@ export type ListingRead =
   /** The read failed; `fatal` (refused credentials) ends the verification, anything else is retried next round. */
   | { kind: "failed"; reason: string; fatal?: boolean };
 
+/**
+ * Why a pair is not confirmed: an added pair not listed (`missing`), a deleted one still listed
+ * (`present`), listed with other attributes (`mismatch`), or its listing could not be read (`unread`).
+ */
+export type Unconfirmed = "missing" | "present" | "mismatch" | "unread";
+
 /** The verdict on one pair. */
-export type Verdict = { confirmed: true } | { confirmed: false; reason: string };
+export type Verdict = { confirmed: true } | { confirmed: false; why: Unconfirmed; reason: string };
 
 const CONFIRMED: Verdict = { confirmed: true };
 
@@ -77,22 +83,24 @@ export function judge(pair: Pair, read: ListingRead): Verdict {
   const what = objectLabel(pair.object);
   switch (read.kind) {
     case "failed":
-      return { confirmed: false, reason: `could not read back: ${read.reason}` };
+      return { confirmed: false, why: "unread", reason: `could not read back: ${read.reason}` };
     case "not-found":
       // A person or object that does not exist has no relationships: a deleted pair is gone.
       if (!present) return CONFIRMED;
-      return { confirmed: false, reason: `not visible: ${read.of === "person" ? `person ${who}` : `object ${what}`} does not exist in Customer.io` };
+      return { confirmed: false, why: "missing", reason: `not visible: ${read.of === "person" ? `person ${who}` : `object ${what}`} does not exist in Customer.io` };
     case "people": {
       const listed = read.people.some((p) => isPerson(pair, p));
       if (listed === present) return CONFIRMED;
-      return present ? { confirmed: false, reason: `not visible: object ${what} does not list person ${who}` } : { confirmed: false, reason: `still visible: object ${what} lists person ${who}` };
+      return present
+        ? { confirmed: false, why: "missing", reason: `not visible: object ${what} does not list person ${who}` }
+        : { confirmed: false, why: "present", reason: `still visible: object ${what} lists person ${who}` };
     }
     case "objects": {
       const seen = read.objects.find((o) => isObject(pair, o));
-      if (!present) return seen === undefined ? CONFIRMED : { confirmed: false, reason: `still visible: person ${who} lists object ${what}` };
-      if (seen === undefined) return { confirmed: false, reason: `not visible: person ${who} does not list object ${what}` };
+      if (!present) return seen === undefined ? CONFIRMED : { confirmed: false, why: "present", reason: `still visible: person ${who} lists object ${what}` };
+      if (seen === undefined) return { confirmed: false, why: "missing", reason: `not visible: person ${who} does not list object ${what}` };
       const mismatch = attributeMismatch(pair.attributes, seen.attributes);
-      return mismatch === undefined ? CONFIRMED : { confirmed: false, reason: `${mismatch} for ${who} – ${what}` };
+      return mismatch === undefined ? CONFIRMED : { confirmed: false, why: "mismatch", reason: `${mismatch} for ${who} – ${what}` };
     }
   }
 }

@@ -139,8 +139,8 @@ export async function pollUntilConfirmed(targets: readonly Target[], fx: PollEff
   for (const t of targets) {
     for (const p of t.pairs) {
       let v = verdicts.get(p);
-      if (v === undefined) v = { confirmed: false, reason: `not verified: ${halt?.reason ?? "not read"}` };
-      else if (!v.confirmed) v = { confirmed: false, reason: `${v.reason} (read ${count(readsOf.get(p) ?? 0, "time")} over ${seconds(durationMs)})` };
+      if (v === undefined) v = { confirmed: false, why: "unread", reason: `not verified: ${halt?.reason ?? "not read"}` };
+      else if (!v.confirmed) v = { ...v, reason: `${v.reason} (read ${count(readsOf.get(p) ?? 0, "time")} over ${seconds(durationMs)})` };
       if (!v.confirmed) unconfirmedRows += p.rows.length;
       for (const key of p.rows) rows.set(key, v);
     }

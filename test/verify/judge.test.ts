@@ -17,7 +17,7 @@ const objects = (...os: Array<Partial<SeenObject> & { object_id: string }>): Lis
 });
 
 describe("judge", () => {
-  it.each<{ name: string; pair: Pair; read: ListingRead; confirmed: boolean; reason?: RegExp }>([
+  it.each<{ name: string; pair: Pair; read: ListingRead; confirmed: boolean; reason?: RegExp; why?: string }>([
     // object side: people of an object
     { name: "added, listed by id", pair: pair(1, "id:42", "1:acme"), read: people({ id: "42", cio_id: "c1" }), confirmed: true },
     { name: "added, not listed", pair: pair(1, "id:42", "1:acme"), read: people({ id: "4", cio_id: "c1" }), confirmed: false, reason: /^not visible: object 1:acme does not list person id:42$/ },
@@ -49,6 +49,11 @@ describe("judge", () => {
     const v = judge(p, read);
     expect(v.confirmed).toBe(confirmed);
     if (reason !== undefined && !v.confirmed) expect(v.reason).toMatch(reason);
+    // The kind of an unconfirmed verdict follows from the reason's first words.
+    if (!v.confirmed) {
+      const expected = /^not visible/.test(v.reason) ? "missing" : /^still visible/.test(v.reason) ? "present" : /^attribute/.test(v.reason) ? "mismatch" : "unread";
+      expect(v.why).toBe(expected);
+    }
   });
 });
 
