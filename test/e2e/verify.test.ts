@@ -54,9 +54,17 @@ function everything(r: { stdout: string; stderr: string }, ...files: string[]): 
 
 describe("add --verify against the fake workspace", () => {
   it("confirms every row once the writes become visible after the delay (attributes checked on the people side)", async () => {
-    fake = await workspace({ visibilityDelayMs: 1500 });
+    // The fake's clock stands still until the first App API read has been answered, then jumps past the
+    // visibility delay: the first read surely sees nothing, a later one everything, however loaded the machine.
+    // (After the jump it runs with real time again, so the App API's token bucket refills.)
+    let jumped: number | undefined;
+    fake = await workspace({ visibilityDelayMs: 1500, now: () => (jumped === undefined ? 0 : 60_000 + Date.now() - jumped) });
+    const f = fake;
+    const clock = setInterval(() => {
+      if (jumped === undefined && f.requests.some((q) => q.path.startsWith("/v1/") && q.status !== undefined)) jumped = Date.now();
+    }, 5);
     const s = setup(3, 4);
-    const r = await run(fake, s.args);
+    const r = await run(fake, s.args).finally(() => clearInterval(clock));
     const summary = summaryOf(r);
     expect(r.code, r.stderr).toBe(0);
     expect(summary).toMatchObject({ rows: 12, applied: 12, unconfirmed: 0, exitCode: 0 });
