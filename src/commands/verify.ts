@@ -43,6 +43,8 @@ function readOnlyTransport(): BatchTransport {
     },
     stats: { requests: 0, retries: 0, bytesSent: 0 },
     stopped: undefined,
+    gaveUp: undefined,
+    stopWaiting() {},
     abort() {},
     async close() {},
   };
