@@ -363,13 +363,15 @@ function addVerifyCommand(program: Command, ctx: CommandContext, setExit: (code:
   const cmd = program.command("verify").description("check a file against Customer.io now, sending nothing: present, missing or attribute mismatch per row (App API)");
   addMappingOptions(cmd, true);
   cmd
+    .optionsGroup("Reading:")
     .option("--app-api-key-file <file>", "file holding the App API key (default: $CIO_APP_API_KEY)")
     .option("--app-url <url>", "App API base URL, overriding --region (default: $CIO_APP_URL)")
     .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
-    .option("--verify-timeout <seconds>", "keep re-reading rows not yet visible for this long (default 0: read once)")
+    .option("--verify-timeout <seconds>", "keep re-reading rows not yet visible for this long (default: 0, read once)")
     .option("--verify-sample <n>", "check only n objects chosen at random, and their rows")
     .option("--timeout <seconds>", "per request", "30")
     .option("--max-retries <n>", "retries of a request on 429, 5xx, timeouts and network errors", "8")
+    .optionsGroup("Output:")
     .option("--report <file>", 'one NDJSON line per input row: {"row","line","status","person","object","error"}')
     .option("--failures <file>", "the missing rows (and those with other attributes) in the input's format, ready for add")
     .option("--progress <mode>", "auto, tty, plain or none", "auto")
