@@ -380,5 +380,5 @@ function addVerifyCommand(program: Command, ctx: CommandContext, setExit: (code:
     .option("--verbose", "log every request (method, URL, status, ms)")
     .option("--debug", "print stack traces of internal errors")
     .addHelpText("after", VERIFY_EXAMPLES + "\n" + VERIFY_EXIT_CODES)
-    .action(async (opts: VerifyCommandOptions) => setExit(await runVerify(ctx, (await withTypeId(ctx, opts)) as VerifyCommandOptions)));
+    .action(async (opts: VerifyCommandOptions) => setExit(await runVerify(ctx, (await withTypeId(ctx, opts)))));
 }

@@ -162,7 +162,10 @@ export class Verifier {
     let report: Awaited<ReturnType<typeof verifyRows>> | undefined;
     try {
       if (skip === undefined && rows.length > 0) {
-        line.log(fx.announce ?? `Verifying ${formatCount(rows.length)} applied rows through the App API (up to ${this.flags.timeoutMs / 1000} s for writes to show)…`);
+        line.log(
+          fx.announce ??
+            `Verifying ${formatCount(rows.length)} applied rows through the App API (up to ${this.flags.timeoutMs / 1000} s for writes to show)…`,
+        );
         const sleep = fx.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }));
         report = await verifyRows(
           rows,
@@ -212,7 +215,7 @@ export class Verifier {
       unconfirmed,
       notChecked: this.held.length - confirmed - unconfirmed,
       side: report?.side.side ?? "objects",
-      sideReason: report?.side.reason ?? (skip ?? "nothing applied to verify"),
+      sideReason: report?.side.reason ?? skip ?? "nothing applied to verify",
       listings: report?.targets ?? 0,
       reads: report?.poll.reads ?? 0,
       rounds: report?.poll.rounds ?? 0,

@@ -3,7 +3,6 @@
 // each is present, missing or listed with other attributes. `--failures` gets the rows to re-send with `add`.
 import { resolve } from "node:path";
 import { EXIT, UsageError } from "../errors.js";
-import type { Row } from "../input/types.js";
 import { objectLabel, personLabel } from "../model/types.js";
 import { FailuresFile } from "../report/failures-file.js";
 import { formatCount, formatDuration } from "../report/format.js";
@@ -38,7 +37,9 @@ const JSON_PROBLEMS_CAP = 1000;
 function readOnlyTransport(): BatchTransport {
   return {
     async send(batch) {
-      const rows = batch.operations.flatMap((op) => op.relationships.map((rel) => ({ index: rel.index, line: rel.line, outcome: { kind: "applied" as const } })));
+      const rows = batch.operations.flatMap((op) =>
+        op.relationships.map((rel) => ({ index: rel.index, line: rel.line, outcome: { kind: "applied" as const } })),
+      );
       return { batch, rows };
     },
     stats: { requests: 0, retries: 0, bytesSent: 0 },
@@ -120,7 +121,8 @@ export async function runVerify(ctx: CommandContext, raw: VerifyCommandOptions):
         ctx.stdout.write(`${source.displayName}:${s.line}: ${status}: ${redact(reason)}\n`);
       }
       // Missing rows and rows with other attributes are what `add` fixes; invalid rows it would refuse again.
-      if (failures !== undefined && (status === "missing" || status === "mismatch") && s.row !== undefined) await failures.write(s.row as Row, redact(reason));
+      if (failures !== undefined && (status === "missing" || status === "mismatch") && s.row !== undefined)
+        await failures.write(s.row, redact(reason));
     };
 
     const { done } = startPipeline({
@@ -147,7 +149,12 @@ export async function runVerify(ctx: CommandContext, raw: VerifyCommandOptions):
       timeoutMs,
       maxRetries,
       userAgent: `cio-rel/${VERSION}`,
-      ...(raw.verbose === true ? { onRequest: (r) => void ctx.stderr.write(redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${Math.round(r.ms)} ms`) + "\n") } : {}),
+      ...(raw.verbose === true
+        ? {
+            onRequest: (r) =>
+              void ctx.stderr.write(redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${Math.round(r.ms)} ms`) + "\n"),
+          }
+        : {}),
     });
     let interrupts = 0;
     unhook = ctx.onInterrupt?.(() => {
@@ -216,11 +223,17 @@ export async function runVerify(ctx: CommandContext, raw: VerifyCommandOptions):
     const lines = [`${source.displayName}: ${formatCount(tally.rowsRead)} rows read: ${parts.join(", ")}`];
     if (summary !== undefined && summary.listings > 0) {
       const side = summary.side === "objects" ? (summary.listings === 1 ? "object" : "objects") : summary.listings === 1 ? "person" : "people";
-      lines.push(`  read ${formatCount(summary.listings)} ${side} (${summary.sideReason}), ${formatCount(summary.requests)} requests in ${formatDuration(summary.durationMs)}`);
+      lines.push(
+        `  read ${formatCount(summary.listings)} ${side} (${summary.sideReason}), ${formatCount(summary.requests)} requests in ${formatDuration(summary.durationMs)}`,
+      );
     }
-    if (summary?.sample != null) lines.push(`  sample ${formatCount(summary.sample.objects.length)} of ${formatCount(summary.sample.of)} objects: ${summary.sample.objects.join(", ")}`);
+    if (summary?.sample != null)
+      lines.push(
+        `  sample ${formatCount(summary.sample.objects.length)} of ${formatCount(summary.sample.of)} objects: ${summary.sample.objects.join(", ")}`,
+      );
     if (summary?.halt != null) lines.push(`  stopped: ${redact(summary.halt)}`);
-    if (raw.failures !== undefined) lines.push(`  failures ${raw.failures} (${formatCount(counts.missing + counts.mismatch)} rows to re-send with add)`);
+    if (raw.failures !== undefined)
+      lines.push(`  failures ${raw.failures} (${formatCount(counts.missing + counts.mismatch)} rows to re-send with add)`);
     ctx.stdout.write(lines.join("\n") + "\n");
   }
   tallyCheck(tally.rowsRead, counts);

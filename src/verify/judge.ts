@@ -43,7 +43,8 @@ export function sameAttribute(sent: AttributeValue, listed: unknown): boolean {
   if (sent === null || sent === "") return listed === undefined || listed === null || listed === "";
   if (listed === undefined || listed === null) return false;
   if (listed === sent) return true;
-  const text = typeof listed === "string" ? listed : typeof listed === "number" || typeof listed === "boolean" ? String(listed) : JSON.stringify(listed);
+  const text =
+    typeof listed === "string" ? listed : typeof listed === "number" || typeof listed === "boolean" ? String(listed) : JSON.stringify(listed);
   return text === String(sent);
 }
 
@@ -87,7 +88,11 @@ export function judge(pair: Pair, read: ListingRead): Verdict {
     case "not-found":
       // A person or object that does not exist has no relationships: a deleted pair is gone.
       if (!present) return CONFIRMED;
-      return { confirmed: false, why: "missing", reason: `not visible: ${read.of === "person" ? `person ${who}` : `object ${what}`} does not exist in Customer.io` };
+      return {
+        confirmed: false,
+        why: "missing",
+        reason: `not visible: ${read.of === "person" ? `person ${who}` : `object ${what}`} does not exist in Customer.io`,
+      };
     case "people": {
       const listed = read.people.some((p) => isPerson(pair, p));
       if (listed === present) return CONFIRMED;
@@ -97,7 +102,8 @@ export function judge(pair: Pair, read: ListingRead): Verdict {
     }
     case "objects": {
       const seen = read.objects.find((o) => isObject(pair, o));
-      if (!present) return seen === undefined ? CONFIRMED : { confirmed: false, why: "present", reason: `still visible: person ${who} lists object ${what}` };
+      if (!present)
+        return seen === undefined ? CONFIRMED : { confirmed: false, why: "present", reason: `still visible: person ${who} lists object ${what}` };
       if (seen === undefined) return { confirmed: false, why: "missing", reason: `not visible: person ${who} does not list object ${what}` };
       const mismatch = attributeMismatch(pair.attributes, seen.attributes);
       return mismatch === undefined ? CONFIRMED : { confirmed: false, why: "mismatch", reason: `${mismatch} for ${who} – ${what}` };

@@ -102,7 +102,11 @@ export function chooseSide(pairs: readonly Pair[]): SideChoice {
     return { side: "people", reason: "objects named by cio_object_id can be read only from their people", ...counts };
   }
   if (people.size < objects.size) return { side: "people", reason: "fewer people than objects to read", ...counts };
-  return { side: "objects", reason: people.size === objects.size ? "as many objects as people to read" : "fewer objects than people to read", ...counts };
+  return {
+    side: "objects",
+    reason: people.size === objects.size ? "as many objects as people to read" : "fewer objects than people to read",
+    ...counts,
+  };
 }
 
 /** The listings to read on the chosen side, each with the pairs it decides, in first-seen order. */

@@ -3,7 +3,17 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
 import { runCli } from "./cli.js";
-import { FAST_FLAGS, MEMBERSHIP_FLAGS, memberships, readFailuresCsv, runAgainst, startFake, tempDir, writeMembershipsCsv, type Membership } from "./harness.js";
+import {
+  FAST_FLAGS,
+  MEMBERSHIP_FLAGS,
+  memberships,
+  readFailuresCsv,
+  runAgainst,
+  startFake,
+  tempDir,
+  writeMembershipsCsv,
+  type Membership,
+} from "./harness.js";
 
 const APP_KEY = "APPKEY-8e21c4aa-do-not-leak";
 
@@ -46,7 +56,10 @@ describe("cio-rel verify", () => {
     fake = await startFake({ app: { apiKey: APP_KEY } });
     const rows = memberships(3, 4);
     const missing = new Set(["u2", "u9"]);
-    preload(fake, rows.filter((m) => !missing.has(m.user)).map((m) => (m.user === "u5" ? { ...m, role: "admin" } : m)));
+    preload(
+      fake,
+      rows.filter((m) => !missing.has(m.user)).map((m) => (m.user === "u5" ? { ...m, role: "admin" } : m)),
+    );
     const dir = tempDir();
     const input = writeMembershipsCsv(dir, rows);
     const failures = join(dir, "missing.csv");
@@ -65,7 +78,10 @@ describe("cio-rel verify", () => {
     expect(doc.problems[1]?.reason).toMatch(/^attribute "role" is "admin" in Customer.io \(sent "member"\) for id:u5 – 1:acct-1/);
     // Nothing was sent: only App API reads.
     expect(fake.requests.slice(requestsBefore).every((q) => q.method === "GET" && q.path.startsWith("/v1/"))).toBe(true);
-    const lines = readFileSync(report, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as { row: number; status: string });
+    const lines = readFileSync(report, "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { row: number; status: string });
     expect(lines).toHaveLength(12);
     expect(lines.filter((l) => l.status === "present")).toHaveLength(9);
     const f = readFailuresCsv(failures);
@@ -83,14 +99,19 @@ describe("cio-rel verify", () => {
   it("without attributes reads the objects; the text output names each missing row by file:line", async () => {
     fake = await startFake({ app: { apiKey: APP_KEY } });
     const rows = memberships(2, 5);
-    preload(fake, rows.filter((m) => m.user !== "u7"));
+    preload(
+      fake,
+      rows.filter((m) => m.user !== "u7"),
+    );
     const dir = tempDir();
     const input = writeMembershipsCsv(dir, rows);
     const r = await run(fake, ["verify", "--file", input, "--person-column", "user_id", "--object-column", "account_id", ...QUIET_FLAGS]);
     expect(r.code, r.stderr).toBe(6);
     const lines = r.stdout.trimEnd().split("\n");
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(new RegExp(`^${input}:9: missing: not visible: object 1:acct-1 does not list person id:u7 \\(read 1 time over \\d+\\.\\d s\\)$`));
+    expect(lines[0]).toMatch(
+      new RegExp(`^${input}:9: missing: not visible: object 1:acct-1 does not list person id:u7 \\(read 1 time over \\d+\\.\\d s\\)$`),
+    );
     expect(lines[1]).toBe(`${input}: 10 rows read: 9 present, 1 missing, 0 attribute mismatch, 0 invalid, 0 duplicate`);
     expect(r.stdout).toMatch(/^  read 2 objects \(fewer objects than people to read\), 2 requests in /m);
   });

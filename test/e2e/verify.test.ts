@@ -43,7 +43,20 @@ function setup(accounts: number, perAccount: number, extra: string[] = []) {
   const input = writeMembershipsCsv(dir, rows);
   const report = join(dir, "report.ndjson");
   const failures = join(dir, "failures.csv");
-  const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--json", "--report", report, "--failures", failures, "--verify", ...extra];
+  const args = [
+    "add",
+    "--file",
+    input,
+    ...MEMBERSHIP_FLAGS,
+    ...FAST_FLAGS,
+    "--json",
+    "--report",
+    report,
+    "--failures",
+    failures,
+    "--verify",
+    ...extra,
+  ];
   return { dir, rows, input, report, failures, args };
 }
 
@@ -89,10 +102,14 @@ describe("add --verify against the fake workspace", () => {
     const input = writeMembershipsCsv(dir, memberships(2, 5));
     const r = await run(fake, ["add", "--file", input, "--person-column", "user_id", "--object-column", "account_id", ...FAST_FLAGS, "--verify"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^Verified: 10 confirmed, 0 unconfirmed\n  read  2 objects \(fewer objects than people to read\), \d+ listings in \d+ rounds?, \d+ requests\n  took  .*\(--verify-timeout 2m 00s\)$/m);
+    expect(r.stdout).toMatch(
+      /^Verified: 10 confirmed, 0 unconfirmed\n  read  2 objects \(fewer objects than people to read\), \d+ listings in \d+ rounds?, \d+ requests\n  took  .*\(--verify-timeout 2m 00s\)$/m,
+    );
     expect(r.stdout.trimEnd().split("\n").at(-3)).toBe("Verified: 10 confirmed, 0 unconfirmed");
     const appReads = fake.requests.filter((q) => q.path.startsWith("/v1/"));
-    expect(new Set(appReads.map((q) => q.path.split("?")[0]))).toEqual(new Set(["/v1/objects/1/acct-0/relationships", "/v1/objects/1/acct-1/relationships"]));
+    expect(new Set(appReads.map((q) => q.path.split("?")[0]))).toEqual(
+      new Set(["/v1/objects/1/acct-0/relationships", "/v1/objects/1/acct-1/relationships"]),
+    );
   });
 
   it("a fault that accepts writes but never applies them leaves exactly those rows unconfirmed, exit 6; the failures file re-sent confirms them", async () => {
@@ -110,7 +127,8 @@ describe("add --verify against the fake workspace", () => {
     const unconfirmed = report.filter((l) => l.outcome === "unconfirmed");
     expect(unconfirmed.map((l) => l.person).sort()).toEqual(["id:u1", "id:u6"]);
     // The dropped writes were those people's only ones: Customer.io never heard of them.
-    for (const l of unconfirmed) expect(l.error).toMatch(/^not visible: person id:u\d does not exist in Customer.io \(read \d+ times? over \d+\.\d s\)$/);
+    for (const l of unconfirmed)
+      expect(l.error).toMatch(/^not visible: person id:u\d does not exist in Customer.io \(read \d+ times? over \d+\.\d s\)$/);
     const failures = readFailuresCsv(s.failures);
     expect(failures.header).toEqual(["user_id", "account_id", "role", "cio_rel_error"]);
     expect(failures.rows.map((f) => f.user_id).sort()).toEqual(["u1", "u6"]);
@@ -135,7 +153,23 @@ describe("add --verify against the fake workspace", () => {
     const dir = tempDir();
     const input = writeMembershipsCsv(dir, rows);
     const report = join(dir, "report.ndjson");
-    const r = await run(fake, ["delete", "--file", input, "--person-column", "user_id", "--object-column", "account_id", ...FAST_FLAGS, "--yes", "--json", "--verify", "--verify-timeout", "2", "--report", report]);
+    const r = await run(fake, [
+      "delete",
+      "--file",
+      input,
+      "--person-column",
+      "user_id",
+      "--object-column",
+      "account_id",
+      ...FAST_FLAGS,
+      "--yes",
+      "--json",
+      "--verify",
+      "--verify-timeout",
+      "2",
+      "--report",
+      report,
+    ]);
     const summary = summaryOf(r);
     expect(r.code, r.stderr).toBe(6);
     expect(summary).toMatchObject({ rows: 6, applied: 5, unconfirmed: 1, exitCode: 6 });
@@ -151,7 +185,20 @@ describe("add --verify against the fake workspace", () => {
     fake = await workspace();
     const dir = tempDir();
     const input = writeMembershipsCsv(dir, memberships(5, 2));
-    const r = await run(fake, ["add", "--file", input, "--person-column", "user_id", "--object-column", "account_id", ...FAST_FLAGS, "--json", "--verify", "--verify-sample", "2"]);
+    const r = await run(fake, [
+      "add",
+      "--file",
+      input,
+      "--person-column",
+      "user_id",
+      "--object-column",
+      "account_id",
+      ...FAST_FLAGS,
+      "--json",
+      "--verify",
+      "--verify-sample",
+      "2",
+    ]);
     const summary = summaryOf(r);
     expect(r.code, r.stderr).toBe(0);
     const v = summary.verify;
@@ -187,13 +234,28 @@ describe("add --verify against the fake workspace", () => {
   });
 
   it.each([
-    { name: "no App API key", args: ["--verify"], env: { CIO_APP_API_KEY: undefined }, message: /--verify reads through the App API: set CIO_APP_API_KEY/ },
+    {
+      name: "no App API key",
+      args: ["--verify"],
+      env: { CIO_APP_API_KEY: undefined },
+      message: /--verify reads through the App API: set CIO_APP_API_KEY/,
+    },
     { name: "a dry run", args: ["--verify", "--dry-run"], env: {}, message: /a dry run sends nothing/ },
     { name: "--verify-timeout alone", args: ["--verify-timeout", "5"], env: {}, message: /--verify-timeout goes with --verify/ },
     { name: "--verify-sample alone", args: ["--verify-sample", "5"], env: {}, message: /--verify-sample goes with --verify/ },
     { name: "a sample of 0", args: ["--verify", "--verify-sample", "0"], env: {}, message: /--verify-sample must be a whole number of objects ≥ 1/ },
-    { name: "a negative timeout", args: ["--verify", "--verify-timeout", "-1"], env: {}, message: /--verify-timeout must be a number of seconds ≥ 0/ },
-    { name: "an http App URL off loopback", args: ["--verify"], env: { CIO_APP_URL: "http://example.com" }, message: /plain http is allowed only to loopback/ },
+    {
+      name: "a negative timeout",
+      args: ["--verify", "--verify-timeout", "-1"],
+      env: {},
+      message: /--verify-timeout must be a number of seconds ≥ 0/,
+    },
+    {
+      name: "an http App URL off loopback",
+      args: ["--verify"],
+      env: { CIO_APP_URL: "http://example.com" },
+      message: /plain http is allowed only to loopback/,
+    },
   ])("$name is a usage error before anything is sent", async ({ args, env, message }) => {
     fake = await workspace();
     const dir = tempDir();
@@ -207,7 +269,10 @@ describe("add --verify against the fake workspace", () => {
   it("never prints or writes a credential", async () => {
     fake = await workspace({ faults: { dropWritesFor: ["u0"] } });
     const s = setup(1, 2, ["--verify-timeout", "0", "--verbose"]);
-    const r = await run(fake, s.args.filter((a) => a !== "--json"));
+    const r = await run(
+      fake,
+      s.args.filter((a) => a !== "--json"),
+    );
     expect(r.code).toBe(6);
     const all = everything(r, s.report, s.failures);
     for (const secret of [APP_KEY, API_KEY, SITE_ID]) expect(all).not.toContain(secret);

@@ -30,10 +30,25 @@ describe("pairsOf", () => {
 
 describe("chooseSide", () => {
   it.each([
-    { name: "one object, many people: objects", rows: [row(1, "id:1", "1:acme"), row(2, "id:2", "1:acme"), row(3, "id:3", "1:acme")], side: "objects", reason: /fewer objects/ },
-    { name: "one person, many objects: people", rows: [row(1, "id:1", "1:a"), row(2, "id:1", "1:b"), row(3, "id:1", "2:a")], side: "people", reason: /fewer people/ },
+    {
+      name: "one object, many people: objects",
+      rows: [row(1, "id:1", "1:acme"), row(2, "id:2", "1:acme"), row(3, "id:3", "1:acme")],
+      side: "objects",
+      reason: /fewer objects/,
+    },
+    {
+      name: "one person, many objects: people",
+      rows: [row(1, "id:1", "1:a"), row(2, "id:1", "1:b"), row(3, "id:1", "2:a")],
+      side: "people",
+      reason: /fewer people/,
+    },
     { name: "a tie: objects", rows: [row(1, "id:1", "1:a"), row(2, "id:2", "1:b")], side: "objects", reason: /as many/ },
-    { name: "deletes count like adds", rows: [row(1, "id:1", "1:a", undefined, DEL), row(2, "id:1", "1:b", undefined, DEL)], side: "people", reason: /fewer people/ },
+    {
+      name: "deletes count like adds",
+      rows: [row(1, "id:1", "1:a", undefined, DEL), row(2, "id:1", "1:b", undefined, DEL)],
+      side: "people",
+      reason: /fewer people/,
+    },
     {
       name: "attributes force people though objects are fewer",
       rows: [row(1, "id:1", "1:acme", { role: "x" }), row(2, "id:2", "1:acme"), row(3, "id:3", "1:acme")],
@@ -46,7 +61,12 @@ describe("chooseSide", () => {
       side: "objects",
       reason: /fewer objects/,
     },
-    { name: "an empty attribute set does not", rows: [row(1, "id:1", "1:acme", {}), row(2, "id:2", "1:acme")], side: "objects", reason: /fewer objects/ },
+    {
+      name: "an empty attribute set does not",
+      rows: [row(1, "id:1", "1:acme", {}), row(2, "id:2", "1:acme")],
+      side: "objects",
+      reason: /fewer objects/,
+    },
     { name: "a bare cio_object_id forces people", rows: [row(1, "id:1", "cio:x"), row(2, "id:2", "cio:x")], side: "people", reason: /cio_object_id/ },
   ])("$name", ({ rows, side, reason }) => {
     const choice = chooseSide(pairsOf(rows));
@@ -55,7 +75,9 @@ describe("chooseSide", () => {
   });
 
   it("counts the distinct listings of each side", () => {
-    const c = chooseSide(pairsOf([row(1, "id:1", "1:a"), row(2, "id:2", "1:a"), row(3, "id:2", "1:b"), row(4, "email:A@b.c", "1:b"), row(5, "email:a@B.c", "1:a")]));
+    const c = chooseSide(
+      pairsOf([row(1, "id:1", "1:a"), row(2, "id:2", "1:a"), row(3, "id:2", "1:b"), row(4, "email:A@b.c", "1:b"), row(5, "email:a@B.c", "1:a")]),
+    );
     expect({ objects: c.objects, people: c.people }).toEqual({ objects: 2, people: 3 });
   });
 });

@@ -105,7 +105,11 @@ describe("pollUntilConfirmed", () => {
     const w = world([{ person: "id:1", object: "1:a" }]);
     const r = await pollUntilConfirmed(targets(rows, "objects"), w.fx, { timeoutMs: 60_000, concurrency: 1 });
     expect(verdicts(r.rows)).toEqual({ 1: true, 2: false, 3: false });
-    expect(r.rows.get(2)).toEqual({ confirmed: false, why: "missing", reason: expect.stringMatching(/^not visible: object 1:a does not list person id:2 \(read 7 times over 60\.1 s\)$/) });
+    expect(r.rows.get(2)).toEqual({
+      confirmed: false,
+      why: "missing",
+      reason: expect.stringMatching(/^not visible: object 1:a does not list person id:2 \(read 7 times over 60\.1 s\)$/),
+    });
     // Waits double to the cap and the last one is cut so the last re-read starts at the deadline.
     expect(w.sleeps).toEqual([1000, 1000, 2000, 4000, 8000, 16000, 27400]);
     expect(w.reads.at(-1)?.at).toBe(60_000);
@@ -179,12 +183,18 @@ describe("pollUntilConfirmed", () => {
   it("a read failing till the end leaves its rows unconfirmed with the failure", async () => {
     const w = world([{ person: "id:1", object: "1:a" }], { fail: () => ({ kind: "failed", reason: "HTTP 500" }) });
     const r = await pollUntilConfirmed(targets([row(1, "id:1", "1:a")], "objects"), w.fx, { timeoutMs: 5_000 });
-    expect(r.rows.get(1)).toEqual({ confirmed: false, why: "unread", reason: expect.stringMatching(/^could not read back: HTTP 500 \(read \d+ times/) });
+    expect(r.rows.get(1)).toEqual({
+      confirmed: false,
+      why: "unread",
+      reason: expect.stringMatching(/^could not read back: HTTP 500 \(read \d+ times/),
+    });
   });
 
   it("refused credentials stop the verification: nothing more is read, the rest is not verified", async () => {
     const rows = [row(1, "id:1", "1:a"), row(2, "id:2", "1:b"), row(3, "id:3", "1:c")];
-    const w = world([], { fail: (label) => (label === "object 1:b" ? { kind: "failed", reason: "App API authentication refused (401)", fatal: true } : undefined) });
+    const w = world([], {
+      fail: (label) => (label === "object 1:b" ? { kind: "failed", reason: "App API authentication refused (401)", fatal: true } : undefined),
+    });
     const r = await pollUntilConfirmed(targets(rows, "objects"), w.fx, OPTS);
     expect(r.halt).toEqual({ kind: "auth", reason: "App API authentication refused (401)" });
     expect(w.reads.map((x) => x.label)).toEqual(["object 1:a", "object 1:b"]);

@@ -3,7 +3,14 @@ import { pairsOf } from "../../src/verify/pairs.js";
 import { sampleObjects, seededRandom } from "../../src/verify/sample.js";
 import { row } from "./helpers.js";
 
-const rows = [row(1, "id:1", "1:a"), row(2, "id:2", "1:a"), row(3, "id:1", "1:b"), row(4, "id:3", "2:a"), row(5, "id:4", "cio:x"), row(6, "id:5", "1:c")];
+const rows = [
+  row(1, "id:1", "1:a"),
+  row(2, "id:2", "1:a"),
+  row(3, "id:1", "1:b"),
+  row(4, "id:3", "2:a"),
+  row(5, "id:4", "cio:x"),
+  row(6, "id:5", "1:c"),
+];
 
 describe("sampleObjects", () => {
   it.each([
