@@ -26,8 +26,15 @@ export class CioRelError extends Error {
 
 /** Bad flags or a combination of them that cannot work. */
 export class UsageError extends CioRelError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, "usage", EXIT.usage, options);
+  /**
+   * Whether the command's --help can fix it (the message then points at it). False for a run that cannot
+   * start for a reason outside the flags — a database that refuses the connection, a disk, a journal —
+   * where "see --help" would suggest a wrong fix (issue 10).
+   */
+  readonly pointsAtHelp: boolean;
+  constructor(message: string, options?: { cause?: unknown; help?: boolean }) {
+    super(message, "usage", EXIT.usage, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.pointsAtHelp = options?.help ?? true;
   }
 }
 

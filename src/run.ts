@@ -48,7 +48,7 @@ export async function runMain(ctx: CommandContext): Promise<number> {
     }
     if (e instanceof CioRelError) {
       // One line: the usage pointer goes on it, so that scripts reading the first line get all of it.
-      fail(`cio-rel: ${e.message}${e instanceof UsageError ? ` (see ${help})` : ""}`);
+      fail(`cio-rel: ${e.message}${e instanceof UsageError && e.pointsAtHelp ? ` (see ${help})` : ""}`);
       if (debug && e.stack !== undefined) fail(e.stack);
       failJson(errorDocument(e, help));
       return e.exitCode;
@@ -82,7 +82,7 @@ function errorDocument(e: CioRelError, help: string): ErrorDocument {
     if (e.line !== undefined) doc.line = e.line;
     if (e.column !== undefined) doc.column = e.column;
   }
-  if (e instanceof UsageError) doc.help = help;
+  if (e instanceof UsageError && e.pointsAtHelp) doc.help = help;
   return doc;
 }
 

@@ -219,7 +219,7 @@ function sqlOptions(raw: RawOptions): SqlOptions | undefined {
     if (!isDbUrl(raw.db)) throw new UsageError("--db must be a postgres:// or postgresql:// URL");
     if (urlPassword(raw.db) !== undefined) {
       throw new UsageError(
-        "--db holds a password, which every user of this machine can read on the command line: export DATABASE_URL instead, or keep the password in PGPASSWORD or ~/.pgpass",
+        "--db holds a password, which every user of this machine can read on the command line: leave --db out and export DATABASE_URL (cio-rel reads it from the environment), or keep the password in PGPASSWORD or ~/.pgpass",
       );
     }
     sql.db = raw.db;

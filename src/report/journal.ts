@@ -135,12 +135,12 @@ export async function openJournal(path: string, opts: OpenJournalOptions): Promi
 
   if (!opts.resume) {
     if (existing && existing.size > 0) {
-      throw new UsageError(`journal ${path} already exists: add --resume to continue that run, or delete it to start over`);
+      throw new UsageError(`journal ${path} already exists: add --resume to continue that run, or delete it to start over`, { help: false });
     }
     return startFresh(path, header, opts.opener);
   }
   // issue 9: a resume with no journal is a mistyped path or a lost file, never a silent fresh start.
-  if (!existing) throw new UsageError(`journal ${path} does not exist: there is nothing to resume (drop --resume to start a new run)`);
+  if (!existing) throw new UsageError(`journal ${path} does not exist: there is nothing to resume (drop --resume to start a new run)`, { help: false });
   // Created but empty: the crash came before the header was on disk, so nothing was sent.
   if (existing.size === 0) return startFresh(path, header, opts.opener);
 
@@ -151,8 +151,7 @@ export async function openJournal(path: string, opts: OpenJournalOptions): Promi
   if (problems.length > 0) {
     throw new UsageError(
       `cannot resume from journal ${path}: ${problems.join("; ")}. ` +
-        `Run with the original input and options, or delete ${path} to start over`,
-    );
+        `Run with the original input and options, or delete ${path} to start over`, { help: false });
   }
   // Cut off a torn last line so that the next record starts on a line of its own.
   if (read.completeBytes < existing.size) await truncate(path, read.completeBytes);
@@ -168,7 +167,7 @@ async function startFresh(path: string, header: JournalHeader, opener: OpenOutpu
     await handle.close();
     // A half-written header must not block the rerun ("already exists"): nothing was sent yet.
     await unlink(path).catch(() => undefined);
-    throw new UsageError(`cannot write journal ${path}: ${describeFsError(err)}`);
+    throw new UsageError(`cannot write journal ${path}: ${describeFsError(err)}`, { help: false });
   }
   return new JournalWriter(path, handle, undefined);
 }
@@ -303,7 +302,7 @@ async function readJournal(path: string): Promise<ReadJournal | "torn-header"> {
 }
 
 function notAJournal(path: string): UsageError {
-  return new UsageError(`${path} is not a cio-rel journal: pass the --journal file of an earlier run, or a new path`);
+  return new UsageError(`${path} is not a cio-rel journal: pass the --journal file of an earlier run, or a new path`, { help: false });
 }
 
 function parseHeader(path: string, text: string): JournalHeader {
@@ -320,14 +319,13 @@ function parseHeader(path: string, text: string): JournalHeader {
   if (h.cioRel !== JOURNAL_VERSION) {
     throw new UsageError(
       `journal ${path} has format version ${String(h.cioRel)} and this cio-rel reads only version ${JOURNAL_VERSION}, so it cannot be resumed: ` +
-        `delete it to start over`,
-    );
+        `delete it to start over`, { help: false });
   }
   return h as JournalHeader;
 }
 
 function parseRecord(path: string, lineNo: number, text: string, ranges: Array<[number, number]>, failures: Map<number, string>): void {
-  const corrupt = (): UsageError => new UsageError(`journal ${path}:${lineNo} is corrupt: delete the journal to start over`);
+  const corrupt = (): UsageError => new UsageError(`journal ${path}:${lineNo} is corrupt: delete the journal to start over`, { help: false });
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -90,8 +90,7 @@ export async function checkOutputs(plan: OutputPlan): Promise<void> {
       const what = clash.input ? "the input" : "also";
       throw new UsageError(
         `${named.flag} ${named.given} is ${what} ${clash.named.flag} ${clash.named.given}: ` +
-          (clash.input ? "writing it would destroy the input; choose another path" : "two outputs cannot share a file; choose another path"),
-      );
+          (clash.input ? "writing it would destroy the input; choose another path" : "two outputs cannot share a file; choose another path"), { help: false });
     }
     seen.push({ named, id, input: false });
   }
@@ -103,33 +102,33 @@ export async function checkOutputs(plan: OutputPlan): Promise<void> {
 async function outputIdentity(named: NamedPath, mustExist: boolean): Promise<Identity> {
   const where = `${named.flag} ${named.given}`;
   const info = await lstatOrUndefined(named.path).catch((e: unknown) => {
-    throw new UsageError(`${where}: cannot write it: ${describeFsError(e)}`);
+    throw new UsageError(`${where}: cannot write it: ${describeFsError(e)}`, { help: false });
   });
   if (info === undefined) {
-    if (mustExist) throw new UsageError(`${where} does not exist: there is nothing to resume (drop --resume to start a new run)`);
+    if (mustExist) throw new UsageError(`${where} does not exist: there is nothing to resume (drop --resume to start a new run)`, { help: false });
     const folder = dirname(named.path);
     const folderInfo = await stat(folder).catch(() => undefined);
-    if (folderInfo === undefined) throw new UsageError(`${where}: cannot write it: the folder ${dirname(named.given)} does not exist`);
-    if (!folderInfo.isDirectory()) throw new UsageError(`${where}: cannot write it: ${dirname(named.given)} is not a folder`);
+    if (folderInfo === undefined) throw new UsageError(`${where}: cannot write it: the folder ${dirname(named.given)} does not exist`, { help: false });
+    if (!folderInfo.isDirectory()) throw new UsageError(`${where}: cannot write it: ${dirname(named.given)} is not a folder`, { help: false });
     try {
       await access(folder, constants.W_OK | constants.X_OK);
     } catch (e) {
-      throw new UsageError(`${where}: cannot create it in ${dirname(named.given)}: ${describeFsError(e)}`);
+      throw new UsageError(`${where}: cannot create it in ${dirname(named.given)}: ${describeFsError(e)}`, { help: false });
     }
     return { kind: "new", key: `${await realpath(folder)}/${basename(named.path)}` };
   }
-  if (info.isSymbolicLink()) throw new UsageError(`${where} is a symbolic link: cio-rel does not write through links; give the real path`);
-  if (info.isDirectory()) throw new UsageError(`${where}: cannot write it: is a directory`);
+  if (info.isSymbolicLink()) throw new UsageError(`${where} is a symbolic link: cio-rel does not write through links; give the real path`, { help: false });
+  if (info.isDirectory()) throw new UsageError(`${where}: cannot write it: is a directory`, { help: false });
   if (named.path === NULL_DEVICE && info.isCharacterDevice()) {
     // A journal must be read back by --resume: one written to the null device would resume nothing.
-    if (named.flag === "--journal") throw new UsageError(`${where}: a journal must be a file that --resume can read back`);
+    if (named.flag === "--journal") throw new UsageError(`${where}: a journal must be a file that --resume can read back`, { help: false });
     return { kind: "null", key: `${named.flag}` };
   }
-  if (!info.isFile()) throw new UsageError(`${where}: cannot write it: not a regular file (a device, pipe or socket)`);
+  if (!info.isFile()) throw new UsageError(`${where}: cannot write it: not a regular file (a device, pipe or socket)`, { help: false });
   try {
     await access(named.path, constants.W_OK);
   } catch (e) {
-    throw new UsageError(`${where}: cannot write it: ${describeFsError(e)}`);
+    throw new UsageError(`${where}: cannot write it: ${describeFsError(e)}`, { help: false });
   }
   return { kind: "inode", key: `${info.dev}:${info.ino}` };
 }
@@ -153,7 +152,7 @@ export async function openOutput(path: string, flags: number, opener: OpenOutput
   try {
     handle = await opener(path, flags, OUTPUT_MODE);
   } catch (e) {
-    throw new UsageError(`cannot write ${path}: ${describeFsError(e)}`);
+    throw new UsageError(`cannot write ${path}: ${describeFsError(e)}`, { help: false });
   }
   // The null device is shared by every user of the machine: its mode is not ours to narrow.
   if (path === NULL_DEVICE) return handle;

@@ -160,6 +160,8 @@ describe("an output that cannot be written at start: exit 2, one line, nothing s
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(target === "/dev/full" ? "/dev/full" : target.split("/").slice(0, -2).join("/") === "" ? target : flag);
       expect(lines[0]).toMatch(/cannot (write|create)|does not exist|directory|not a regular file/);
+      // The flags are fine: pointing at --help would suggest a wrong fix.
+      expect(lines[0]).not.toContain("--help");
       expect(fake.requests).toHaveLength(0);
       // No half-created journal or report blocks the rerun.
       expect(readdirSync(s.dir).sort()).toEqual(before);

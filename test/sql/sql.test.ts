@@ -148,7 +148,7 @@ describe("--sql errors: one line, exit 2, before anything is sent", () => {
       name: "authentication failure",
       args: () => ["--sql", "select 1 as id"],
       env: () => ({ DATABASE_URL: server.url({ user: PASSWORD_ROLE.user, password: "wrong-" + PASSWORD_ROLE.password }) }),
-      message: /^cio-rel: cannot connect to postgres:\/\/cio_secret_role:\*\*\*@127\.0\.0\.1:\d+\/postgres: authentication failed: password authentication failed for user "cio_secret_role"( \(see cio-rel \w+ --help\))?$/,
+      message: /^cio-rel: cannot connect to postgres:\/\/cio_secret_role:\*\*\*@127\.0\.0\.1:\d+\/postgres: authentication failed: password authentication failed for user "cio_secret_role"$/,
     },
     {
       name: "no password for a role that needs one",
@@ -159,7 +159,7 @@ describe("--sql errors: one line, exit 2, before anything is sent", () => {
       name: "database does not exist",
       args: () => ["--sql", "select 1 as id"],
       env: () => ({ DATABASE_URL: server.url({ database: "nope" }) }),
-      message: /^cio-rel: cannot connect to postgres:\/\/postgres@127\.0\.0\.1:\d+\/nope: database "nope" does not exist \(SQLSTATE 3D000\)( \(see cio-rel \w+ --help\))?$/,
+      message: /^cio-rel: cannot connect to postgres:\/\/postgres@127\.0\.0\.1:\d+\/nope: database "nope" does not exist \(SQLSTATE 3D000\)$/,
     },
     { name: "SQL syntax error", args: () => ["--sql", "select user_id\n  from from memberships"], message: /^cio-rel: --sql:2:8: syntax error at or near "from" \(SQLSTATE 42601\)( \(see cio-rel \w+ --help\))?$/ },
     { name: "unknown table", args: () => ["--sql", "select 1 from nowhere"], message: /^cio-rel: --sql:1:15: relation "nowhere" does not exist \(SQLSTATE 42P01\)( \(see cio-rel \w+ --help\))?$/ },

@@ -262,7 +262,7 @@ function connectError(target: string, error: unknown, noUrl: boolean): CioRelErr
     reason = "the server asks for a password and none was given: put it in DATABASE_URL, PGPASSWORD or ~/.pgpass";
   } else if (/timeout/i.test(oneLine(error))) reason = `no answer within ${CONNECT_TIMEOUT_SECONDS} s`;
   else reason = oneLine(error);
-  return new UsageError(`cannot connect to ${target}: ${reason}${hint}`, { cause: error });
+  return new UsageError(`cannot connect to ${target}: ${reason}${hint}`, { cause: error, help: false });
 }
 
 /** An error of the query's first read: a SQL error at its place in the query text, else a connection problem. */
@@ -273,7 +273,7 @@ function queryError(spec: SqlSpec, target: string, error: unknown): CioRelError 
     const location = where !== undefined ? { file: spec.queryName, line: where.line, column: where.column } : { file: spec.queryName };
     return new InputError(location, `${oneLine(error)} (SQLSTATE ${error.code})`, { cause: error });
   }
-  return new UsageError(`reading from ${target} failed: ${oneLine(error)}`, { cause: error });
+  return new UsageError(`reading from ${target} failed: ${oneLine(error)}`, { cause: error, help: false });
 }
 
 /** An error while streaming: the row it stopped at, like a file malformed part-way (the pipeline's input-error halt). */
