@@ -307,3 +307,44 @@ describe("--sql with --journal (resume reads the same rows in the same order)", 
     expect(other.stderr).toMatch(/the input is a different file \(was sql \(query sha256 [0-9a-f]{16}\), now sql \(query sha256 [0-9a-f]{16}\)\)/);
   });
 });
+
+describe("--sql with the commands that read Customer.io (sync, verify)", () => {
+  const APP_KEY = "app-key-sql-7f3a-do-not-leak";
+  const QUERY = "select user_id, account_id from sync_members order by account_id, user_id";
+  const FLAGS = ["--person-column", "user_id", "--object-column", "account_id", "--backoff-base", "0.01", "--backoff-cap", "0.1", "--progress", "none"];
+
+  it("sync --sql mirrors a table into the workspace (adds, deletes, unchanged exact; out of scope untouched), then verify --sql finds every row", async () => {
+    await server.query(`
+      create table sync_members (user_id text, account_id text);
+      insert into sync_members values ('u1', 'acme'), ('u2', 'acme'), ('u3', 'acme'), ('u4', 'globex');
+    `);
+    const ws = await startFake({ app: { apiKey: APP_KEY } });
+    try {
+      // Customer.io now: acme has u1 and u9 (u9 must go), globex has u4, initech (not in the table) has u5.
+      for (const [object, person] of [["acme", "u1"], ["acme", "u9"], ["globex", "u4"], ["initech", "u5"]] as const) {
+        ws.state.add({ objectTypeId: "1", objectId: object }, { key: "id", value: person });
+      }
+      ws.state.settle();
+      const env = { DATABASE_URL: server.url(), CIO_APP_API_KEY: APP_KEY };
+      const r = await runAgainst(ws, ["sync", "--sql", QUERY, ...FLAGS, "--yes", "--json", "--max-deletes", "1", "--read-delay", "0", "--app-url", ws.url], { env });
+      expect(r.code, r.stderr).toBe(0);
+      const s = summaryOf(r) as ReturnType<typeof summaryOf> & { plan: Record<string, number> };
+      expect(s.plan).toMatchObject({ add: 2, delete: 1, unchanged: 2 });
+      expect(s).toMatchObject({ command: "sync", rows: 3, applied: 3, failed: 0, skipped: 0 });
+      expect(balanced(s)).toBe(true);
+      ws.state.settle();
+      expect(ws.state.all().map((x) => `${x.objectId}:${x.personValue}`).sort()).toEqual(["acme:u1", "acme:u2", "acme:u3", "globex:u4", "initech:u5"]);
+      expect(r.stdout + r.stderr).not.toContain(APP_KEY);
+
+      const v = await runCli(["verify", "--sql", QUERY, "--person-column", "user_id", "--object-column", "account_id", "--json", "--app-url", ws.url], { env });
+      expect(v.code, v.stderr).toBe(0);
+      expect(JSON.parse(v.stdout)).toMatchObject({ command: "verify", rows: 4, present: 4, missing: 0, exitCode: 0 });
+      // A second sync plans nothing.
+      const again = await runAgainst(ws, ["sync", "--sql", QUERY, ...FLAGS, "--yes", "--json", "--read-delay", "0", "--app-url", ws.url], { env });
+      expect(again.code, again.stderr).toBe(0);
+      expect((summaryOf(again) as ReturnType<typeof summaryOf> & { plan: Record<string, number> }).plan).toMatchObject({ add: 0, delete: 0, unchanged: 4 });
+    } finally {
+      await ws.close();
+    }
+  });
+});
