@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,6 +13,7 @@ import {
   readFailuresCsv,
   readReport,
   runAgainst,
+  spawnAgainst,
   startFake,
   summaryOf,
   tempDir,
@@ -277,5 +279,26 @@ describe("add --verify against the fake workspace", () => {
     const all = everything(r, s.report, s.failures);
     for (const secret of [APP_KEY, API_KEY, SITE_ID]) expect(all).not.toContain(secret);
     expect(r.stderr).toMatch(/GET .*\/v1\/customers\/u0\/relationships/);
+  });
+
+  it("Ctrl-C during the verification ends its wait at once: exit 130, the rows not confirmed are unconfirmed and in the failures file", async () => {
+    fake = await workspace({ faults: { dropWritesFor: ["u0", "u1", "u2"] } });
+    const f = fake;
+    const s = setup(1, 3, ["--verify-timeout", "600"]);
+    let child: ChildProcess | undefined;
+    const running = spawnAgainst(
+      fake,
+      s.args.filter((a) => a !== "--json"),
+      { env: { CIO_APP_API_KEY: APP_KEY, CIO_APP_URL: fake.url }, onSpawn: (c) => (child = c) },
+    );
+    // Once every person has been read once, the run waits between rounds (up to 600 s without the interrupt).
+    while (f.requests.filter((q) => q.path.startsWith("/v1/") && q.status !== undefined).length < 3) await new Promise((r) => setTimeout(r, 20));
+    child?.kill("SIGINT");
+    const r = await running;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stdout).toContain("Verified: 0 confirmed, 3 unconfirmed");
+    expect(r.stdout).toMatch(/^  stopped +interrupted$/m);
+    expect(readReport(s.report).map((l) => l.outcome)).toEqual(["unconfirmed", "unconfirmed", "unconfirmed"]);
+    expect(readFailuresCsv(s.failures).rows.map((x) => x.user_id)).toEqual(["u0", "u1", "u2"]);
   });
 });
