@@ -135,6 +135,10 @@ describe("add --verify against the fake workspace", () => {
     expect(failures.header).toEqual(["user_id", "account_id", "role", "cio_rel_error"]);
     expect(failures.rows.map((f) => f.user_id).sort()).toEqual(["u1", "u6"]);
     expect(everything(r, s.report, s.failures)).not.toContain(APP_KEY);
+    // 12 people read back against the fake's 10 requests/s: the client paces itself, the fake never answers 429.
+    const reads = fake.requests.filter((q) => q.path.startsWith("/v1/"));
+    expect(reads.length).toBeGreaterThanOrEqual(12);
+    expect(reads.filter((q) => q.status !== 200 && q.status !== 404)).toEqual([]);
 
     // Customer.io recovers: the failures file, fed back as it is, is sent and confirmed.
     fake.faults.set({ dropWritesFor: undefined });
