@@ -214,7 +214,12 @@ describe("cio-rel list --objects / --people FILE", () => {
     expect(f.counters.byStatus[429]).toBeUndefined();
     const times = f.requests.map((q) => q.time).sort((a, b) => a - b);
     expect(times.length).toBe(40);
-    for (const start of times) expect(times.filter((x) => x >= start && x < start + 2000).length).toBeLessThanOrEqual(21);
+    // The CLI and the fake share this process's event loop, so a stall on a loaded machine can deliver two paced
+    // requests together: allow that much jitter (3 requests per window, 0.9 s over the whole run) and no more.
+    // Unpaced, the 40 requests would arrive within a few hundred milliseconds. The pacing itself is asserted
+    // exactly, on a virtual clock, in test/workspace/client.test.ts.
+    for (const start of times) expect(times.filter((x) => x >= start && x < start + 2000).length).toBeLessThanOrEqual(24);
+    expect(times[times.length - 1]! - times[0]!).toBeGreaterThanOrEqual(3000);
     expect(r.stderr).toMatch(/list: \d+ of 20 listed/);
   });
 });
