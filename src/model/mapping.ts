@@ -61,10 +61,9 @@ export class ColumnError extends Error {
 }
 
 /** `fallback`: the column a row's person is taken from when `column` is empty in that row (id → cio_id). */
-type PersonSide = { fixed: PersonRef } | { column: string; key: PersonKey; label: string; fallback?: { column: string; key: PersonKey; label: string } };
-type ObjectSide =
-  | { fixed: ObjectRef }
-  | { column: string; cio: boolean; label: string; typeColumn: string | undefined };
+type PersonSide =
+  { fixed: PersonRef } | { column: string; key: PersonKey; label: string; fallback?: { column: string; key: PersonKey; label: string } };
+type ObjectSide = { fixed: ObjectRef } | { column: string; cio: boolean; label: string; typeColumn: string | undefined };
 
 interface Resolved {
   person: PersonSide;
@@ -114,9 +113,7 @@ function resolveHeaderless(options: MappingOptions): Resolved {
   if (options.fixedObject) object = { fixed: options.fixedObject };
   else if (options.fixedPerson) object = { column: IDENTIFIER_COLUMN, cio: false, label, typeColumn: undefined };
   else {
-    throw new ColumnError(
-      "this input holds one identifier per row and no header: pass --object or --person for the other side",
-    );
+    throw new ColumnError("this input holds one identifier per row and no header: pass --object or --person for the other side");
   }
   return { person, object, attributes: [], identifierColumns: new Set([IDENTIFIER_COLUMN]), shared: newShared() };
 }
@@ -197,9 +194,7 @@ function resolveColumns(options: MappingOptions, names: readonly string[], heade
     }
     column ??= has.has(OBJECT_ID_COLUMN) ? OBJECT_ID_COLUMN : has.has(CIO_OBJECT_ID_COLUMN) ? CIO_OBJECT_ID_COLUMN : undefined;
     if (column === undefined) {
-      throw new ColumnError(
-        `no object column: expected ${OBJECT_ID_COLUMN} or ${CIO_OBJECT_ID_COLUMN}, or pass --object-column ${listed}`,
-      );
+      throw new ColumnError(`no object column: expected ${OBJECT_ID_COLUMN} or ${CIO_OBJECT_ID_COLUMN}, or pass --object-column ${listed}`);
     }
     const cio = column === CIO_OBJECT_ID_COLUMN;
     const typeColumn = !cio && has.has(OBJECT_TYPE_COLUMN) ? OBJECT_TYPE_COLUMN : undefined;
@@ -208,13 +203,7 @@ function resolveColumns(options: MappingOptions, names: readonly string[], heade
 
   // Identifier-named columns are never attributes under "*", even when another column was chosen
   // for the person or object: an email column is a person's data, not the relationship's.
-  const identifierColumns = new Set<string>([
-    ...PERSON_KEYS,
-    OBJECT_ID_COLUMN,
-    CIO_OBJECT_ID_COLUMN,
-    OBJECT_TYPE_COLUMN,
-    ERROR_COLUMN,
-  ]);
+  const identifierColumns = new Set<string>([...PERSON_KEYS, OBJECT_ID_COLUMN, CIO_OBJECT_ID_COLUMN, OBJECT_TYPE_COLUMN, ERROR_COLUMN]);
   if ("column" in person) identifierColumns.add(person.column);
   if ("column" in object) identifierColumns.add(object.column);
 
@@ -269,7 +258,10 @@ function idTypeProblem(raw: unknown): string {
     const why = !Number.isFinite(value)
       ? "is out of range"
       : Number.isInteger(value) && Math.abs(value) < 1e21
-        ? `would be sent as ${String(value)}`
+        ? String(value) === text
+          ? // Written exactly but past 2^53: 9007199254740993 reads as this same number, so it cannot be trusted.
+            `is beyond ${Number.MAX_SAFE_INTEGER}, past which a JSON number cannot be told from its neighbours`
+          : `would be sent as ${String(value)}`
         : "is not a whole number";
     return `is the JSON number ${text}, which ${why}: quote it in the file ("${text}") to send it as written`;
   }

@@ -109,7 +109,10 @@ export function summaryJson(s: RunSummary): SummaryJson {
     bytes: s.bytes,
     durationMs: s.durationMs,
     files: { report: s.files.report, failures: s.files.failures, journal: s.files.journal, out: s.files.out },
-    verify: s.verify === null ? null : { ...s.verify, sample: s.verify.sample === null ? null : { objects: [...s.verify.sample.objects], of: s.verify.sample.of } },
+    verify:
+      s.verify === null
+        ? null
+        : { ...s.verify, sample: s.verify.sample === null ? null : { objects: [...s.verify.sample.objects], of: s.verify.sample.of } },
     exitCode: s.exitCode,
   };
 }
@@ -182,10 +185,15 @@ const SAMPLE_SHOWN = 10;
 /** The verification part of the text summary: "Verified: N confirmed, M unconfirmed", then how. */
 function verifyLines(v: VerifySummary, c: ChalkInstance): string[] {
   const head = `${formatCount(v.confirmed)} confirmed, ${formatCount(v.unconfirmed)} unconfirmed`;
-  const lines = [`${c.bold("Verified:")} ${v.unconfirmed > 0 ? c.red(head) : c.green(head)}${v.notChecked > 0 ? `, ${formatCount(v.notChecked)} not checked` : ""}`];
+  const lines = [
+    `${c.bold("Verified:")} ${v.unconfirmed > 0 ? c.red(head) : c.green(head)}${v.notChecked > 0 ? `, ${formatCount(v.notChecked)} not checked` : ""}`,
+  ];
   const sideWord = v.side === "objects" ? (v.listings === 1 ? "object" : "objects") : v.listings === 1 ? "person" : "people";
   const table: Array<[string, string]> = [
-    ["read", `${formatCount(v.listings)} ${sideWord} (${v.sideReason}), ${formatCount(v.reads)} listings in ${formatCount(v.rounds)} ${v.rounds === 1 ? "round" : "rounds"}, ${formatCount(v.requests)} requests`],
+    [
+      "read",
+      `${formatCount(v.listings)} ${sideWord} (${v.sideReason}), ${formatCount(v.reads)} listings in ${formatCount(v.rounds)} ${v.rounds === 1 ? "round" : "rounds"}, ${formatCount(v.requests)} requests`,
+    ],
   ];
   if (v.sample !== null) {
     const shown = v.sample.objects.slice(0, SAMPLE_SHOWN).join(", ");
@@ -220,8 +228,10 @@ export function problemLines(
   const listed = groups.slice(0, LISTED_GROUPS);
   const shown = listed.reduce((n, g) => n + g.count, 0);
   const lines = [c.bold(shown === total ? "Problems:" : "First problems:")];
+  // Rows that share a line (a one-line JSON array) are told apart by their row number, as in summaryLines.
+  const shared = new Set(listed.map((g) => g.first.line)).size < listed.length;
   for (const g of listed) {
-    const at = `${s.input}:${g.first.line}`;
+    const at = `${s.input}:${g.first.line}${shared ? `: row ${g.first.row}` : ""}`;
     lines.push(g.count === 1 ? `  ${at}: ${g.reason}` : `  ${at}: ${g.reason} (${plural(g.count, "row")} with this reason, the first here)`);
   }
   const rest = total - shown;

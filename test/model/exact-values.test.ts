@@ -45,6 +45,9 @@ describe("JSON numbers as identifiers: a safe integer as written, or quote it", 
   it.each([
     ["12345678901234567890", "12345678901234567000"],
     ["9007199254740993", "9007199254740992"],
+    ["-9007199254740993", "-9007199254740992"],
+    ["9007199254740992", undefined],
+    ["-9007199254740992", undefined],
     ["1.5", undefined],
     ["1e3", "1000"],
     ["1E2", "100"],
@@ -60,6 +63,19 @@ describe("JSON numbers as identifiers: a safe integer as written, or quote it", 
     expect(reason).toContain(`quote it in the file ("${literal}")`);
     if (wouldBe !== undefined) expect(reason).toContain(`would be sent as ${wouldBe}`);
   });
+
+  // Qa10's outside trial: 2^53 is written exactly, so "would be sent as 9007199254740992" read as no reason at all.
+  it.each(["9007199254740992", "-9007199254740992", "18014398509481984"])(
+    "id %s (past 2^53, written exactly) says why it cannot be trusted",
+    async (literal) => {
+      const [r] = await mapJson([`{"id": ${literal}}`], { fixedObject: ACME });
+      const reason = (r as { ok: false; reason: string }).reason;
+      expect(reason).not.toContain(`would be sent as ${literal}`);
+      expect(reason).toBe(
+        `column "id" is the JSON number ${literal}, which is beyond 9007199254740991, past which a JSON number cannot be told from its neighbours: quote it in the file ("${literal}") to send it as written`,
+      );
+    },
+  );
 
   it.each([
     ["42", "42"],
@@ -111,7 +127,9 @@ describe("JSON numbers as attributes: the file's number, or refused", () => {
     for (const attributes of [["score"], "*"] as const) {
       const [r] = await mapJson([`{"id":"1","score":${literal}}`], { fixedObject: ACME, attributes });
       expect(r).toMatchObject({ ok: false });
-      expect((r as { reason: string }).reason).toBe(`attribute "score" is the JSON number ${literal}, which ${why}: quote it in the file to send it exactly`);
+      expect((r as { reason: string }).reason).toBe(
+        `attribute "score" is the JSON number ${literal}, which ${why}: quote it in the file to send it exactly`,
+      );
     }
   });
 
@@ -148,7 +166,10 @@ describe("nesting is capped: an invalid row, never a crash", () => {
   ])("a value %i levels deep inside the record", async (depth, fine) => {
     const [r] = await mapJson([`{"id":"1","deep":${nested(depth)}}`], { fixedObject: ACME });
     if (fine) expect(r).toMatchObject({ ok: true });
-    else expect((r as { reason: string }).reason).toBe(`the record is nested more than ${MAX_NESTING} levels deep; values must be strings, numbers or booleans`);
+    else
+      expect((r as { reason: string }).reason).toBe(
+        `the record is nested more than ${MAX_NESTING} levels deep; values must be strings, numbers or booleans`,
+      );
   });
 
   it("a deep first row does not decide the columns; the next row maps", async () => {
@@ -231,9 +252,17 @@ describe("a header that cannot be mapped says what it probably is", () => {
   });
 
   it.each([
-    [{ fixedObject: ACME }, ["5001"], /^no person column: the first line \("5001"\) looks like data, not a header: if the file has no header row, pass --no-header$/],
+    [
+      { fixedObject: ACME },
+      ["5001"],
+      /^no person column: the first line \("5001"\) looks like data, not a header: if the file has no header row, pass --no-header$/,
+    ],
     [{}, ["5001", "5002"], /^no person column: the first line .* pass --no-header$/],
-    [{ fixedObject: ACME }, ["id;role"], /^no person column: the header is one column, "id;role": if the file is separated by ";", pass --delimiter ';'$/],
+    [
+      { fixedObject: ACME },
+      ["id;role"],
+      /^no person column: the header is one column, "id;role": if the file is separated by ";", pass --delimiter ';'$/,
+    ],
     [{ fixedPerson: { key: "id", value: "1" } as const }, ["id|plan"], /^no object column: .*--delimiter '\|'$/],
   ] as const)("%j with header %j", (options, names, message) => {
     expect(() => createMapper({ ...base, ...options }, { headerless: false, names })).toThrow(ColumnError);
@@ -251,7 +280,7 @@ describe("a header that cannot be mapped says what it probably is", () => {
 
 describe("the failures file: exact identifiers, neutralised errors", () => {
   it.each([
-    ["=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"],
+    ['=HYPERLINK("x")', '\'=HYPERLINK("x")'],
     ["+1 bad", "'+1 bad"],
     ["-1 bad", "'-1 bad"],
     ["@SUM(A1)", "'@SUM(A1)"],

@@ -33,15 +33,34 @@ describe("problems grouped by reason", () => {
       t.read();
       t.record(i, i + 1, { kind: "failed", reason: "401 Unauthorized: check CIO_SITE_ID and CIO_API_KEY" });
     }
-    expect(problemLines(summaryOf(t), plain)).toEqual(["Problems:", "  people.csv:2: 401 Unauthorized: check CIO_SITE_ID and CIO_API_KEY (300 rows with this reason, the first here)"]);
+    expect(problemLines(summaryOf(t), plain)).toEqual([
+      "Problems:",
+      "  people.csv:2: 401 Unauthorized: check CIO_SITE_ID and CIO_API_KEY (300 rows with this reason, the first here)",
+    ]);
+  });
+
+  // Qa10's outside trial: a one-line JSON array put every group at ":1:"; the row number tells them apart.
+  it("groups whose first rows share a line (a one-line JSON array) name their row", () => {
+    const t = new Tally();
+    for (const [row, reason] of [
+      [1, "A"],
+      [2, "B"],
+      [3, "A"],
+      [4, "C"],
+    ] as const) {
+      t.read();
+      t.record(row, 1, { kind: "invalid", reason });
+    }
+    expect(problemLines(summaryOf(t), plain)).toEqual([
+      "Problems:",
+      "  people.csv:1: row 1: A (2 rows with this reason, the first here)",
+      "  people.csv:1: row 2: B",
+      "  people.csv:1: row 4: C",
+    ]);
   });
 
   it.each([
-    [
-      "a single row keeps its file:line",
-      [[2, "invalid", 'column "id" is empty']],
-      ["Problems:", '  people.csv:2: column "id" is empty'],
-    ],
+    ["a single row keeps its file:line", [[2, "invalid", 'column "id" is empty']], ["Problems:", '  people.csv:2: column "id" is empty']],
     [
       "groups in order of first appearance, counts per group",
       [
@@ -63,13 +82,34 @@ describe("problems grouped by reason", () => {
     ],
     [
       "past five groups, the rest is counted",
-      [2, 3, 4, 5, 6, 7, 8].map((l) => [l, "invalid", `r${l}`]).concat([[9, "invalid", "r2"], [10, "invalid", "r8"]]),
-      ["First problems:", "  people.csv:2: r2 (2 rows with this reason, the first here)", "  people.csv:3: r3", "  people.csv:4: r4", "  people.csv:5: r5", "  people.csv:6: r6", "  … and 3 more rows"],
+      [2, 3, 4, 5, 6, 7, 8]
+        .map((l) => [l, "invalid", `r${l}`])
+        .concat([
+          [9, "invalid", "r2"],
+          [10, "invalid", "r8"],
+        ]),
+      [
+        "First problems:",
+        "  people.csv:2: r2 (2 rows with this reason, the first here)",
+        "  people.csv:3: r3",
+        "  people.csv:4: r4",
+        "  people.csv:5: r5",
+        "  people.csv:6: r6",
+        "  … and 3 more rows",
+      ],
     ],
     [
       "one more row",
       [2, 3, 4, 5, 6, 7].map((l) => [l, "invalid", `r${l}`]),
-      ["First problems:", "  people.csv:2: r2", "  people.csv:3: r3", "  people.csv:4: r4", "  people.csv:5: r5", "  people.csv:6: r6", "  … and 1 more row"],
+      [
+        "First problems:",
+        "  people.csv:2: r2",
+        "  people.csv:3: r3",
+        "  people.csv:4: r4",
+        "  people.csv:5: r5",
+        "  people.csv:6: r6",
+        "  … and 1 more row",
+      ],
     ],
   ] as [string, [number, "failed" | "invalid" | "skipped", string][], string[]][])("%s", (_name, rows, expected) => {
     const t = new Tally();
@@ -89,7 +129,9 @@ describe("problems grouped by reason", () => {
       t.record(i + 1, i + 2, { kind: "invalid", reason: `reason ${i}` });
     }
     expect(t.snapshot().groups).toHaveLength(MAX_PROBLEM_GROUPS);
-    expect(problemLines(summaryOf(t, "failed.csv"), plain).at(-1)).toBe(`  … and ${(MAX_PROBLEM_GROUPS + 5).toLocaleString("en-US")} more rows (all in failed.csv)`);
+    expect(problemLines(summaryOf(t, "failed.csv"), plain).at(-1)).toBe(
+      `  … and ${(MAX_PROBLEM_GROUPS + 5).toLocaleString("en-US")} more rows (all in failed.csv)`,
+    );
   });
 });
 
