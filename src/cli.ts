@@ -89,7 +89,7 @@ function addRunOptions(cmd: Command): Command {
     .option("--concurrency <n>", "requests in flight", "8")
     .option("--rate <n>", "requests per second across all of them (Customer.io fair use: 100)", "100")
     .option("--timeout <seconds>", "per request", "30")
-    .option("--max-retries <n>", "retries of a batch on 429, 5xx, timeouts and network errors", "8")
+    .option("--max-retries <n>", "retries of a batch on 408, 429, 5xx, timeouts and network errors", "8")
     .option("--backoff-base <seconds>", "first retry delay (exponential, full jitter)", "0.5")
     .option("--backoff-cap <seconds>", "longest retry delay", "30")
     .option("--no-isolate", "do not split failed operations to find the bad rows")
@@ -193,7 +193,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
   const syncFlags = (cmd: Command): Command =>
     cmd
       .optionsGroup("Sync:")
-      .option("--max-deletes <n|p%>", "refuse (exit 2, nothing sent) when the plan deletes more than this (default 10%: of the relationships in scope)")
+      .option("--max-deletes <n|p%>", "refuse (exit 2, nothing sent) when the plan deletes more than this (default: 10%, of the relationships in scope)")
       .option("--plan-out <file>", "write the plan, one NDJSON line per relationship (add, delete, unchanged, keep)")
       .option("--app-url <url>", "App API base URL, overriding --region (default: $CIO_APP_URL)")
       .option("--app-api-key-file <file>", "file holding the App API key (default: $CIO_APP_API_KEY)")
@@ -291,7 +291,7 @@ function addAppOptions(cmd: Command, withRate: boolean): Command {
       .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
       .option("--app-rate <n>", "App API requests per second across everything in flight (at most 10)", "10")
       .option("--timeout <seconds>", "per request", "30")
-      .option("--max-retries <n>", "retries of a request on 429, 5xx, timeouts and network errors", "8");
+      .option("--max-retries <n>", "retries of a request on 408, 429, 5xx, timeouts and network errors", "8");
   }
   return cmd;
 }
@@ -308,8 +308,8 @@ function addWorkspaceCommands(program: Command, ctx: CommandContext, setExit: (c
     .option("--objects <file>", "list the people related to each object of the file (- for stdin)")
     .option("--person <value>", "list the objects related to this person")
     .option("--people <file>", "list the objects related to each person of the file (- for stdin)")
-    .option("--object-type <type>", 'object type id, name or slug (default "1")')
-    .option("--person-key <key>", "id, email or cio_id: which identifier --person (or the --people column) is (default id)")
+    .option("--object-type <type>", "object type id, name or slug (default: 1)")
+    .option("--person-key <key>", "id, email or cio_id: which identifier --person (or the --people column) is (default: id)")
     .option("--input-format <format>", "format of --objects/--people: csv, tsv, json, ndjson or lines (default: from the extension)")
     .option("--format <format>", "output: csv, ndjson or json", "csv")
     .option("--out <file>", "write the listing to a file instead of standard output")
@@ -370,7 +370,7 @@ function addVerifyCommand(program: Command, ctx: CommandContext, setExit: (code:
     .option("--verify-timeout <seconds>", "keep re-reading rows not yet visible for this long (default: 0, read once)")
     .option("--verify-sample <n>", "check only n objects chosen at random, and their rows")
     .option("--timeout <seconds>", "per request", "30")
-    .option("--max-retries <n>", "retries of a request on 429, 5xx, timeouts and network errors", "8")
+    .option("--max-retries <n>", "retries of a request on 408, 429, 5xx, timeouts and network errors", "8")
     .optionsGroup("Output:")
     .option("--report <file>", 'one NDJSON line per input row: {"row","line","status","person","object","error"}')
     .option("--failures <file>", "the missing rows (and those with other attributes) in the input's format, ready for add")
