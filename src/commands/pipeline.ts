@@ -72,6 +72,7 @@ export interface PipelineProgress {
 interface PipelineState {
   halt?: Halt;
   outputError?: OutputError;
+  retryableFailures?: number;
 }
 
 /** What the pipeline did besides settling rows (the tally holds those counts). */
@@ -84,6 +85,8 @@ export interface PipelineResult {
   objectTypes: string[];
   distinctPeople: number;
   distinctObjects: number;
+  /** issue 9: rows that failed for a transient reason (network, 5xx, 429 after retries): --resume resends them. */
+  retryableFailures?: number;
 }
 
 const APPLIED: Outcome = { kind: "applied" };
@@ -185,6 +188,7 @@ async function run(o: PipelineOptions, state: PipelineState): Promise<PipelineRe
     const applied: number[] = [];
     const failed: { index: number; reason: string }[] = [];
     for (const r of s.rows) {
+      if (r.outcome.kind === "failed" && r.outcome.retry === true) state.retryableFailures = (state.retryableFailures ?? 0) + 1;
       if (r.outcome.kind === "applied" && !sinkApplied && !o.keepRows) tally.record(r.index, r.line, r.outcome);
       else {
         const rel = relationshipOf(r.index);
@@ -415,6 +419,7 @@ async function run(o: PipelineOptions, state: PipelineState): Promise<PipelineRe
     distinctObjects: objects.size,
   };
   if (state.halt !== undefined) result.halt = state.halt;
+  if (state.retryableFailures !== undefined) result.retryableFailures = state.retryableFailures;
   if (state.outputError !== undefined) result.outputError = state.outputError;
   return result;
 }

@@ -286,7 +286,9 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   const outputFailure = result.outputError ?? closeFailure;
   const exitCode = outputFailure !== undefined ? EXIT.output : exitCodeFor(result, tally, opts.output.dryRun, verified?.halt);
   // issue 9: a run that stopped early says how to finish it (null without a journal).
-  const resumable = result.halt?.kind === "interrupted" || result.halt?.kind === "gave-up" || outputFailure !== undefined;
+  // So did one whose rows failed for a transient reason (retries ran out on a dead endpoint before
+  // --give-up-after): they are not journalled, and --resume sends them again.
+  const resumable = result.halt?.kind === "interrupted" || result.halt?.kind === "gave-up" || outputFailure !== undefined || (result.retryableFailures ?? 0) > 0;
   const resume = resumable ? (resumeCommand(ctx.argv, opts) ?? null) : undefined;
   const summary: RunSummary = {
     command,

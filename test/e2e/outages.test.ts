@@ -57,6 +57,31 @@ describe("outages (issue 9 §4)", () => {
     expect(actualState(fake)).toEqual(expectedState(rows));
   });
 
+  it.each([
+    ["503 on every request", { rate503: 1 }],
+    ["connection reset on every request", { resetRate: 1 }],
+  ])("retries that run out before --give-up-after (%s): exit 5 and the resume command, text and JSON", async (_name, faults) => {
+    fake = await startFake({ faults });
+    const dir = tempDir();
+    const rows = memberships(3, 10);
+    const input = writeMembershipsCsv(dir, rows);
+    const journal = join(dir, "run.journal");
+    const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--max-retries", "1", "--give-up-after", "0", "--journal", journal];
+    const text = await runAgainst(fake, args);
+    expect(text.code).toBe(5);
+    expect(text.stdout).toMatch(/Resume with: cio-rel add .*--resume/);
+    const json = await runAgainst(fake, [...args, "--resume", "--json"]);
+    const s = summaryOf(json) as ReturnType<typeof summaryOf> & { resume?: string | null };
+    expect(json.code).toBe(5);
+    expect(s).toMatchObject({ failed: rows.length, applied: 0 });
+    expect(s.resume).toMatch(/^cio-rel add .*--resume$/);
+    fake.faults.clear();
+    const again = await runAgainst(fake, [...args, "--resume"]);
+    expect(again.code, again.stdout).toBe(0);
+    expect(again.stdout).not.toMatch(/Resume with/);
+    expect(actualState(fake)).toEqual(expectedState(rows));
+  });
+
   it("rows Customer.io refused are journalled and stay failed on --resume", async () => {
     fake = await startFake({ faults: { poison: { people: ["u7"] } } });
     const dir = tempDir();
