@@ -177,7 +177,7 @@ function resolveColumns(options: MappingOptions, names: readonly string[], heade
     if (column === undefined) {
       throw new ColumnError(
         candidates.length === 0
-          ? `no person column: expected one of ${PERSON_KEYS.join(", ")}, or pass --person-column ${listed}`
+          ? `no person column: expected one of ${PERSON_KEYS.join(", ")}, or pass --person-column ${caseHint(names, PERSON_KEYS)}${listed}`
           : `several person columns (${candidates.join(", ")}): pass --person-column or --person-key to choose one`,
       );
     }
@@ -194,7 +194,9 @@ function resolveColumns(options: MappingOptions, names: readonly string[], heade
     }
     column ??= has.has(OBJECT_ID_COLUMN) ? OBJECT_ID_COLUMN : has.has(CIO_OBJECT_ID_COLUMN) ? CIO_OBJECT_ID_COLUMN : undefined;
     if (column === undefined) {
-      throw new ColumnError(`no object column: expected ${OBJECT_ID_COLUMN} or ${CIO_OBJECT_ID_COLUMN}, or pass --object-column ${listed}`);
+      throw new ColumnError(
+        `no object column: expected ${OBJECT_ID_COLUMN} or ${CIO_OBJECT_ID_COLUMN}, or pass --object-column ${caseHint(names, [OBJECT_ID_COLUMN, CIO_OBJECT_ID_COLUMN])}${listed}`,
+      );
     }
     const cio = column === CIO_OBJECT_ID_COLUMN;
     const typeColumn = !cio && has.has(OBJECT_TYPE_COLUMN) ? OBJECT_TYPE_COLUMN : undefined;
@@ -224,6 +226,19 @@ function resolveColumns(options: MappingOptions, names: readonly string[], heade
 
 function newShared(): Resolved["shared"] {
   return { object: undefined, attributes: new Map() };
+}
+
+/**
+ * The exact flags for a column that is an expected name but for case or spaces (`Email`, `ID`, `Object_ID`), with
+ * a trailing space, else "". `--person-column Email` alone would send the emails as ids, so the key is named too.
+ */
+function caseHint(names: readonly string[], expected: readonly string[]): string {
+  const name = names.find((n) => expected.includes(n.trim().toLowerCase()));
+  if (name === undefined) return "";
+  const key = name.trim().toLowerCase();
+  const quoted = /^[A-Za-z0-9_.-]+$/.test(name) ? name : `'${name.replace(/'/g, "'\\''")}'`;
+  if (expected !== PERSON_KEYS) return `${quoted} `;
+  return key === "id" ? `${quoted} ` : `${quoted} --person-key ${key} `;
 }
 
 function asPersonKey(name: string): PersonKey | undefined {

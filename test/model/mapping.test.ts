@@ -30,17 +30,19 @@ describe("createMapper: the three shapes", () => {
   });
 
   it("--object with an email CSV and --attributes role", () => {
-    const [r] = mapRows({ fixedObject: ACME, attributes: ["role"] }, ["email", "role"], [
-      { email: "ada@example.com", role: "owner" },
-    ]);
+    const [r] = mapRows({ fixedObject: ACME, attributes: ["role"] }, ["email", "role"], [{ email: "ada@example.com", role: "owner" }]);
     expect(ok(r)).toEqual({ index: 1, line: 2, person: ADA, object: ACME, attributes: { role: "owner" } });
   });
 
   it("--person with an objects CSV: type from object_type_id, attributes '*'", () => {
-    const results = mapRows({ fixedPerson: ADA, attributes: "*" }, ["object_id", "object_type_id", "plan"], [
-      { object_id: "acme", object_type_id: "1", plan: "enterprise" },
-      { object_id: "umbrella", object_type_id: "2", plan: "" },
-    ]);
+    const results = mapRows(
+      { fixedPerson: ADA, attributes: "*" },
+      ["object_id", "object_type_id", "plan"],
+      [
+        { object_id: "acme", object_type_id: "1", plan: "enterprise" },
+        { object_id: "umbrella", object_type_id: "2", plan: "" },
+      ],
+    );
     expect(results.map(ok)).toEqual([
       { index: 1, line: 2, person: ADA, object: ACME, attributes: { plan: "enterprise" } },
       { index: 2, line: 3, person: ADA, object: { typeId: "2", id: "umbrella" } },
@@ -63,10 +65,14 @@ describe("createMapper: the three shapes", () => {
   });
 
   it("--object-type applies to rows without an object_type_id column, and to empty type cells", () => {
-    const results = mapRows({ objectType: "3" }, ["id", "object_id", "object_type_id"], [
-      { id: "1", object_id: "a", object_type_id: "" },
-      { id: "1", object_id: "b", object_type_id: "2" },
-    ]);
+    const results = mapRows(
+      { objectType: "3" },
+      ["id", "object_id", "object_type_id"],
+      [
+        { id: "1", object_id: "a", object_type_id: "" },
+        { id: "1", object_id: "b", object_type_id: "2" },
+      ],
+    );
     expect(results.map((r) => ok(r).object)).toEqual([
       { typeId: "3", id: "a" },
       { typeId: "2", id: "b" },
@@ -81,9 +87,11 @@ describe("createMapper: the three shapes", () => {
   });
 
   it("--object-column cio_object_id reads Customer.io object ids", () => {
-    const [r] = mapRows({ objectColumn: "cio_object_id" }, ["id", "object_id", "cio_object_id"], [
-      { id: "1", object_id: "acme", cio_object_id: "obb7" },
-    ]);
+    const [r] = mapRows(
+      { objectColumn: "cio_object_id" },
+      ["id", "object_id", "cio_object_id"],
+      [{ id: "1", object_id: "acme", cio_object_id: "obb7" }],
+    );
     expect(ok(r).object).toEqual({ cioObjectId: "obb7" });
   });
 });
@@ -137,12 +145,57 @@ describe("createMapper: person column rules", () => {
       ["user_id", "account_id", "role"],
       "no person column: expected one of id, email, cio_id, or pass --person-column (columns: user_id, account_id, role)",
     ],
-    ["several person columns", {}, ["id", "email", "object_id"], "several person columns (id, email): pass --person-column or --person-key to choose one"],
+    // Qa10's outside trial: "pass --person-column" alone, for an `Email` column, would send the emails as ids.
+    [
+      "an ID column",
+      {},
+      ["ID", "object_id"],
+      "no person column: expected one of id, email, cio_id, or pass --person-column ID (columns: ID, object_id)",
+    ],
+    [
+      "an Email column names the key too",
+      {},
+      ["Email", "object_id"],
+      "no person column: expected one of id, email, cio_id, or pass --person-column Email --person-key email (columns: Email, object_id)",
+    ],
+    [
+      "a CIO_ID column names the key too",
+      {},
+      ["name", "CIO_ID", "object_id"],
+      "no person column: expected one of id, email, cio_id, or pass --person-column CIO_ID --person-key cio_id (columns: name, CIO_ID, object_id)",
+    ],
+    [
+      "an Object_ID column",
+      {},
+      ["id", "Object_ID"],
+      "no object column: expected object_id or cio_object_id, or pass --object-column Object_ID (columns: id, Object_ID)",
+    ],
+    [
+      "several person columns",
+      {},
+      ["id", "email", "object_id"],
+      "several person columns (id, email): pass --person-column or --person-key to choose one",
+    ],
     ["--person-column not in the header", { personColumn: "uid" }, ["id", "object_id"], 'person column "uid" not found (columns: id, object_id)'],
-    ["no object column", {}, ["id", "account"], "no object column: expected object_id or cio_object_id, or pass --object-column (columns: id, account)"],
+    [
+      "no object column",
+      {},
+      ["id", "account"],
+      "no object column: expected object_id or cio_object_id, or pass --object-column (columns: id, account)",
+    ],
     ["--object-column not in the header", { objectColumn: "acct" }, ["id", "object_id"], 'object column "acct" not found (columns: id, object_id)'],
-    ["a named attribute not in the header", { attributes: ["role", "seat"] }, ["id", "object_id", "role"], 'attribute column "seat" not found (columns: id, object_id, role)'],
-    ["--object and --person together", { fixedObject: ACME, fixedPerson: ADA }, ["id"], "--object and --person cannot be combined: rows would have nothing to name"],
+    [
+      "a named attribute not in the header",
+      { attributes: ["role", "seat"] },
+      ["id", "object_id", "role"],
+      'attribute column "seat" not found (columns: id, object_id, role)',
+    ],
+    [
+      "--object and --person together",
+      { fixedObject: ACME, fixedPerson: ADA },
+      ["id"],
+      "--object and --person cannot be combined: rows would have nothing to name",
+    ],
   ])("ColumnError: %s", (_name, options, names, message) => {
     let error: unknown;
     try {
@@ -254,8 +307,18 @@ describe("createMapper: id falling back to cio_id (what `cio-rel list` writes, i
     ["JSON id null → cio_id", undefined, { id: null, email: "a@b.c", cio_id: "c5" }, CIO("c5")],
     ["JSON id missing → cio_id", undefined, { email: "a@b.c", cio_id: "c6", id: undefined }, CIO("c6")],
     ["JSON id a number", undefined, { id: 42, email: null, cio_id: "c7" }, ID("42")],
-    ["both empty", ["id", "email", "cio_id"], { id: "", email: "a@b.c", cio_id: "" }, 'column "id" and column "cio_id" are both empty: the row names no person'],
-    ["JSON id a boolean is refused, not skipped", undefined, { id: true, email: null, cio_id: "c8" }, 'column "id" must be a string or a number, not a boolean'],
+    [
+      "both empty",
+      ["id", "email", "cio_id"],
+      { id: "", email: "a@b.c", cio_id: "" },
+      'column "id" and column "cio_id" are both empty: the row names no person',
+    ],
+    [
+      "JSON id a boolean is refused, not skipped",
+      undefined,
+      { id: true, email: null, cio_id: "c8" },
+      'column "id" must be a string or a number, not a boolean',
+    ],
   ])("%s", (_what, names, fields, expected) => {
     const [r] = mapRows({ fixedObject: ACME }, names, [fields]);
     if (typeof expected === "string") expect(r).toMatchObject({ ok: false, reason: expected });
@@ -264,7 +327,10 @@ describe("createMapper: id falling back to cio_id (what `cio-rel list` writes, i
 
   it("--person-key or --person-column still choose one column, with no fallback", () => {
     const names = ["id", "email", "cio_id"];
-    expect(ok(mapRows({ fixedObject: ACME, personKey: "email" }, names, [{ id: "", email: "a@b.c", cio_id: "c1" }])[0]).person).toEqual({ key: "email", value: "a@b.c" });
+    expect(ok(mapRows({ fixedObject: ACME, personKey: "email" }, names, [{ id: "", email: "a@b.c", cio_id: "c1" }])[0]).person).toEqual({
+      key: "email",
+      value: "a@b.c",
+    });
     expect(mapRows({ fixedObject: ACME, personColumn: "id" }, names, [{ id: "", email: "a@b.c", cio_id: "c1" }])[0]).toMatchObject({ ok: false });
   });
 
@@ -273,7 +339,11 @@ describe("createMapper: id falling back to cio_id (what `cio-rel list` writes, i
   });
 
   it("also with both sides in the row (list --objects output read by --file)", () => {
-    const [r] = mapRows({}, ["object_type_id", "object_id", "id", "email", "cio_id"], [{ object_type_id: "2", object_id: "acme", id: "", email: "", cio_id: "c9" }]);
+    const [r] = mapRows(
+      {},
+      ["object_type_id", "object_id", "id", "email", "cio_id"],
+      [{ object_type_id: "2", object_id: "acme", id: "", email: "", cio_id: "c9" }],
+    );
     expect(ok(r)).toEqual({ index: 1, line: 2, person: CIO("c9"), object: { typeId: "2", id: "acme" } });
   });
 });
