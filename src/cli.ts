@@ -9,6 +9,16 @@ import { colorLevel } from "./report/summary.js";
 import { resolveObjectTypeName, runList, runTypes, type ListRawOptions } from "./commands/list.js";
 import { VERSION } from "./version.js";
 import { DEFAULT_VERIFY_TIMEOUT_MS } from "./verify/poll.js";
+import { DEFAULT_BACKOFF, DEFAULT_CONCURRENCY, DEFAULT_RATE, DEFAULT_TIMEOUT_MS } from "./transport/retry.js";
+import { DEFAULT_GIVE_UP_AFTER_MS } from "./transport/track.js";
+import { MAX_BATCH_BYTES } from "./plan/types.js";
+import { DEFAULT_OBJECT_TYPE } from "./model/mapping.js";
+import { DEFAULT_LIST_CONCURRENCY } from "./commands/list.js";
+import { APP_RATE } from "./workspace/client.js";
+import { DEFAULT_READ_DELAY_S } from "./commands/freshness.js";
+
+/** A default as commander holds and --help shows it: the constant the parsers and transports use, as text. */
+const shown = (value: number): string => String(value);
 import { runVerify, type VerifyCommandOptions } from "./commands/verify.js";
 
 
@@ -44,7 +54,7 @@ function addMappingOptions(cmd: Command, withShapes: boolean): Command {
   addSqlOptions(cmd);
   return cmd
     .optionsGroup("Mapping:")
-    .option("--object-type <n>", "object type id for --object and for rows without an object_type_id column (default: 1)")
+    .option("--object-type <n>", `object type id for --object and for rows without an object_type_id column (default: ${DEFAULT_OBJECT_TYPE})`)
     .option("--person-key <key>", "which identifier person values are: id, email or cio_id (default: the column's name, else id)")
     .option("--person-column <name>", "column holding the person (default: the column named id, email or cio_id)")
     .option("--object-column <name>", "column holding the object id (default: object_id, or cio_object_id)")
@@ -57,7 +67,7 @@ function addMappingOptions(cmd: Command, withShapes: boolean): Command {
     .option("--encoding <name>", "text encoding of the input: utf-8, latin1, windows-1252, utf-16le, ... (default: a BOM, else utf-8)")
     .optionsGroup("Sending:")
     .option("--group-by <how>", "group relationships into operations per object, person, or auto (fewer operations)", "auto")
-    .option("--batch-bytes <n>", "largest request body in bytes (at most Customer.io's 500000)", "500000")
+    .option("--batch-bytes <n>", `largest request body in bytes (at most Customer.io's ${MAX_BATCH_BYTES})`, shown(MAX_BATCH_BYTES))
     .addOption(new Option("--window-size <rows>", "relationships grouped (and deduplicated) at a time").hideHelp());
 }
 
@@ -86,15 +96,15 @@ function addRunOptions(cmd: Command): Command {
     .addOption(new Option("--api-key <key>").hideHelp())
     .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
     .option("--track-url <url>", "Track API base URL, overriding --region (default: $CIO_TRACK_URL)")
-    .option("--concurrency <n>", "requests in flight", "8")
-    .option("--rate <n>", "requests per second across all of them (Customer.io fair use: 100)", "100")
-    .option("--timeout <seconds>", "per request", "30")
-    .option("--max-retries <n>", "retries of a batch on 408, 429, 5xx, timeouts and network errors", "8")
-    .option("--backoff-base <seconds>", "first retry delay (exponential, full jitter)", "0.5")
-    .option("--backoff-cap <seconds>", "longest retry delay", "30")
+    .option("--concurrency <n>", "requests in flight", shown(DEFAULT_CONCURRENCY))
+    .option("--rate <n>", `requests per second across all of them (Customer.io fair use: ${DEFAULT_RATE})`, shown(DEFAULT_RATE))
+    .option("--timeout <seconds>", "per request", shown(DEFAULT_TIMEOUT_MS / 1000))
+    .option("--max-retries <n>", "retries of a batch on 408, 429, 5xx, timeouts and network errors", shown(DEFAULT_BACKOFF.maxRetries))
+    .option("--backoff-base <seconds>", "first retry delay (exponential, full jitter)", shown(DEFAULT_BACKOFF.baseMs / 1000))
+    .option("--backoff-cap <seconds>", "longest retry delay", shown(DEFAULT_BACKOFF.capMs / 1000))
     .option("--no-isolate", "do not split failed operations to find the bad rows")
     .option("--max-errors <n>", "stop sending once n rows have failed; the rest are skipped")
-    .option("--give-up-after <seconds>", "stop once no request has succeeded for this long (an outage); 0: never", "60")
+    .option("--give-up-after <seconds>", "stop once no request has succeeded for this long (an outage); 0: never", shown(DEFAULT_GIVE_UP_AFTER_MS / 1000))
     .optionsGroup("Output:")
     .option("--report <file>", "write one NDJSON line per input row with its outcome")
     .option("--failures <file>", "write failed, invalid, skipped and unconfirmed rows in the input's format, to re-run")
@@ -197,7 +207,7 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
       .option("--plan-out <file>", "write the plan, one NDJSON line per relationship (add, delete, unchanged, keep)")
       .option("--app-url <url>", "App API base URL, overriding --region (default: $CIO_APP_URL)")
       .option("--app-api-key-file <file>", "file holding the App API key (default: $CIO_APP_API_KEY)")
-      .option("--read-delay <seconds>", "after a write by this process, wait this long before reading (writes show late)", "30");
+      .option("--read-delay <seconds>", "after a write by this process, wait this long before reading (writes show late)", shown(DEFAULT_READ_DELAY_S));
   const sync = program
     .command("sync")
     .description("make Customer.io match a file: plan adds and deletes per object (or person), guard, confirm, send");
@@ -289,9 +299,9 @@ function addAppOptions(cmd: Command, withRate: boolean): Command {
   if (withRate) {
     cmd
       .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
-      .option("--app-rate <n>", "App API requests per second across everything in flight (at most 10)", "10")
-      .option("--timeout <seconds>", "per request", "30")
-      .option("--max-retries <n>", "retries of a request on 408, 429, 5xx, timeouts and network errors", "8");
+      .option("--app-rate <n>", `App API requests per second across everything in flight (at most ${APP_RATE})`, shown(APP_RATE))
+      .option("--timeout <seconds>", "per request", shown(DEFAULT_TIMEOUT_MS / 1000))
+      .option("--max-retries <n>", "retries of a request on 408, 429, 5xx, timeouts and network errors", shown(DEFAULT_BACKOFF.maxRetries));
   }
   return cmd;
 }
@@ -308,12 +318,12 @@ function addWorkspaceCommands(program: Command, ctx: CommandContext, setExit: (c
     .option("--objects <file>", "list the people related to each object of the file (- for stdin)")
     .option("--person <value>", "list the objects related to this person")
     .option("--people <file>", "list the objects related to each person of the file (- for stdin)")
-    .option("--object-type <type>", "object type id, name or slug (default: 1)")
+    .option("--object-type <type>", `object type id, name or slug (default: ${DEFAULT_OBJECT_TYPE})`)
     .option("--person-key <key>", "id, email or cio_id: which identifier --person (or the --people column) is (default: id)")
     .option("--input-format <format>", "format of --objects/--people: csv, tsv, json, ndjson or lines (default: from the extension)")
     .option("--format <format>", "output: csv, ndjson or json", "csv")
     .option("--out <file>", "write the listing to a file instead of standard output")
-    .option("--concurrency <n>", "listings in flight (all under --app-rate)", "4")
+    .option("--concurrency <n>", "listings in flight (all under --app-rate)", shown(DEFAULT_LIST_CONCURRENCY))
     .option("--progress <mode>", "auto, plain or none (progress lines on standard error)", "auto")
     .option("--quiet", "print only errors")
     .option("--json", "print a JSON summary (to standard error when the listing goes to standard output)")
@@ -369,8 +379,8 @@ function addVerifyCommand(program: Command, ctx: CommandContext, setExit: (code:
     .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
     .option("--verify-timeout <seconds>", "keep re-reading rows not yet visible for this long (default: 0, read once)")
     .option("--verify-sample <n>", "check only n objects chosen at random, and their rows")
-    .option("--timeout <seconds>", "per request", "30")
-    .option("--max-retries <n>", "retries of a request on 408, 429, 5xx, timeouts and network errors", "8")
+    .option("--timeout <seconds>", "per request", shown(DEFAULT_TIMEOUT_MS / 1000))
+    .option("--max-retries <n>", "retries of a request on 408, 429, 5xx, timeouts and network errors", shown(DEFAULT_BACKOFF.maxRetries))
     .optionsGroup("Output:")
     .option("--report <file>", 'one NDJSON line per input row: {"row","line","status","person","object","error"}')
     .option("--failures <file>", "the missing rows (and those with other attributes) in the input's format, ready for add")

@@ -5,9 +5,9 @@ import { open } from "node:fs/promises";
 import { resolve } from "node:path";
 import { checkOutputs, OUTPUT_MODE, WRITE_FLAGS } from "../report/outputs.js";
 import { EXIT, InputError, UsageError } from "../errors.js";
-import { openRowSource } from "../input/open.js";
-import type { Format } from "../input/types.js";
-import { ColumnError, createMapper } from "../model/mapping.js";
+import { FORMATS, openRowSource } from "../input/open.js";
+import { ColumnError, createMapper, DEFAULT_OBJECT_TYPE, PERSON_KEYS } from "../model/mapping.js";
+import { DEFAULT_BACKOFF, DEFAULT_TIMEOUT_MS } from "../transport/retry.js";
 import type { ObjectRef, PersonKey, PersonRef } from "../model/types.js";
 import { csvField } from "../report/failures-file.js";
 import { formatCount, formatDuration } from "../report/format.js";
@@ -45,8 +45,8 @@ export interface ListRawOptions {
 /** Output formats of list and types. */
 export const LIST_FORMATS = ["csv", "ndjson", "json"] as const;
 type OutFormat = (typeof LIST_FORMATS)[number];
-const INPUT_FORMATS: readonly Format[] = ["csv", "tsv", "json", "ndjson", "lines"];
-const PERSON_KEYS: readonly PersonKey[] = ["id", "email", "cio_id"];
+/** Listings in flight (--concurrency of list). */
+export const DEFAULT_LIST_CONCURRENCY = 4;
 /** Columns of a listed person, in this order: `add`/`delete` read them back (id, falling back to cio_id). */
 const PERSON_COLUMNS = ["id", "email", "cio_id"] as const;
 /** Plain progress lines at most this often on long runs. */
@@ -100,8 +100,8 @@ async function openClient(ctx: CommandContext, raw: ListRawOptions, rate: number
   if (key === undefined) throw new UsageError("CIO_APP_API_KEY is not set: export it or pass --app-api-key-file <file> (an App API key, not the Track API key)");
   const baseUrl = resolveAppUrl({ region: raw.region ?? ctx.env.CIO_REGION, appUrl: raw.appUrl ?? ctx.env.CIO_APP_URL });
   const redact = redactor([key]);
-  const timeout = numberFlag("--timeout", raw.timeout, 0.001, 3600, true) ?? 30;
-  const maxRetries = numberFlag("--max-retries", raw.maxRetries, 0, 100, false) ?? 8;
+  const timeout = numberFlag("--timeout", raw.timeout, 0.001, 3600, true) ?? DEFAULT_TIMEOUT_MS / 1000;
+  const maxRetries = numberFlag("--max-retries", raw.maxRetries, 0, 100, false) ?? DEFAULT_BACKOFF.maxRetries;
   const client = createAppClient({
     baseUrl,
     apiKey: key,
@@ -120,7 +120,7 @@ async function openClient(ctx: CommandContext, raw: ListRawOptions, rate: number
 
 /** The type id of --object-type: a number as is, a name looked up once in the App API. */
 async function objectTypeOf(value: string | undefined, client: AppClient | undefined): Promise<string> {
-  if (value === undefined) return "1";
+  if (value === undefined) return DEFAULT_OBJECT_TYPE;
   if (isTypeId(value)) return value;
   if (!isTypeName(value)) throw new UsageError(`--object-type must be a positive integer, or a type's name or slug (got "${value}")`);
   if (client === undefined) throw typeNameNeedsKey(value);
@@ -162,13 +162,13 @@ async function targetsOf(ctx: CommandContext, raw: ListRawOptions, typeId: strin
   }
   const path = (raw.objects ?? raw.people) as string;
   const kind = raw.objects !== undefined ? "object" : "person";
-  const format = oneOf("--input-format", raw.inputFormat, INPUT_FORMATS);
+  const format = oneOf("--input-format", raw.inputFormat, FORMATS);
   const source = await openRowSource(path, { ...(format !== undefined && { format }), stdin: ctx.stdin });
   // The mapping rules of add/delete pick the identifier column; the other side is a placeholder.
   const mapper = createMapper(
     kind === "object"
       ? { fixedPerson: { key: "id", value: "-" }, objectType: typeId, emptyRemoves: false }
-      : { fixedObject: { typeId: "1", id: "-" }, objectType: "1", emptyRemoves: false, ...(personKey !== undefined && { personKey }) },
+      : { fixedObject: { typeId: DEFAULT_OBJECT_TYPE, id: "-" }, objectType: DEFAULT_OBJECT_TYPE, emptyRemoves: false, ...(personKey !== undefined && { personKey }) },
     { headerless: source.headerless, names: undefined },
   );
   const targets: Target[] = [];
@@ -241,7 +241,7 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
   const started = now();
   const format = oneOf("--format", raw.format, LIST_FORMATS) ?? "csv";
   const rate = numberFlag("--app-rate", raw.appRate, 0.1, APP_RATE, true) ?? APP_RATE;
-  const concurrency = numberFlag("--concurrency", raw.concurrency, 1, 16, false) ?? 4;
+  const concurrency = numberFlag("--concurrency", raw.concurrency, 1, 16, false) ?? DEFAULT_LIST_CONCURRENCY;
   const progressMode = oneOf("--progress", raw.progress, ["auto", "plain", "none"] as const) ?? "auto";
   await checkOut(ctx, raw.out, raw.objects !== undefined ? { flag: "--objects", given: raw.objects } : raw.people !== undefined ? { flag: "--people", given: raw.people } : undefined);
   if (raw.objects === "-" && raw.people === "-") throw new UsageError("only one input can be standard input");

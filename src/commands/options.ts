@@ -3,10 +3,13 @@ import { readCredential } from "./secrets.js";
 import { checkEncoding } from "../input/decode.js";
 import { isDbUrl, SQL_DISPLAY_NAME, urlPassword } from "../input/sql/text.js";
 import type { Format } from "../input/types.js";
-import type { MappingOptions } from "../model/mapping.js";
-import type { Action, ObjectRef, PersonKey, PersonRef } from "../model/types.js";
+import { FORMATS } from "../input/open.js";
+import { PERSON_KEYS, type MappingOptions } from "../model/mapping.js";
+import type { Action, ObjectRef, PersonRef } from "../model/types.js";
 import { DEFAULT_WINDOW_SIZE } from "../plan/planner.js";
 import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy } from "../plan/types.js";
+import { DEFAULT_BACKOFF, DEFAULT_CONCURRENCY, DEFAULT_RATE, DEFAULT_TIMEOUT_MS } from "../transport/retry.js";
+import { DEFAULT_GIVE_UP_AFTER_MS } from "../transport/track.js";
 
 /** The smallest --batch-bytes: one largest operation and the `{"batch":[]}` around it. */
 const MIN_BATCH_BYTES = MAX_OPERATION_BYTES + 12;
@@ -133,8 +136,6 @@ export interface RunOptions {
   output: OutputOptions;
 }
 
-const FORMATS: readonly Format[] = ["csv", "tsv", "json", "ndjson", "lines"];
-const PERSON_KEYS: readonly PersonKey[] = ["id", "email", "cio_id"];
 const GROUP_BYS: readonly GroupBy[] = ["object", "person", "auto"];
 const PROGRESS_MODES = ["auto", "tty", "plain", "none"] as const;
 
@@ -273,9 +274,9 @@ function inputShapeForValidate(raw: RawOptions): { fixedObject?: ObjectRef; fixe
   return {};
 }
 
-/** `--give-up-after <seconds>` (issue 9): default 60; 0 means never give up. */
+/** `--give-up-after <seconds>` (issue 9): default DEFAULT_GIVE_UP_AFTER_MS; 0 means never give up. */
 function giveUpAfterFlag(value: string | undefined): number {
-  const seconds = numberFlag("--give-up-after", value, 0, { decimal: true }) ?? 60;
+  const seconds = numberFlag("--give-up-after", value, 0, { decimal: true }) ?? DEFAULT_GIVE_UP_AFTER_MS / 1000;
   return seconds === 0 ? Infinity : Math.round(seconds * 1000);
 }
 
@@ -306,12 +307,12 @@ export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env:
   const region = regionOption(raw.region, env.CIO_REGION, dryRun);
   const send: SendOptions = {
     region,
-    concurrency: numberFlag("--concurrency", raw.concurrency, 1, { max: 64 }) ?? 8,
-    rate: numberFlag("--rate", raw.rate, 0.1, { decimal: true }) ?? 100,
-    timeoutMs: Math.round((numberFlag("--timeout", raw.timeout, 0.001, { decimal: true }) ?? 30) * 1000),
-    maxRetries: numberFlag("--max-retries", raw.maxRetries, 0) ?? 8,
-    backoffBaseMs: Math.round((numberFlag("--backoff-base", raw.backoffBase, 0, { decimal: true }) ?? 0.5) * 1000),
-    backoffCapMs: Math.round((numberFlag("--backoff-cap", raw.backoffCap, 0, { decimal: true }) ?? 30) * 1000),
+    concurrency: numberFlag("--concurrency", raw.concurrency, 1, { max: 64 }) ?? DEFAULT_CONCURRENCY,
+    rate: numberFlag("--rate", raw.rate, 0.1, { decimal: true }) ?? DEFAULT_RATE,
+    timeoutMs: Math.round((numberFlag("--timeout", raw.timeout, 0.001, { decimal: true }) ?? DEFAULT_TIMEOUT_MS / 1000) * 1000),
+    maxRetries: numberFlag("--max-retries", raw.maxRetries, 0) ?? DEFAULT_BACKOFF.maxRetries,
+    backoffBaseMs: Math.round((numberFlag("--backoff-base", raw.backoffBase, 0, { decimal: true }) ?? DEFAULT_BACKOFF.baseMs / 1000) * 1000),
+    backoffCapMs: Math.round((numberFlag("--backoff-cap", raw.backoffCap, 0, { decimal: true }) ?? DEFAULT_BACKOFF.capMs / 1000) * 1000),
     isolate: raw.isolate !== false,
     giveUpAfterMs: giveUpAfterFlag(raw.giveUpAfter),
   };

@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { redactor } from "../commands/secrets.js";
 import { createRateLimiter, type RateLimiter, type Sleep } from "../transport/rate-limiter.js";
 import { bodySnippet, statusText } from "../transport/response.js";
-import { backoffDelay, DEFAULT_BACKOFF, parseRetryAfter, RETRYABLE_STATUSES } from "../transport/retry.js";
+import { backoffDelay, DEFAULT_BACKOFF, DEFAULT_TIMEOUT_MS, parseRetryAfter, RETRYABLE_STATUSES } from "../transport/retry.js";
 import { describeNetworkError, MAX_RETRY_AFTER_MS } from "../transport/track.js";
 
 /** Redirect hops followed for one request. */
@@ -88,7 +88,7 @@ type Attempt =
 /** Creates an exchange over its own undici Agent (or the injected dispatcher). */
 export function createExchange(o: ExchangeOptions): Exchange {
   if (!(o.ratePerSecond > 0) || !Number.isFinite(o.ratePerSecond)) throw new UsageError(`the rate must be a positive number, not ${o.ratePerSecond}`);
-  const timeoutMs = o.timeoutMs ?? 30_000;
+  const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxRetries = o.maxRetries ?? DEFAULT_BACKOFF.maxRetries;
   const baseMs = o.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs;
   const capMs = o.backoffCapMs ?? DEFAULT_BACKOFF.capMs;

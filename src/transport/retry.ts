@@ -6,6 +6,15 @@ export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 5
 /** Backoff defaults of issue 4: base 0.5 s, cap 30 s, 8 retries. */
 export const DEFAULT_BACKOFF = { baseMs: 500, capMs: 30_000, maxRetries: 8 } as const;
 
+// Issue 11, "Flags from one source": each default is defined here once; cli.ts shows it in --help, the flag
+// parsers fall back to it, and the transports use it when no option is given.
+/** Requests in flight to the Track API (--concurrency). */
+export const DEFAULT_CONCURRENCY = 8;
+/** Track API requests per second (--rate): Customer.io's fair-use figure. */
+export const DEFAULT_RATE = 100;
+/** Per-request timeout (--timeout), for the Track and the App API. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
 /**
  * Delay before retry number `attempt` (0 for the first retry): exponential backoff with full jitter,
  * `random() * min(cap, base * 2^attempt)`, which spreads a thundering herd evenly over the window.

@@ -8,7 +8,7 @@ import { BATCH_HEAD, BATCH_TAIL, makeBatch, operationJson } from "../plan/serial
 import { MAX_BATCH_BYTES, type Batch, type Operation } from "../plan/types.js";
 import { createRateLimiter } from "./rate-limiter.js";
 import { formatApiErrors, readAnswer, statusText, type Answer, type ApiErrorEntry } from "./response.js";
-import { backoffDelay, DEFAULT_BACKOFF, parseRetryAfter } from "./retry.js";
+import { backoffDelay, DEFAULT_BACKOFF, DEFAULT_CONCURRENCY, DEFAULT_RATE, DEFAULT_TIMEOUT_MS, parseRetryAfter } from "./retry.js";
 import type { BatchSettlement, BatchTransport, RowSettlement, SendStats, TrackTransportOptions } from "./types.js";
 
 /** Redirect hops followed for one request (issue 4). */
@@ -44,9 +44,9 @@ const APPLIED: RowOutcome = { kind: "applied" };
 
 /** A BatchTransport that delivers batches to the Track API. */
 export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
-  const concurrency = positive("concurrency", o.concurrency ?? 8, true);
-  const ratePerSecond = positive("ratePerSecond", o.ratePerSecond ?? 100, false);
-  const timeoutMs = positive("timeoutMs", o.timeoutMs ?? 30_000, false);
+  const concurrency = positive("concurrency", o.concurrency ?? DEFAULT_CONCURRENCY, true);
+  const ratePerSecond = positive("ratePerSecond", o.ratePerSecond ?? DEFAULT_RATE, false);
+  const timeoutMs = positive("timeoutMs", o.timeoutMs ?? DEFAULT_TIMEOUT_MS, false);
   const maxRetries = o.maxRetries ?? DEFAULT_BACKOFF.maxRetries;
   if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new UsageError(`maxRetries must be 0 or more, not ${maxRetries}`);
   const baseMs = o.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs;
