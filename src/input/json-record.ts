@@ -33,10 +33,16 @@ export function checkJsonRecord(text: string, fields: Record<string, unknown>): 
       break;
     }
   }
+  // A key written twice ({"id":"a","id":"b"}) parses to its last value: a row that names two people must be
+  // refused, not sent as one of them. Each key appearing once as text (and no escapes) rules that out cheaply.
+  if (!needsScan && (text.includes("\\") || maybeRepeatedKey(text, fields))) needsScan = true;
   if (!needsScan) return { fields };
   const scan = scanRecord(text);
   if (scan.depth > MAX_NESTING) {
     return { problem: `the record is nested more than ${MAX_NESTING} levels deep; values must be strings, numbers or booleans` };
+  }
+  if (scan.duplicate !== undefined) {
+    return { problem: `the key ${JSON.stringify(scan.duplicate)} appears more than once in the record (only the last would be read): keep one` };
   }
   for (const [key, token] of scan.numbers) {
     const value = fields[key];
@@ -47,6 +53,16 @@ export function checkJsonRecord(text: string, fields: Record<string, unknown>): 
   return { fields };
 }
 
+/** Whether some key's quoted text occurs more than once in `text` (a repeated key, or a value equal to a key). */
+function maybeRepeatedKey(text: string, fields: Record<string, unknown>): boolean {
+  for (const key in fields) {
+    const quoted = JSON.stringify(key);
+    const first = text.indexOf(quoted);
+    if (first !== -1 && text.indexOf(quoted, first + quoted.length) !== -1) return true;
+  }
+  return false;
+}
+
 const QUOTE = 34;
 const BACKSLASH = 92;
 
@@ -54,8 +70,10 @@ const BACKSLASH = 92;
  * One pass over valid JSON text: the deepest nesting (stopping once past MAX_NESTING) and, for each key of the
  * top-level object, the number token its last value was (keys whose last value is not a number are absent).
  */
-function scanRecord(text: string): { depth: number; numbers: Map<string, string> } {
+function scanRecord(text: string): { depth: number; numbers: Map<string, string>; duplicate?: string } {
   const numbers = new Map<string, string>();
+  const seen = new Set<string>();
+  let duplicate: string | undefined;
   let depth = 0;
   let max = 0;
   let expectKey = false;
@@ -74,8 +92,11 @@ function scanRecord(text: string): { depth: number; numbers: Map<string, string>
         j++;
       }
       if (depth === 1) {
-        if (expectKey) key = JSON.parse(text.slice(i, j + 1)) as string;
-        else if (key !== undefined) numbers.delete(key);
+        if (expectKey) {
+          key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (seen.has(key)) duplicate ??= key;
+          seen.add(key);
+        } else if (key !== undefined) numbers.delete(key);
       }
       i = j;
       continue;
@@ -106,5 +127,5 @@ function scanRecord(text: string): { depth: number; numbers: Map<string, string>
       if (key !== undefined) numbers.delete(key);
     }
   }
-  return { depth: max, numbers };
+  return duplicate === undefined ? { depth: max, numbers } : { depth: max, numbers, duplicate };
 }
