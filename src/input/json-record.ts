@@ -53,10 +53,13 @@ export function checkJsonRecord(text: string, fields: Record<string, unknown>): 
   return { fields };
 }
 
+/** Keys JSON writes as they are between quotes (most column names). */
+const SIMPLE_KEY = /^[\w .-]*$/;
+
 /** Whether some key's quoted text occurs more than once in `text` (a repeated key, or a value equal to a key). */
 function maybeRepeatedKey(text: string, fields: Record<string, unknown>): boolean {
   for (const key in fields) {
-    const quoted = JSON.stringify(key);
+    const quoted = SIMPLE_KEY.test(key) ? `"${key}"` : JSON.stringify(key);
     const first = text.indexOf(quoted);
     if (first !== -1 && text.indexOf(quoted, first + quoted.length) !== -1) return true;
   }
