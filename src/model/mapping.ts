@@ -94,11 +94,24 @@ export function createMapper(options: MappingOptions, columns: SourceColumns): M
 
   return {
     map(row: Row): MapResult {
+      // A one-column CSV saved as .txt (or read with --no-header) starts with its header: never send "email" as a person.
+      if (columns.headerless && row.line === 1) {
+        const first = row.fields[IDENTIFIER_COLUMN];
+        if (typeof first === "string" && HEADER_NAMES.has(first.trim().toLowerCase())) {
+          return {
+            ok: false,
+            reason: `the first line (${JSON.stringify(first.trim())}) looks like a header, not an identifier: delete it, or read the file as a CSV with its header (--format csv, without --no-header)`,
+          };
+        }
+      }
       resolved ??= resolve(options, Object.keys(row.fields), false);
       return mapRow(resolved, options, csv, row);
     },
   };
 }
+
+/** Column names that, as the first line of a headerless list, are its header rather than an identifier. */
+const HEADER_NAMES = new Set(["id", "email", "cio_id", "object_id", "cio_object_id", "person_id", "user_id", "customer_id"]);
 
 function resolveHeaderless(options: MappingOptions): Resolved {
   const wantsAttributes = options.attributes === "*" || (options.attributes?.length ?? 0) > 0;
