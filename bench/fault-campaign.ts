@@ -124,7 +124,14 @@ function write(layout: Layout, data: Row[]): { file: string; args: string[]; exp
     case "json-pretty":
       file = `${base}.json`;
       used = data;
-      fs.writeFileSync(file, JSON.stringify(data.map((r) => ({ id: r.id, object_id: r.obj, role: r.role })), null, 2));
+      fs.writeFileSync(
+        file,
+        JSON.stringify(
+          data.map((r) => ({ id: r.id, object_id: r.obj, role: r.role })),
+          null,
+          2,
+        ),
+      );
       break;
     case "lines":
       file = `${base}.txt`;
@@ -165,14 +172,35 @@ async function killCampaign(): Promise<void> {
   for (const size of sizes)
     for (const layout of layouts) {
       if (Date.now() > deadline) return;
-      const api = await startFakeTrackApi({ siteId: SITE, apiKey: SECRET, faults: { latencyMs: [0, 15], rate503: 0.03, resetRate: 0.01 }, maxRecordedRequests: 10 });
+      const api = await startFakeTrackApi({
+        siteId: SITE,
+        apiKey: SECRET,
+        faults: { latencyMs: [0, 15], rate503: 0.03, resetRate: 0.01 },
+        maxRecordedRequests: 10,
+      });
       const input = write(layout, rows(size));
       const before = sha(input.file);
       const j = path.join(tmp, `j-${layout}-${size}`);
       const rep = path.join(tmp, `r-${layout}-${size}.ndjson`);
       const fail = path.join(tmp, `f-${layout}-${size}`);
       for (const p of [j, rep, fail]) fs.rmSync(p, { force: true });
-      const common = [...input.args, "--track-url", api.url, "--journal", j, "--report", rep, "--batch-bytes", "40000", "--backoff-base", "0.01", "--backoff-cap", "0.05", "--progress", "none"];
+      const common = [
+        ...input.args,
+        "--track-url",
+        api.url,
+        "--journal",
+        j,
+        "--report",
+        rep,
+        "--batch-bytes",
+        "40000",
+        "--backoff-base",
+        "0.01",
+        "--backoff-cap",
+        "0.05",
+        "--progress",
+        "none",
+      ];
       let r: Run | undefined;
       let k = 0;
       let attempts = 0;
@@ -199,10 +227,15 @@ async function killCampaign(): Promise<void> {
       const outcomes: Record<string, number> = {};
       for (const x of report) outcomes[String(x["outcome"])] = (outcomes[String(x["outcome"])] ?? 0) + 1;
       const rowsInReport = new Set(report.map((x) => x["row"]));
-      check(report.length === size && rowsInReport.size === size, `${layout}/${size}: report has one line per row (${report.length}, distinct ${rowsInReport.size})`);
+      check(
+        report.length === size && rowsInReport.size === size,
+        `${layout}/${size}: report has one line per row (${report.length}, distinct ${rowsInReport.size})`,
+      );
       check(!fs.existsSync(fail) || fs.readFileSync(fail, "utf8").split("\n").length <= 2, `${layout}/${size}: failures file empty after success`);
       noSecretInFiles(tmp);
-      console.log(`kill ${layout}/${size}: ${k} kills, ${attempts} runs, exit ${r.code}, state ${got.length}/${input.expected.length}, report ${JSON.stringify(outcomes)}`);
+      console.log(
+        `kill ${layout}/${size}: ${k} kills, ${attempts} runs, exit ${r.code}, state ${got.length}/${input.expected.length}, report ${JSON.stringify(outcomes)}`,
+      );
       await api.close();
     }
 }
@@ -215,7 +248,21 @@ async function deadEndpoint(): Promise<void> {
   const probe = await startFakeTrackApi({ siteId: SITE, apiKey: SECRET });
   const port = new URL(probe.url).port;
   await probe.close();
-  const args = [...input.args, "--track-url", `http://127.0.0.1:${port}`, "--journal", j, "--give-up-after", "2", "--backoff-base", "0.05", "--backoff-cap", "0.2", "--progress", "none"];
+  const args = [
+    ...input.args,
+    "--track-url",
+    `http://127.0.0.1:${port}`,
+    "--journal",
+    j,
+    "--give-up-after",
+    "2",
+    "--backoff-base",
+    "0.05",
+    "--backoff-cap",
+    "0.2",
+    "--progress",
+    "none",
+  ];
   const r = await cli(args);
   check(r.code === 5, `dead port: exit 5 (got ${r.code})`);
   check(/--resume/.test(r.out + r.err), `dead port: resume command printed (${(r.out + r.err).trim().split("\n").slice(-3).join(" | ")})`);
@@ -229,7 +276,25 @@ async function deadEndpoint(): Promise<void> {
   const j2 = path.join(tmp, "j-dead2");
   fs.rmSync(j2, { force: true });
   api.faults.set({ latencyMs: [100, 200] });
-  const args2 = [...input.args, "--track-url", api.url, "--journal", j2, "--give-up-after", "2", "--batch-bytes", "33000", "--concurrency", "2", "--backoff-base", "0.05", "--backoff-cap", "0.2", "--progress", "none"];
+  const args2 = [
+    ...input.args,
+    "--track-url",
+    api.url,
+    "--journal",
+    j2,
+    "--give-up-after",
+    "2",
+    "--batch-bytes",
+    "33000",
+    "--concurrency",
+    "2",
+    "--backoff-base",
+    "0.05",
+    "--backoff-cap",
+    "0.2",
+    "--progress",
+    "none",
+  ];
   const p = cli(args2);
   // Stop it once the run is under way (two requests answered), not after a fixed time: a loaded machine.
   while (api.counters.received < 2) await new Promise((res) => setTimeout(res, 10));
@@ -238,11 +303,15 @@ async function deadEndpoint(): Promise<void> {
   check(r3.code === 5, `fake stopped mid-run: exit 5 (got ${r3.code})`);
   check(/--resume/.test(r3.out + r3.err), "fake stopped mid-run: resume command printed");
   const api2 = await startFakeTrackApi({ siteId: SITE, apiKey: SECRET, port: Number(port) });
-  for (const s of api.state.all()) api2.state.add({ objectTypeId: s.objectTypeId, objectId: s.objectId }, { key: s.personKey, value: s.personValue }, s.attributes);
+  for (const s of api.state.all())
+    api2.state.add({ objectTypeId: s.objectTypeId, objectId: s.objectId }, { key: s.personKey, value: s.personValue }, s.attributes);
   const r4 = await cli([...args2, "--resume"]);
   check(r4.code === 0, `fake stopped mid-run: resume exits 0 (got ${r4.code}: ${r4.err.trim().split("\n").slice(-1)[0]})`);
   const got = stateKeys(api2);
-  check(got.length === input.expected.length && got.every((g, i) => g === input.expected[i]), `fake stopped mid-run: state equals input (${got.length}/${input.expected.length})`);
+  check(
+    got.length === input.expected.length && got.every((g, i) => g === input.expected[i]),
+    `fake stopped mid-run: state equals input (${got.length}/${input.expected.length})`,
+  );
   console.log(`fake stopped mid-run: exit ${r3.code} then resume exit ${r4.code}, state ${got.length}/${input.expected.length}`);
   await api2.close();
 }
@@ -260,7 +329,21 @@ async function fullDisk(): Promise<void> {
     const api = await startFakeTrackApi({ siteId: SITE, apiKey: SECRET, faults: { latencyMs: [0, 3] } });
     const input = write("csv", rows(10000));
     const j = path.join(mnt, "j");
-    const args = [...input.args, "--track-url", api.url, "--journal", j, "--report", path.join(mnt, "r.ndjson"), "--failures", path.join(mnt, "f.csv"), "--batch-bytes", "40000", "--progress", "none"];
+    const args = [
+      ...input.args,
+      "--track-url",
+      api.url,
+      "--journal",
+      j,
+      "--report",
+      path.join(mnt, "r.ndjson"),
+      "--failures",
+      path.join(mnt, "f.csv"),
+      "--batch-bytes",
+      "40000",
+      "--progress",
+      "none",
+    ];
     const r = await cli(args);
     check(r.code === 4, `full disk: exit 4 (got ${r.code})`);
     check(/--resume/.test(r.out + r.err), "full disk: summary with resume command");
@@ -271,12 +354,32 @@ async function fullDisk(): Promise<void> {
     fs.mkdirSync(big, { recursive: true });
     const jBig = path.join(big, "j");
     fs.copyFileSync(j, jBig);
-    const args2 = [...input.args, "--track-url", api.url, "--journal", jBig, "--report", path.join(big, "r.ndjson"), "--failures", path.join(big, "f.csv"), "--batch-bytes", "40000", "--progress", "none", "--resume"];
+    const args2 = [
+      ...input.args,
+      "--track-url",
+      api.url,
+      "--journal",
+      jBig,
+      "--report",
+      path.join(big, "r.ndjson"),
+      "--failures",
+      path.join(big, "f.csv"),
+      "--batch-bytes",
+      "40000",
+      "--progress",
+      "none",
+      "--resume",
+    ];
     const r2 = await cli(args2);
     check(r2.code === 0, `full disk: resume after freeing space exits 0 (got ${r2.code}: ${r2.err.trim().split("\n").slice(-1)[0]})`);
     const got = stateKeys(api);
-    check(got.length === input.expected.length && got.every((g, i) => g === input.expected[i]), `full disk: state equals input (${got.length}/${input.expected.length})`);
-    console.log(`full disk: exit ${r.code}, resume exit ${r2.code}, state ${got.length}/${input.expected.length}; last line: ${r.err.trim().split("\n").slice(-1)[0]}`);
+    check(
+      got.length === input.expected.length && got.every((g, i) => g === input.expected[i]),
+      `full disk: state equals input (${got.length}/${input.expected.length})`,
+    );
+    console.log(
+      `full disk: exit ${r.code}, resume exit ${r2.code}, state ${got.length}/${input.expected.length}; last line: ${r.err.trim().split("\n").slice(-1)[0]}`,
+    );
     await api.close();
   } finally {
     execFileSync("umount", [mnt]);
@@ -316,10 +419,14 @@ async function collisions(): Promise<void> {
   for (const [name, extra] of cases) {
     tally.runs++;
     const r = await new Promise<Run>((resolve) => {
-      const child = spawn(process.execPath, [BIN, "--file", "in.csv", "--track-url", api.url, ...extra].flatMap((a, i) => (i === 0 ? [a, "add"] : [a])), {
-        cwd: d,
-        env: { PATH: process.env["PATH"] ?? "", CIO_SITE_ID: SITE, CIO_API_KEY: SECRET },
-      });
+      const child = spawn(
+        process.execPath,
+        [BIN, "--file", "in.csv", "--track-url", api.url, ...extra].flatMap((a, i) => (i === 0 ? [a, "add"] : [a])),
+        {
+          cwd: d,
+          env: { PATH: process.env["PATH"] ?? "", CIO_SITE_ID: SITE, CIO_API_KEY: SECRET },
+        },
+      );
       let out = "";
       let err = "";
       child.stdout.on("data", (x: Buffer) => (out += x.toString()));
@@ -345,13 +452,32 @@ async function secrets(): Promise<void> {
   const api = await startFakeTrackApi({
     siteId: SITE,
     apiKey: SECRET,
-    script: [{ status: 500, body: `bad key ${SECRET}` }, { status: 503, body: `Basic ${Buffer.from(`${SITE}:${SECRET}`).toString("base64")} ${SECRET}` }],
+    script: [
+      { status: 500, body: `bad key ${SECRET}` },
+      { status: 503, body: `Basic ${Buffer.from(`${SITE}:${SECRET}`).toString("base64")} ${SECRET}` },
+    ],
     faults: { poison: { people: ["u3"], objects: [] } },
   });
   const input = write("csv", rows(200));
   const rep = path.join(tmp, "secret-r.ndjson");
   const fail = path.join(tmp, "secret-f.csv");
-  const r = await cli(["add", ...input.args, "--track-url", api.url, "--report", rep, "--failures", fail, "--journal", path.join(tmp, "secret-j"), "--verbose", "--debug", "--backoff-base", "0.01", "--json"]);
+  const r = await cli([
+    "add",
+    ...input.args,
+    "--track-url",
+    api.url,
+    "--report",
+    rep,
+    "--failures",
+    fail,
+    "--journal",
+    path.join(tmp, "secret-j"),
+    "--verbose",
+    "--debug",
+    "--backoff-base",
+    "0.01",
+    "--json",
+  ]);
   check(r.code === 5, `secrets: poisoned row gives exit 5 (got ${r.code})`);
   noSecretInFiles(tmp);
   const r2 = await cli(["add", ...input.args, "--track-url", api.url, "--dry-run", "--out", path.join(tmp, "secret-out.ndjson"), "--verbose"]);

@@ -317,7 +317,9 @@ async function scenario(
   const sent = sendRuns[0] as CliSummary;
   const received = { requests: api.counters.received - before.requests, bytes: api.counters.receivedBytes - before.bytes };
   if (received.requests !== sent.requests * repeat || received.bytes !== sent.bytes * repeat) {
-    throw new Error(`send ${label}: the fake received ${received.requests} requests of ${received.bytes} bytes, expected ${repeat} × ${sent.requests} of ${sent.bytes}`);
+    throw new Error(
+      `send ${label}: the fake received ${received.requests} requests of ${received.bytes} bytes, expected ${repeat} × ${sent.requests} of ${sent.bytes}`,
+    );
   }
 
   const dry = await best(repeat, async () => {
@@ -331,7 +333,8 @@ async function scenario(
   const planned = summaryOf(await runNode(dir, [CLI, ...args, "--dry-run", "--out", out]), `dry run ${label}`);
   const pk = await packingOf(out);
   rmSync(out);
-  if (pk.batches !== planned.batches || pk.relationships !== planned.applied) throw new Error(`dry run ${label}: the --out file does not match its summary`);
+  if (pk.batches !== planned.batches || pk.relationships !== planned.applied)
+    throw new Error(`dry run ${label}: the --out file does not match its summary`);
   const optimum = Math.ceil(pk.opBytes / LIMIT);
   const naive = Math.ceil(pk.naiveBytes / LIMIT);
 
@@ -543,7 +546,12 @@ async function main(): Promise<void> {
   }
   if (rss1M !== undefined && rss5M !== undefined) {
     const ratio = rss5M.peakRssMB / rss1M.peakRssMB;
-    targets.push({ name: "peak RSS, 5M / 1M rows", value: `${rss5M.peakRssMB.toFixed(0)} MB = ${ratio.toFixed(2)} ×`, limit: "≤ 1.1 ×", ok: ratio <= 1.1 });
+    targets.push({
+      name: "peak RSS, 5M / 1M rows",
+      value: `${rss5M.peakRssMB.toFixed(0)} MB = ${ratio.toFixed(2)} ×`,
+      limit: "≤ 1.1 ×",
+      ok: ratio <= 1.1,
+    });
   }
   targets.push({
     name: "rate at 50 ms latency, concurrency 8",

@@ -21,7 +21,6 @@ import { DEFAULT_READ_DELAY_S } from "./commands/freshness.js";
 const shown = (value: number): string => String(value);
 import { runVerify, type VerifyCommandOptions } from "./commands/verify.js";
 
-
 /** Exit codes as README and --help state them (issue 5). */
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -83,41 +82,47 @@ function addSqlOptions(cmd: Command): Command {
 
 /** Flags of add and delete beyond the mapping. */
 function addRunOptions(cmd: Command): Command {
-  return cmd
-    .optionsGroup("Sending:")
-    .option("--dry-run", "plan and print what would be sent; sends nothing, needs no credentials")
-    .optionsGroup("Output:")
-    .option("--out <file>", "with --dry-run: write every batch body, one JSON document per line")
-    .optionsGroup("Sending:")
-    // issue 9: credentials come from the environment or a file; --site-id/--api-key are refused (see options.ts).
-    .option("--site-id-file <file>", "file holding the Track API site id (default: $CIO_SITE_ID)")
-    .option("--api-key-file <file>", "file holding the Track API key (default: $CIO_API_KEY)")
-    .addOption(new Option("--site-id <id>").hideHelp())
-    .addOption(new Option("--api-key <key>").hideHelp())
-    .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
-    .option("--track-url <url>", "Track API base URL, overriding --region (default: $CIO_TRACK_URL)")
-    .option("--concurrency <n>", "requests in flight", shown(DEFAULT_CONCURRENCY))
-    .option("--rate <n>", `requests per second across all of them (Customer.io fair use: ${DEFAULT_RATE})`, shown(DEFAULT_RATE))
-    .option("--timeout <seconds>", "per request", shown(DEFAULT_TIMEOUT_MS / 1000))
-    .option("--max-retries <n>", "retries of a batch on 408, 429, 5xx, timeouts and network errors", shown(DEFAULT_BACKOFF.maxRetries))
-    .option("--backoff-base <seconds>", "first retry delay (exponential, full jitter)", shown(DEFAULT_BACKOFF.baseMs / 1000))
-    .option("--backoff-cap <seconds>", "longest retry delay", shown(DEFAULT_BACKOFF.capMs / 1000))
-    .option("--no-isolate", "do not split failed operations to find the bad rows")
-    .option("--max-errors <n>", "stop sending once n rows have failed; the rest are skipped")
-    .option("--give-up-after <seconds>", "stop once no request has succeeded for this long (an outage); 0: never", shown(DEFAULT_GIVE_UP_AFTER_MS / 1000))
-    .optionsGroup("Output:")
-    .option("--report <file>", "write one NDJSON line per input row with its outcome")
-    .option("--failures <file>", "write failed, invalid, skipped and unconfirmed rows in the input's format, to re-run")
-    .option("--journal <file>", "record settled rows after each batch, to resume after a crash")
-    .option("--resume", "with --journal: skip the rows the journal already settled")
-    .optionsGroup("Sending:")
-    .option("--yes", "delete without asking")
-    .optionsGroup("Output:")
-    .option("--progress <mode>", "auto, tty, plain or none", "auto")
-    .option("--quiet", "print only errors (rows that failed or are invalid included)")
-    .option("--json", "print one JSON document with the results instead of the summary")
-    .option("--verbose", "log every request (method, URL, status, bytes, ms)")
-    .option("--debug", "print stack traces of internal errors");
+  return (
+    cmd
+      .optionsGroup("Sending:")
+      .option("--dry-run", "plan and print what would be sent; sends nothing, needs no credentials")
+      .optionsGroup("Output:")
+      .option("--out <file>", "with --dry-run: write every batch body, one JSON document per line")
+      .optionsGroup("Sending:")
+      // issue 9: credentials come from the environment or a file; --site-id/--api-key are refused (see options.ts).
+      .option("--site-id-file <file>", "file holding the Track API site id (default: $CIO_SITE_ID)")
+      .option("--api-key-file <file>", "file holding the Track API key (default: $CIO_API_KEY)")
+      .addOption(new Option("--site-id <id>").hideHelp())
+      .addOption(new Option("--api-key <key>").hideHelp())
+      .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
+      .option("--track-url <url>", "Track API base URL, overriding --region (default: $CIO_TRACK_URL)")
+      .option("--concurrency <n>", "requests in flight", shown(DEFAULT_CONCURRENCY))
+      .option("--rate <n>", `requests per second across all of them (Customer.io fair use: ${DEFAULT_RATE})`, shown(DEFAULT_RATE))
+      .option("--timeout <seconds>", "per request", shown(DEFAULT_TIMEOUT_MS / 1000))
+      .option("--max-retries <n>", "retries of a batch on 408, 429, 5xx, timeouts and network errors", shown(DEFAULT_BACKOFF.maxRetries))
+      .option("--backoff-base <seconds>", "first retry delay (exponential, full jitter)", shown(DEFAULT_BACKOFF.baseMs / 1000))
+      .option("--backoff-cap <seconds>", "longest retry delay", shown(DEFAULT_BACKOFF.capMs / 1000))
+      .option("--no-isolate", "do not split failed operations to find the bad rows")
+      .option("--max-errors <n>", "stop sending once n rows have failed; the rest are skipped")
+      .option(
+        "--give-up-after <seconds>",
+        "stop once no request has succeeded for this long (an outage); 0: never",
+        shown(DEFAULT_GIVE_UP_AFTER_MS / 1000),
+      )
+      .optionsGroup("Output:")
+      .option("--report <file>", "write one NDJSON line per input row with its outcome")
+      .option("--failures <file>", "write failed, invalid, skipped and unconfirmed rows in the input's format, to re-run")
+      .option("--journal <file>", "record settled rows after each batch, to resume after a crash")
+      .option("--resume", "with --journal: skip the rows the journal already settled")
+      .optionsGroup("Sending:")
+      .option("--yes", "delete without asking")
+      .optionsGroup("Output:")
+      .option("--progress <mode>", "auto, tty, plain or none", "auto")
+      .option("--quiet", "print only errors (rows that failed or are invalid included)")
+      .option("--json", "print one JSON document with the results instead of the summary")
+      .option("--verbose", "log every request (method, URL, status, bytes, ms)")
+      .option("--debug", "print stack traces of internal errors")
+  );
 }
 
 /** What every add/delete/validate --help starts with: the three input shapes (issue 10, "Help that teaches"). */
@@ -203,11 +208,18 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
   const syncFlags = (cmd: Command): Command =>
     cmd
       .optionsGroup("Sync:")
-      .option("--max-deletes <n|p%>", "refuse (exit 2, nothing sent) when the plan deletes more than this (default: 10%, of the relationships in scope)")
+      .option(
+        "--max-deletes <n|p%>",
+        "refuse (exit 2, nothing sent) when the plan deletes more than this (default: 10%, of the relationships in scope)",
+      )
       .option("--plan-out <file>", "write the plan, one NDJSON line per relationship (add, delete, unchanged, keep)")
       .option("--app-url <url>", "App API base URL, overriding --region (default: $CIO_APP_URL)")
       .option("--app-api-key-file <file>", "file holding the App API key (default: $CIO_APP_API_KEY)")
-      .option("--read-delay <seconds>", "after a write by this process, wait this long before reading (writes show late)", shown(DEFAULT_READ_DELAY_S));
+      .option(
+        "--read-delay <seconds>",
+        "after a write by this process, wait this long before reading (writes show late)",
+        shown(DEFAULT_READ_DELAY_S),
+      );
   const sync = program
     .command("sync")
     .description("make Customer.io match a file: plan adds and deletes per object (or person), guard, confirm, send");
@@ -219,15 +231,11 @@ export function buildProgram(ctx: CommandContext, setExit: (code: number) => voi
     .option("--delete-unmatchable", "also delete related people who lack the file's identifier (kept by default)")
     .option("--snapshot <file>", "write every relationship in scope before applying, for cio-rel undo")
     .addHelpText("after", SYNC_EXAMPLES + "\n" + EXIT_CODES_HELP);
-  addVerifyOptions(sync)
-    .action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "sync", { ...opts, ...(await withTypeId(ctx, opts)) })));
+  addVerifyOptions(sync).action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "sync", { ...opts, ...(await withTypeId(ctx, opts)) })));
   const undo = program.command("undo").description("bring a sync's scope back to its --snapshot (a sync to the snapshot)");
   addRunOptions(undo);
-  syncFlags(undo)
-    .requiredOption("--snapshot <file>", "the snapshot cio-rel sync --snapshot wrote")
-    .addHelpText("after", EXIT_CODES_HELP);
-  addVerifyOptions(undo)
-    .action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "undo", opts)));
+  syncFlags(undo).requiredOption("--snapshot <file>", "the snapshot cio-rel sync --snapshot wrote").addHelpText("after", EXIT_CODES_HELP);
+  addVerifyOptions(undo).action(async (opts: SyncRawOptions) => setExit(await runSync(ctx, "undo", opts)));
   // --- end sync / undo ---
 
   const validate = program
@@ -260,7 +268,10 @@ export function addVerifyOptions(cmd: Command): Command {
   return cmd
     .optionsGroup("Verify:")
     .option("--verify", "after sending, read back through the App API until every applied row is confirmed (needs CIO_APP_API_KEY)")
-    .option("--verify-timeout <seconds>", `how long to wait for writes to become visible before rows stay unconfirmed (default: ${DEFAULT_VERIFY_TIMEOUT_MS / 1000})`)
+    .option(
+      "--verify-timeout <seconds>",
+      `how long to wait for writes to become visible before rows stay unconfirmed (default: ${DEFAULT_VERIFY_TIMEOUT_MS / 1000})`,
+    )
     .option("--verify-sample <n>", "verify only n objects chosen at random (for runs too large to read back whole)");
 }
 
@@ -370,7 +381,9 @@ Exit codes:
 
 /** `cio-rel verify`: the mapping flags of add, the App API connection, and what to write. */
 function addVerifyCommand(program: Command, ctx: CommandContext, setExit: (code: number) => void): void {
-  const cmd = program.command("verify").description("check a file against Customer.io now, sending nothing: present, missing or attribute mismatch per row (App API)");
+  const cmd = program
+    .command("verify")
+    .description("check a file against Customer.io now, sending nothing: present, missing or attribute mismatch per row (App API)");
   addMappingOptions(cmd, true);
   cmd
     .optionsGroup("Reading:")
@@ -390,5 +403,5 @@ function addVerifyCommand(program: Command, ctx: CommandContext, setExit: (code:
     .option("--verbose", "log every request (method, URL, status, ms)")
     .option("--debug", "print stack traces of internal errors")
     .addHelpText("after", VERIFY_EXAMPLES + "\n" + VERIFY_EXIT_CODES)
-    .action(async (opts: VerifyCommandOptions) => setExit(await runVerify(ctx, (await withTypeId(ctx, opts)))));
+    .action(async (opts: VerifyCommandOptions) => setExit(await runVerify(ctx, await withTypeId(ctx, opts))));
 }

@@ -69,7 +69,15 @@ const base: MappingOptions = { objectType: "1", emptyRemoves: false };
 
 /** Fixture-like inputs of every shape: [name, options, CSV header or undefined for JSON, rows]. */
 const inputs: [string, Partial<MappingOptions>, string[] | undefined, Record<string, unknown>[]][] = [
-  ["people.csv with --object", { fixedObject: { typeId: "1", id: "acme" } }, ["id", "name"], [{ id: "1001", name: "Ada" }, { id: "1002", name: "Grace" }]],
+  [
+    "people.csv with --object",
+    { fixedObject: { typeId: "1", id: "acme" } },
+    ["id", "name"],
+    [
+      { id: "1001", name: "Ada" },
+      { id: "1002", name: "Grace" },
+    ],
+  ],
   [
     "people-emails.csv with --object of type 2, attributes '*' and --empty-removes",
     { fixedObject: { typeId: "2", id: "course-101" }, attributes: "*", emptyRemoves: true },
@@ -88,12 +96,7 @@ const inputs: [string, Partial<MappingOptions>, string[] | undefined, Record<str
       { object_id: "umbrella", object_type_id: "2", plan: "" },
     ],
   ],
-  [
-    "cio ids on both sides",
-    { fixedPerson: { key: "cio_id", value: "a3000001" } },
-    ["cio_object_id"],
-    [{ cio_object_id: "obb7fd050101" }],
-  ],
+  ["cio ids on both sides", { fixedPerson: { key: "cio_id", value: "a3000001" } }, ["cio_object_id"], [{ cio_object_id: "obb7fd050101" }]],
   [
     "memberships.json with JSON-typed attributes",
     { personColumn: "user_id", objectColumn: "account_id", attributes: "*" },
@@ -147,7 +150,9 @@ describe("contract: payloads validate against Customer.io's Track API spec", () 
   });
 
   it("the schemas are not vacuous: wrong payloads are rejected", () => {
-    const good = JSON.parse(plan("add_relationships", "object", relationships({ fixedObject: { typeId: "1", id: "a" } }, ["id"], [{ id: "1" }]))[0]?.body ?? "") as {
+    const good = JSON.parse(
+      plan("add_relationships", "object", relationships({ fixedObject: { typeId: "1", id: "a" } }, ["id"], [{ id: "1" }]))[0]?.body ?? "",
+    ) as {
       batch: Record<string, unknown>[];
     };
     const op = good.batch[0] as Record<string, unknown>;
@@ -172,4 +177,3 @@ describe("contract: payloads validate against Customer.io's Track API spec", () 
     }
   });
 });
-

@@ -59,7 +59,11 @@ async function sqlSpec(ctx: CommandContext, o: SqlOptions): Promise<SqlSpec> {
       query = await readFile(resolve(ctx.cwd, o.query.file), "utf8");
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new InputError({ file: queryName }, `cannot read: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (error as Error).message}`, { cause: error });
+      throw new InputError(
+        { file: queryName },
+        `cannot read: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (error as Error).message}`,
+        { cause: error },
+      );
     }
     if (query.trim() === "") throw new InputError({ file: queryName }, "the query file is empty");
   }

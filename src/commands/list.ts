@@ -12,7 +12,16 @@ import type { ObjectRef, PersonKey, PersonRef } from "../model/types.js";
 import { csvField } from "../report/failures-file.js";
 import { formatCount, formatDuration } from "../report/format.js";
 import { VERSION } from "../version.js";
-import { createAppClient, APP_RATE, type AppClient, type ListedObject, type ListedObjectRef, type ListedPerson, type Listing, type ObjectTypeInfo } from "../workspace/client.js";
+import {
+  createAppClient,
+  APP_RATE,
+  type AppClient,
+  type ListedObject,
+  type ListedObjectRef,
+  type ListedPerson,
+  type Listing,
+  type ObjectTypeInfo,
+} from "../workspace/client.js";
 import { readAppApiKey, resolveAppUrl } from "../workspace/config.js";
 import { isTypeId, isTypeName, matchObjectType, typeNameNeedsKey } from "../workspace/object-type.js";
 import type { CommandContext } from "./context.js";
@@ -97,7 +106,8 @@ function numberFlag(flag: string, value: string | undefined, min: number, max: n
 /** The App API client for a command, from flags and environment; the key never from argv. */
 async function openClient(ctx: CommandContext, raw: ListRawOptions, rate: number): Promise<{ client: AppClient; key: string }> {
   const key = await readAppApiKey(raw.appApiKeyFile, ctx.env);
-  if (key === undefined) throw new UsageError("CIO_APP_API_KEY is not set: export it or pass --app-api-key-file <file> (an App API key, not the Track API key)");
+  if (key === undefined)
+    throw new UsageError("CIO_APP_API_KEY is not set: export it or pass --app-api-key-file <file> (an App API key, not the Track API key)");
   const baseUrl = resolveAppUrl({ region: raw.region ?? ctx.env.CIO_REGION, appUrl: raw.appUrl ?? ctx.env.CIO_APP_URL });
   const redact = redactor([key]);
   const timeout = numberFlag("--timeout", raw.timeout, 0.001, 3600, true) ?? DEFAULT_TIMEOUT_MS / 1000;
@@ -112,7 +122,11 @@ async function openClient(ctx: CommandContext, raw: ListRawOptions, rate: number
     ...(ctx.now !== undefined && { now: ctx.now }),
     ...(raw.verbose === true && {
       onRequest: (r) =>
-        void ctx.stderr.write(redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${Math.round(r.ms)} ms${r.attempt > 1 ? ` (attempt ${r.attempt})` : ""}`) + "\n"),
+        void ctx.stderr.write(
+          redact(
+            `${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${Math.round(r.ms)} ms${r.attempt > 1 ? ` (attempt ${r.attempt})` : ""}`,
+          ) + "\n",
+        ),
     }),
   });
   return { client, key };
@@ -147,7 +161,12 @@ async function outputStream(ctx: CommandContext, out: string | undefined): Promi
 }
 
 /** The listings asked for: one from --object/--person, or one per row of --objects/--people. */
-async function targetsOf(ctx: CommandContext, raw: ListRawOptions, typeId: string, report: (line: string) => void): Promise<{ targets: Target[]; invalid: number; kind: "object" | "person" }> {
+async function targetsOf(
+  ctx: CommandContext,
+  raw: ListRawOptions,
+  typeId: string,
+  report: (line: string) => void,
+): Promise<{ targets: Target[]; invalid: number; kind: "object" | "person" }> {
   const shapes = [raw.object, raw.objects, raw.person, raw.people].filter((x) => x !== undefined).length;
   if (shapes !== 1) throw new UsageError("say what to list: one of --object <id>, --objects <file>, --person <value> or --people <file>");
   if (raw.personKey !== undefined && raw.object !== undefined) throw new UsageError("--person-key goes with --person or --people");
@@ -168,7 +187,12 @@ async function targetsOf(ctx: CommandContext, raw: ListRawOptions, typeId: strin
   const mapper = createMapper(
     kind === "object"
       ? { fixedPerson: { key: "id", value: "-" }, objectType: typeId, emptyRemoves: false }
-      : { fixedObject: { typeId: DEFAULT_OBJECT_TYPE, id: "-" }, objectType: DEFAULT_OBJECT_TYPE, emptyRemoves: false, ...(personKey !== undefined && { personKey }) },
+      : {
+          fixedObject: { typeId: DEFAULT_OBJECT_TYPE, id: "-" },
+          objectType: DEFAULT_OBJECT_TYPE,
+          emptyRemoves: false,
+          ...(personKey !== undefined && { personKey }),
+        },
     { headerless: source.headerless, names: undefined },
   );
   const targets: Target[] = [];
@@ -231,7 +255,8 @@ function pick(r: Row, columns: readonly string[]): Row {
 /** Attribute columns as they appear, except names an identifier column already uses (those get an `attribute.` prefix). */
 function attributeColumns(objects: Array<{ attributes: Record<string, unknown> }>, taken: ReadonlySet<string>): Map<string, string> {
   const cols = new Map<string, string>();
-  for (const o of objects) for (const name of Object.keys(o.attributes)) if (!cols.has(name)) cols.set(name, taken.has(name) ? `attribute.${name}` : name);
+  for (const o of objects)
+    for (const name of Object.keys(o.attributes)) if (!cols.has(name)) cols.set(name, taken.has(name) ? `attribute.${name}` : name);
   return cols;
 }
 
@@ -243,7 +268,15 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
   const rate = numberFlag("--app-rate", raw.appRate, 0.1, APP_RATE, true) ?? APP_RATE;
   const concurrency = numberFlag("--concurrency", raw.concurrency, 1, 16, false) ?? DEFAULT_LIST_CONCURRENCY;
   const progressMode = oneOf("--progress", raw.progress, ["auto", "plain", "none"] as const) ?? "auto";
-  await checkOut(ctx, raw.out, raw.objects !== undefined ? { flag: "--objects", given: raw.objects } : raw.people !== undefined ? { flag: "--people", given: raw.people } : undefined);
+  await checkOut(
+    ctx,
+    raw.out,
+    raw.objects !== undefined
+      ? { flag: "--objects", given: raw.objects }
+      : raw.people !== undefined
+        ? { flag: "--people", given: raw.people }
+        : undefined,
+  );
   if (raw.objects === "-" && raw.people === "-") throw new UsageError("only one input can be standard input");
   const { client, key } = await openClient(ctx, raw, rate);
   const redact = redactor([key]);
@@ -279,7 +312,9 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
         done++;
         if (showProgress && now() - lastProgress >= PROGRESS_EVERY_MS) {
           lastProgress = now();
-          err(`list: ${formatCount(done)} of ${formatCount(targets.length)} listed, ${formatCount(client.stats.requests)} requests, ${formatDuration(now() - started)}`);
+          err(
+            `list: ${formatCount(done)} of ${formatCount(targets.length)} listed, ${formatCount(client.stats.requests)} requests, ${formatDuration(now() - started)}`,
+          );
         }
       }
     };
@@ -298,7 +333,12 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
     const where = (t: Target): string => (t.line === undefined ? "" : `${inputName}:${t.line}: `);
     targets.forEach((t, i) => {
       const r = results[i];
-      const what = "object" in t ? ("id" in t.object ? `object ${t.object.id} (type ${t.object.typeId})` : `object cio_object_id ${t.object.cioObjectId}`) : `person ${t.person.key} ${t.person.value}`;
+      const what =
+        "object" in t
+          ? "id" in t.object
+            ? `object ${t.object.id} (type ${t.object.typeId})`
+            : `object cio_object_id ${t.object.cioObjectId}`
+          : `person ${t.person.key} ${t.person.value}`;
       if (r === undefined) {
         failed++;
         err(`cio-rel: ${where(t)}${what}: not listed: ${authStop ?? (interrupted ? "interrupted" : "stopped")}`);
@@ -336,7 +376,10 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
     } else {
       const personCols = many ? PERSON_KEYS.filter((k) => usedKeys.has(k)) : [];
       const base = [...personCols, "object_type_id", "object_id"];
-      const attrs = attributeColumns(rows.map((r) => ({ attributes: r["__attributes"] as Record<string, unknown> })), new Set([...base, ...PERSON_KEYS, "cio_object_id"]));
+      const attrs = attributeColumns(
+        rows.map((r) => ({ attributes: r["__attributes"] as Record<string, unknown> })),
+        new Set([...base, ...PERSON_KEYS, "cio_object_id"]),
+      );
       for (const r of rows) {
         for (const [name, value] of Object.entries(r["__attributes"] as Record<string, unknown>)) r[attrs.get(name) as string] = value;
         delete r["__attributes"];
@@ -352,7 +395,15 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
     }
 
     // The precedence of add/delete: auth, then API trouble, then invalid rows.
-    const exitCode = interrupted ? EXIT.interrupted : authStop !== undefined ? EXIT.auth : missing + failed > 0 ? EXIT.api : invalid > 0 ? EXIT.usage : EXIT.ok;
+    const exitCode = interrupted
+      ? EXIT.interrupted
+      : authStop !== undefined
+        ? EXIT.auth
+        : missing + failed > 0
+          ? EXIT.api
+          : invalid > 0
+            ? EXIT.usage
+            : EXIT.ok;
     if (authStop !== undefined) err(`cio-rel: ${authStop}`);
     const summary: ListSummaryJson = {
       command: "list",
@@ -373,8 +424,15 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
       // The listing may own stdout; the summary then goes to stderr.
       (raw.out !== undefined ? ctx.stdout : ctx.stderr).write(JSON.stringify(summary) + "\n");
     } else if (raw.quiet !== true) {
-      const listed = kind === "object" ? `${formatCount(summary.objects)} object${summary.objects === 1 ? "" : "s"}: ${formatCount(summary.people)} people` : `${formatCount(summary.people)} ${summary.people === 1 ? "person" : "people"}: ${formatCount(summary.objects)} objects`;
-      const problems = [missing > 0 ? `${missing} not found` : "", failed > 0 ? `${failed} failed` : "", invalid > 0 ? `${invalid} invalid` : ""].filter((s) => s !== "");
+      const listed =
+        kind === "object"
+          ? `${formatCount(summary.objects)} object${summary.objects === 1 ? "" : "s"}: ${formatCount(summary.people)} people`
+          : `${formatCount(summary.people)} ${summary.people === 1 ? "person" : "people"}: ${formatCount(summary.objects)} objects`;
+      const problems = [
+        missing > 0 ? `${missing} not found` : "",
+        failed > 0 ? `${failed} failed` : "",
+        invalid > 0 ? `${invalid} invalid` : "",
+      ].filter((s) => s !== "");
       err(
         `listed ${listed}, ${formatCount(rows.length)} rows in ${formatCount(summary.pages)} pages ` +
           `(${formatCount(summary.requests)} requests, ${formatDuration(summary.durationMs)})${problems.length > 0 ? `; ${problems.join(", ")}` : ""}`,
@@ -415,13 +473,24 @@ export async function runTypes(ctx: CommandContext, raw: ListRawOptions): Promis
  * `--object-type <name>` on add/delete/validate: resolved to its id once per run when an App API key is
  * there; a name without a key is a usage error. Returns the id (or undefined when the flag is absent).
  */
-export async function resolveObjectTypeName(ctx: CommandContext, raw: { objectType?: string; appApiKeyFile?: string; appUrl?: string; region?: string }): Promise<string | undefined> {
+export async function resolveObjectTypeName(
+  ctx: CommandContext,
+  raw: { objectType?: string; appApiKeyFile?: string; appUrl?: string; region?: string },
+): Promise<string | undefined> {
   const value = raw.objectType;
   // Numbers, good or bad, are left to the usual --object-type check.
   if (value === undefined || !isTypeName(value)) return value;
   const key = await readAppApiKey(raw.appApiKeyFile, ctx.env);
   if (key === undefined) throw typeNameNeedsKey(value);
-  const { client } = await openClient(ctx, { ...(raw.appApiKeyFile !== undefined && { appApiKeyFile: raw.appApiKeyFile }), ...(raw.appUrl !== undefined && { appUrl: raw.appUrl }), ...(raw.region !== undefined && { region: raw.region }) }, APP_RATE);
+  const { client } = await openClient(
+    ctx,
+    {
+      ...(raw.appApiKeyFile !== undefined && { appApiKeyFile: raw.appApiKeyFile }),
+      ...(raw.appUrl !== undefined && { appUrl: raw.appUrl }),
+      ...(raw.region !== undefined && { region: raw.region }),
+    },
+    APP_RATE,
+  );
   try {
     return await objectTypeOf(value, client);
   } finally {

@@ -150,7 +150,8 @@ function oneOf<T extends string>(flag: string, value: string | undefined, choice
 function numberFlag(flag: string, value: string | undefined, min: number, options: { decimal?: boolean; max?: number } = {}): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  const ok = value.trim() !== "" && Number.isFinite(n) && (options.decimal === true || Number.isInteger(n)) && n >= min && n <= (options.max ?? Infinity);
+  const ok =
+    value.trim() !== "" && Number.isFinite(n) && (options.decimal === true || Number.isInteger(n)) && n >= min && n <= (options.max ?? Infinity);
   if (!ok) {
     const kind = options.decimal === true ? "a number" : "a whole number";
     throw new UsageError(`${flag} must be ${kind} ≥ ${min}${options.max !== undefined ? ` and ≤ ${options.max}` : ""} (got "${value}")`);
@@ -197,7 +198,10 @@ function inputShape(raw: RawOptions): { path: string; fixedObject?: ObjectRef; f
 function attributesFlag(value: string | undefined): readonly string[] | "*" | undefined {
   if (value === undefined) return undefined;
   if (value.trim() === "*") return "*";
-  const names = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const names = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   if (names.length === 0) throw new UsageError('--attributes needs column names, e.g. --attributes role,seat, or "*"');
   return names;
 }
@@ -211,8 +215,14 @@ function sqlOptions(raw: RawOptions): SqlOptions | undefined {
   }
   if (raw.sql !== undefined && raw.sqlFile !== undefined) throw new UsageError("use --sql or --sql-file, not both");
   const files = (["file", "people", "objects"] as const).filter((k) => raw[k] !== undefined).map((k) => `--${k}`);
-  if (files.length > 0) throw new UsageError(`--sql is the input: drop ${files.join(" and ")} (with --object or --person, the query gives the other side)`);
-  const fileFlags = [raw.format !== undefined ? "--format" : "", raw.delimiter !== undefined ? "--delimiter" : "", raw.header === false ? "--no-header" : "", raw.encoding !== undefined ? "--encoding" : ""].filter((f) => f !== "");
+  if (files.length > 0)
+    throw new UsageError(`--sql is the input: drop ${files.join(" and ")} (with --object or --person, the query gives the other side)`);
+  const fileFlags = [
+    raw.format !== undefined ? "--format" : "",
+    raw.delimiter !== undefined ? "--delimiter" : "",
+    raw.header === false ? "--no-header" : "",
+    raw.encoding !== undefined ? "--encoding" : "",
+  ].filter((f) => f !== "");
   if (fileFlags.length > 0) throw new UsageError(`${fileFlags.join(", ")} describe a file; the rows of --sql are the query's named columns`);
   if (raw.sql !== undefined && raw.sql.trim() === "") throw new UsageError("--sql is empty: give the query that selects the rows");
   const sql: SqlOptions = { query: raw.sql !== undefined ? { text: raw.sql } : { file: raw.sqlFile as string } };
@@ -282,7 +292,9 @@ function giveUpAfterFlag(value: string | undefined): number {
 
 /** The usage error for a credential given on the command line; names the safer ways, never the value. */
 function credentialOnArgv(flag: string, envName: string, fileFlag: string): UsageError {
-  return new UsageError(`${flag} is not accepted (a value on the command line is visible to every user in ps): export ${envName} or pass ${fileFlag} <file>`);
+  return new UsageError(
+    `${flag} is not accepted (a value on the command line is visible to every user in ps): export ${envName} or pass ${fileFlag} <file>`,
+  );
 }
 
 /**
@@ -295,7 +307,9 @@ export function regionOption(flag: string | undefined, env: string | undefined, 
   if (word === undefined || word === "") return "us";
   if (word === "us" || word === "eu") return word;
   if (dryRun) return "us";
-  throw new UsageError(`${source} must be us or eu (got "${value}")${source === "CIO_REGION" ? ": fix or unset the environment variable, or pass --region" : ""}`);
+  throw new UsageError(
+    `${source} must be us or eu (got "${value}")${source === "CIO_REGION" ? ": fix or unset the environment variable, or pass --region" : ""}`,
+  );
 }
 
 /** Every option of add/delete, or a UsageError. Credentials are checked here, before any input is read. */

@@ -20,4 +20,3 @@ export interface RowSink {
   /** True when settle does nothing for applied rows (no --report), so the pipeline need not call it for them. */
   readonly ignoresApplied?: boolean;
 }
-

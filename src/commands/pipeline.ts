@@ -438,7 +438,8 @@ function createMapperFor(mapping: MappingOptions, source: RowSource, first: Row)
   try {
     return createMapper(mapping, names === undefined ? { headerless: source.headerless } : { headerless: source.headerless, names });
   } catch (e) {
-    if (e instanceof ColumnError) throw new InputError({ file: source.displayName, line: names === undefined ? first.line : 1 }, e.message, { cause: e });
+    if (e instanceof ColumnError)
+      throw new InputError({ file: source.displayName, line: names === undefined ? first.line : 1 }, e.message, { cause: e });
     throw e;
   }
 }

@@ -69,7 +69,9 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   const journaling = opts.output.journal !== undefined;
   // --- SQL source (issue 17): a resume must read the same rows in the same order ---
   if (journaling && input.sql !== undefined && !hasTopLevelOrderBy(input.sql.query)) {
-    throw new UsageError("--journal with --sql needs a query with ORDER BY at its top level: a resumed run must read the same rows in the same order");
+    throw new UsageError(
+      "--journal with --sql needs a query with ORDER BY at its top level: a resumed run must read the same rows in the same order",
+    );
   }
   const open = (): Promise<RowSource> => input.open({ hashHead: journaling });
 
@@ -97,12 +99,16 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
     }
     if (opts.output.report !== undefined) report = await ReportFile.open(at(opts.output.report), opener);
     if (opts.output.failures !== undefined) {
-      failures = await FailuresFile.open(at(opts.output.failures), {
-        format: source.format,
-        headerless: source.headerless,
-        columns: () => source.columns(),
-        delimiter: () => source.delimiter?.() ?? opts.input.delimiter,
-      }, opener);
+      failures = await FailuresFile.open(
+        at(opts.output.failures),
+        {
+          format: source.format,
+          headerless: source.headerless,
+          columns: () => source.columns(),
+          delimiter: () => source.delimiter?.() ?? opts.input.delimiter,
+        },
+        opener,
+      );
     }
   } catch (error) {
     await Promise.all([closeInput(source), journal?.close(), report?.close()]);
@@ -122,9 +128,15 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   // issue 9: a file that cannot be finished (a full disk) is reported with exit 4 after the summary, not thrown.
   let closeFailure: OutputError | undefined;
   const closeAll = async (): Promise<void> => {
-    const closing = [report?.close(), failures?.close(), journal?.close(), transport?.close(), appClient?.close(), out !== undefined ? endStream(out, at(opts.output.out as string)) : undefined, closeInput(source)].filter(
-      (p) => p !== undefined,
-    );
+    const closing = [
+      report?.close(),
+      failures?.close(),
+      journal?.close(),
+      transport?.close(),
+      appClient?.close(),
+      out !== undefined ? endStream(out, at(opts.output.out as string)) : undefined,
+      closeInput(source),
+    ].filter((p) => p !== undefined);
     for (const r of await Promise.allSettled(closing)) {
       if (r.status === "fulfilled") continue;
       if (!(r.reason instanceof OutputError)) throw r.reason;
@@ -170,8 +182,10 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
           ? {
               onRequest: (r) =>
                 progress.log(
-                  redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${r.bytes} B ${Math.round(r.ms)} ms` +
-                    (r.attempt > 1 ? ` (attempt ${r.attempt})` : "")),
+                  redact(
+                    `${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${r.bytes} B ${Math.round(r.ms)} ms` +
+                      (r.attempt > 1 ? ` (attempt ${r.attempt})` : ""),
+                  ),
                 ),
             }
           : {}),
@@ -179,23 +193,23 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
     }
     /** The report and failures lines of a row; `confirmed` is --verify's verdict on an applied row. */
     const writeRow = (s: SettledRow, confirmed?: boolean): void | Promise<void> => {
-        const error = outcomeError(s.outcome);
-        const failuresFile = failures; // a const, so the check below narrows it inside the closure
-        const fail = failuresFile !== undefined && error !== undefined && s.row !== undefined;
-        if (report === undefined && !fail) return;
-        return (async () => {
-          if (report !== undefined) {
-            await report.write({
-              row: s.index,
-              line: s.line,
-              outcome: s.outcome,
-              person: s.relationship?.person,
-              object: s.relationship?.object,
-              ...(confirmed !== undefined ? { confirmed } : {}),
-            });
-          }
-          if (fail) await failuresFile.write(s.row as Row, redact(error));
-        })();
+      const error = outcomeError(s.outcome);
+      const failuresFile = failures; // a const, so the check below narrows it inside the closure
+      const fail = failuresFile !== undefined && error !== undefined && s.row !== undefined;
+      if (report === undefined && !fail) return;
+      return (async () => {
+        if (report !== undefined) {
+          await report.write({
+            row: s.index,
+            line: s.line,
+            outcome: s.outcome,
+            person: s.relationship?.person,
+            object: s.relationship?.object,
+            ...(confirmed !== undefined ? { confirmed } : {}),
+          });
+        }
+        if (fail) await failuresFile.write(s.row as Row, redact(error));
+      })();
     };
     const rows = {
       // Not async: most rows write nothing, and the pipeline awaits only a promise it is given.
@@ -266,11 +280,25 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
         maxRetries: opts.send.maxRetries,
         userAgent: `cio-rel/${VERSION}`,
         ...(opts.output.verbose
-          ? { onRequest: (r) => progress.log(redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${Math.round(r.ms)} ms` + (r.attempt > 1 ? ` (attempt ${r.attempt})` : ""))) }
+          ? {
+              onRequest: (r) =>
+                progress.log(
+                  redact(
+                    `${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${Math.round(r.ms)} ms` +
+                      (r.attempt > 1 ? ` (attempt ${r.attempt})` : ""),
+                  ),
+                ),
+            }
           : {}),
       });
       verified = await verifier.finish(
-        { client: appClient, tally, onRow: (s, verdict) => writeRow(s, verdict?.confirmed), progress: { mode, stream: ctx.stderr }, ...(ctx.now !== undefined ? { now: ctx.now } : {}) },
+        {
+          client: appClient,
+          tally,
+          onRow: (s, verdict) => writeRow(s, verdict?.confirmed),
+          progress: { mode, stream: ctx.stderr },
+          ...(ctx.now !== undefined ? { now: ctx.now } : {}),
+        },
         result.halt?.kind === "interrupted" ? "the run was interrupted" : undefined,
       );
     }
@@ -288,7 +316,8 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   // issue 9: a run that stopped early says how to finish it (null without a journal).
   // So did one whose rows failed for a transient reason (retries ran out on a dead endpoint before
   // --give-up-after): they are not journalled, and --resume sends them again.
-  const resumable = result.halt?.kind === "interrupted" || result.halt?.kind === "gave-up" || outputFailure !== undefined || (result.retryableFailures ?? 0) > 0;
+  const resumable =
+    result.halt?.kind === "interrupted" || result.halt?.kind === "gave-up" || outputFailure !== undefined || (result.retryableFailures ?? 0) > 0;
   const resume = resumable ? (resumeCommand(ctx.argv, opts) ?? null) : undefined;
   const summary: RunSummary = {
     command,
@@ -316,8 +345,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   if (opts.output.json) {
     const doc = resume !== undefined ? { ...summaryJson(summary), resume } : summaryJson(summary);
     ctx.stdout.write(JSON.stringify(doc, null, 2) + "\n");
-  }
-  else if (!opts.output.quiet) ctx.stdout.write(formatSummary(summary, { color: colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0 }) + "\n");
+  } else if (!opts.output.quiet) ctx.stdout.write(formatSummary(summary, { color: colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0 }) + "\n");
   else if (summary.failed + summary.invalid + summary.skipped > 0 || summary.halt !== undefined) {
     // --quiet prints only errors, and the rows that did not make it are errors (issue 10).
     const quietLines = summary.groups !== undefined && summary.groups.length > 0 ? problemLines(summary, new Chalk({ level: 0 })) : [];

@@ -38,12 +38,22 @@ export function readCredential(o: CredentialSource): string | undefined {
       content = (o.readFile ?? ((p: string) => readFileSync(p, "utf8")))(o.file);
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      const why = code === "ENOENT" ? "no such file" : code === "EACCES" || code === "EPERM" ? "permission denied" : code === "EISDIR" ? "is a directory" : typeof code === "string" ? code : "unreadable";
+      const why =
+        code === "ENOENT"
+          ? "no such file"
+          : code === "EACCES" || code === "EPERM"
+            ? "permission denied"
+            : code === "EISDIR"
+              ? "is a directory"
+              : typeof code === "string"
+                ? code
+                : "unreadable";
       throw new UsageError(`${o.fileFlag} ${o.file}: cannot read it (${why})`, { help: false });
     }
     const value = content.replace(/[\s]+$/, "");
     if (value === "") throw new UsageError(`${o.fileFlag} ${o.file} is empty: it must hold the credential on one line`, { help: false });
-    if (/[\r\n]/.test(value)) throw new UsageError(`${o.fileFlag} ${o.file} holds more than one line: it must hold only the credential`, { help: false });
+    if (/[\r\n]/.test(value))
+      throw new UsageError(`${o.fileFlag} ${o.file} holds more than one line: it must hold only the credential`, { help: false });
     return value;
   }
   const value = o.env[o.envName];

@@ -314,7 +314,13 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
         userAgent: `cio-rel/${VERSION}`,
       });
       verified = await verifier.finish(
-        { client: appClient, tally, onRow: (s, verdict) => writeRow(s, verdict?.confirmed), progress: { mode, stream: ctx.stderr }, ...(ctx.now !== undefined ? { now: ctx.now } : {}) },
+        {
+          client: appClient,
+          tally,
+          onRow: (s, verdict) => writeRow(s, verdict?.confirmed),
+          progress: { mode, stream: ctx.stderr },
+          ...(ctx.now !== undefined ? { now: ctx.now } : {}),
+        },
         interrupted ? "the run was interrupted" : undefined,
       );
     }

@@ -82,8 +82,7 @@ export interface Exchange {
 }
 
 type Attempt =
-  | { status: number; body: string; location: string | undefined; retryAfter: string | string[] | undefined }
-  | { error: string; aborted: boolean };
+  { status: number; body: string; location: string | undefined; retryAfter: string | string[] | undefined } | { error: string; aborted: boolean };
 
 /** Creates an exchange over its own undici Agent (or the injected dispatcher). */
 export function createExchange(o: ExchangeOptions): Exchange {

@@ -108,8 +108,7 @@ export async function* binaryCheck(chunks: AsyncIterable<Buffer>, options: Binar
 /** Why the first bytes of an input say it is not text of its format, or undefined. Pure, for tests. */
 export function binaryProblem(head: Uint8Array, options: Omit<BinaryCheckOptions, "file">): { message: string; line?: number } | undefined {
   for (const { magic, what } of SIGNATURES) if (startsWith(head, magic)) return { message: `this is ${what}` };
-  const utf16 =
-    (options.encoding ?? "").startsWith("utf-16") || startsWith(head, [0xff, 0xfe]) || startsWith(head, [0xfe, 0xff]);
+  const utf16 = (options.encoding ?? "").startsWith("utf-16") || startsWith(head, [0xff, 0xfe]) || startsWith(head, [0xfe, 0xff]);
   if (utf16) return undefined;
   let even = 0;
   let odd = 0;

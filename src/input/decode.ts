@@ -182,7 +182,9 @@ function invalidBytes(
     encoding === "utf-8"
       ? ": the file is not UTF-8; if it is a legacy export, name its encoding with --encoding (latin1, windows-1252, ...)"
       : `: the file is not ${name}; check --encoding`;
-  return new InputError({ file, line: at }, `invalid ${name} (${shown !== "" ? `byte ${shown}` : "a character cut short at the end"})${hint}`, { cause });
+  return new InputError({ file, line: at }, `invalid ${name} (${shown !== "" ? `byte ${shown}` : "a character cut short at the end"})${hint}`, {
+    cause,
+  });
 }
 
 /** The bytes at the end of `end` that begin a character not finished there (UTF-8 and UTF-16 only; else none). */

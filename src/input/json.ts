@@ -32,14 +32,7 @@ export function jsonFields(value: unknown): Record<string, unknown> | undefined 
  * The InputError for `text` that JSON.parse rejected, placed at the offending character. `text` starts at
  * `line`:`column` of `file`; `what` names the text in the message ("element 3", "the line").
  */
-export function jsonSyntaxError(
-  file: string,
-  text: string,
-  line: number,
-  column: number,
-  error: unknown,
-  what: string,
-): InputError {
+export function jsonSyntaxError(file: string, text: string, line: number, column: number, error: unknown, what: string): InputError {
   const offset = jsonErrorOffset(text);
   let l = line;
   let c = column;
@@ -148,10 +141,7 @@ export async function* readJsonArray(chunks: AsyncIterable<Uint8Array>, options:
     }
     const fields = jsonFields(value);
     if (fields === undefined) {
-      throw new InputError(
-        { file, line: elementLine, column: elementColumn },
-        `element ${count} is ${describeJson(value)}, expected an object`,
-      );
+      throw new InputError({ file, line: elementLine, column: elementColumn }, `element ${count} is ${describeJson(value)}, expected an object`);
     }
     return jsonRow(text, fields, elementLine, count);
   };

@@ -73,8 +73,7 @@ export async function openRowSource(path: string, options: OpenOptions = {}): Pr
     // Gzip is recognised by its magic bytes before the format is sniffed from what it holds.
     const stdin = gunzipIfCompressed(asBuffers(options.stdin ?? process.stdin), "<stdin>");
     settings.gunzip = false;
-    const { format, chunks } =
-      options.format !== undefined ? { format: options.format, chunks: stdin } : await sniffFormat(stdin);
+    const { format, chunks } = options.format !== undefined ? { format: options.format, chunks: stdin } : await sniffFormat(stdin);
     return makeSource("<stdin>", format, undefined, chunks, settings);
   }
   const format = options.format ?? detectFormat(path);

@@ -117,9 +117,7 @@ export function attributesProblem(attributes: Record<string, AttributeValue>): s
   // (`"":,` plus a string's quotes or `null`): below this bound the exact stringify is not needed.
   if (6 * raw + 8 * count + 2 <= MAX_ATTRIBUTES_BYTES) return undefined;
   const total = utf8Length(JSON.stringify(attributes));
-  return total > MAX_ATTRIBUTES_BYTES
-    ? `attributes are ${total} bytes in all; Customer.io allows at most ${MAX_ATTRIBUTES_BYTES}`
-    : undefined;
+  return total > MAX_ATTRIBUTES_BYTES ? `attributes are ${total} bytes in all; Customer.io allows at most ${MAX_ATTRIBUTES_BYTES}` : undefined;
 }
 
 /** A value for a message: JSON-quoted, shortened when long so that a reason stays one line. */

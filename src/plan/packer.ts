@@ -64,9 +64,7 @@ export class Packer {
   addGroup(type: "object" | "person", ref: ObjectRef | PersonRef, rels: readonly Relationship[], out: PlanEvent[]): void {
     const action = this.#action;
     const head =
-      type === "object"
-        ? operationHead({ type, action, object: ref as ObjectRef })
-        : operationHead({ type, action, person: ref as PersonRef });
+      type === "object" ? operationHead({ type, action, object: ref as ObjectRef }) : operationHead({ type, action, person: ref as PersonRef });
     const headBytes = utf8Length(head);
     for (const rel of rels) {
       const json = relationshipJson(type, action, rel);

@@ -66,8 +66,7 @@ function attributesTail(attributes: object): string {
 
 /** Everything of an operation before its first relationship. */
 export function operationHead(op: Pick<Operation, "type" | "action"> & { object?: ObjectRef; person?: PersonRef }): string {
-  const ids =
-    op.type === "object" ? objectIdentifiersJson(op.object as ObjectRef) : personIdentifiersJson(op.person as PersonRef);
+  const ids = op.type === "object" ? objectIdentifiersJson(op.object as ObjectRef) : personIdentifiersJson(op.person as PersonRef);
   return `{"type":"${op.type}","identifiers":${ids},"action":"${op.action}","cio_relationships":[`;
 }
 

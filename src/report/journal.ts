@@ -140,7 +140,8 @@ export async function openJournal(path: string, opts: OpenJournalOptions): Promi
     return startFresh(path, header, opts.opener);
   }
   // issue 9: a resume with no journal is a mistyped path or a lost file, never a silent fresh start.
-  if (!existing) throw new UsageError(`journal ${path} does not exist: there is nothing to resume (drop --resume to start a new run)`, { help: false });
+  if (!existing)
+    throw new UsageError(`journal ${path} does not exist: there is nothing to resume (drop --resume to start a new run)`, { help: false });
   // Created but empty: the crash came before the header was on disk, so nothing was sent.
   if (existing.size === 0) return startFresh(path, header, opts.opener);
 
@@ -150,8 +151,9 @@ export async function openJournal(path: string, opts: OpenJournalOptions): Promi
   const problems = differences(read.header, header);
   if (problems.length > 0) {
     throw new UsageError(
-      `cannot resume from journal ${path}: ${problems.join("; ")}. ` +
-        `Run with the original input and options, or delete ${path} to start over`, { help: false });
+      `cannot resume from journal ${path}: ${problems.join("; ")}. ` + `Run with the original input and options, or delete ${path} to start over`,
+      { help: false },
+    );
   }
   // Cut off a torn last line so that the next record starts on a line of its own.
   if (read.completeBytes < existing.size) await truncate(path, read.completeBytes);
@@ -319,7 +321,9 @@ function parseHeader(path: string, text: string): JournalHeader {
   if (h.cioRel !== JOURNAL_VERSION) {
     throw new UsageError(
       `journal ${path} has format version ${String(h.cioRel)} and this cio-rel reads only version ${JOURNAL_VERSION}, so it cannot be resumed: ` +
-        `delete it to start over`, { help: false });
+        `delete it to start over`,
+      { help: false },
+    );
   }
   return h as JournalHeader;
 }
@@ -381,7 +385,9 @@ function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (typeof value === "object" && value !== null) {
     const record = value as Record<string, unknown>;
-    const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
+    const keys = Object.keys(record)
+      .filter((k) => record[k] !== undefined)
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(",")}}`;
   }
   return JSON.stringify(value);

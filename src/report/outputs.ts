@@ -90,7 +90,9 @@ export async function checkOutputs(plan: OutputPlan): Promise<void> {
       const what = clash.input ? "the input" : "also";
       throw new UsageError(
         `${named.flag} ${named.given} is ${what} ${clash.named.flag} ${clash.named.given}: ` +
-          (clash.input ? "writing it would destroy the input; choose another path" : "two outputs cannot share a file; choose another path"), { help: false });
+          (clash.input ? "writing it would destroy the input; choose another path" : "two outputs cannot share a file; choose another path"),
+        { help: false },
+      );
     }
     seen.push({ named, id, input: false });
   }
@@ -108,7 +110,8 @@ async function outputIdentity(named: NamedPath, mustExist: boolean): Promise<Ide
     if (mustExist) throw new UsageError(`${where} does not exist: there is nothing to resume (drop --resume to start a new run)`, { help: false });
     const folder = dirname(named.path);
     const folderInfo = await stat(folder).catch(() => undefined);
-    if (folderInfo === undefined) throw new UsageError(`${where}: cannot write it: the folder ${dirname(named.given)} does not exist`, { help: false });
+    if (folderInfo === undefined)
+      throw new UsageError(`${where}: cannot write it: the folder ${dirname(named.given)} does not exist`, { help: false });
     if (!folderInfo.isDirectory()) throw new UsageError(`${where}: cannot write it: ${dirname(named.given)} is not a folder`, { help: false });
     try {
       await access(folder, constants.W_OK | constants.X_OK);
@@ -117,7 +120,8 @@ async function outputIdentity(named: NamedPath, mustExist: boolean): Promise<Ide
     }
     return { kind: "new", key: `${await realpath(folder)}/${basename(named.path)}` };
   }
-  if (info.isSymbolicLink()) throw new UsageError(`${where} is a symbolic link: cio-rel does not write through links; give the real path`, { help: false });
+  if (info.isSymbolicLink())
+    throw new UsageError(`${where} is a symbolic link: cio-rel does not write through links; give the real path`, { help: false });
   if (info.isDirectory()) throw new UsageError(`${where}: cannot write it: is a directory`, { help: false });
   if (named.path === NULL_DEVICE && info.isCharacterDevice()) {
     // A journal must be read back by --resume: one written to the null device would resume nothing.

@@ -77,7 +77,8 @@ export class Tally {
    * row stays counted once, so the identity still holds.
    */
   resettle(index: number, line: number, outcome: Extract<Outcome, { kind: "unconfirmed" }>): void {
-    if (this.counts.applied === 0) throw new Error(`accounting mismatch: row ${index} (line ${line}) re-settled as ${outcome.kind}, but no row is applied`);
+    if (this.counts.applied === 0)
+      throw new Error(`accounting mismatch: row ${index} (line ${line}) re-settled as ${outcome.kind}, but no row is applied`);
     this.counts.applied--;
     this.record(index, line, outcome);
   }

@@ -85,9 +85,7 @@ export function readAnswer(status: number, body: string, opCount: number): Answe
   }
   if (status === 400) {
     const errors = parseErrors(body);
-    return errors !== undefined && errors.length > 0
-      ? invalid(status, errors)
-      : { kind: "invalid", status, reason: withBody(status, body) };
+    return errors !== undefined && errors.length > 0 ? invalid(status, errors) : { kind: "invalid", status, reason: withBody(status, body) };
   }
   return { kind: "failed", status, reason: withBody(status, body) };
 }

@@ -37,8 +37,7 @@ type Final =
   | { kind: "skipped"; reason: string };
 /** One HTTP attempt: an answer, or the error that stood in for one. */
 type Attempt =
-  | { status: number; body: string; location: string | undefined; retryAfter: string | string[] | undefined }
-  | { error: string; interrupted: boolean };
+  { status: number; body: string; location: string | undefined; retryAfter: string | string[] | undefined } | { error: string; interrupted: boolean };
 
 const APPLIED: RowOutcome = { kind: "applied" };
 
@@ -154,8 +153,7 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
       return `${statusText(status)} to an unreadable Location`;
     }
     const host = to.hostname.toLowerCase();
-    const trusted =
-      (to.protocol === "https:" && (host === "customer.io" || host.endsWith(".customer.io"))) || to.origin === endpoint.origin;
+    const trusted = (to.protocol === "https:" && (host === "customer.io" || host.endsWith(".customer.io"))) || to.origin === endpoint.origin;
     if (!trusted) return `redirect to ${to.host} refused (${status}): only https hosts under customer.io or the track URL's own host are followed`;
     to.username = "";
     to.password = "";

@@ -105,7 +105,11 @@ function failureOf(r: ExchangeResult, what: string): ReadFailure {
   if (r.kind === "aborted") return { kind: "aborted", reason: "interrupted" };
   if (r.kind === "failed") return { kind: "failed", status: r.status, reason: r.reason };
   if (r.status === 401 || r.status === 403) {
-    return { kind: "auth", status: r.status, reason: `App API ${r.status === 401 ? "authentication" : "permission"} refused (${r.status}): check CIO_APP_API_KEY` };
+    return {
+      kind: "auth",
+      status: r.status,
+      reason: `App API ${r.status === 401 ? "authentication" : "permission"} refused (${r.status}): check CIO_APP_API_KEY`,
+    };
   }
   if (r.status === 404) return { kind: "not-found", status: 404, reason: `${what} not found` };
   return { kind: "failed", status: r.status, reason: errorDetail(r.status, r.body) };
@@ -160,7 +164,13 @@ export function createAppClient(o: AppClientOptions): AppClient {
       try {
         json = JSON.parse(r.body);
       } catch {
-        return { ok: false, pages, kind: "failed", status: r.status, reason: `the App API answered ${what} with a body that is not JSON: ${bodySnippet(r.body)}` };
+        return {
+          ok: false,
+          pages,
+          kind: "failed",
+          status: r.status,
+          reason: `the App API answered ${what} with a body that is not JSON: ${bodySnippet(r.body)}`,
+        };
       }
       const entries = isRecord(json) ? json["cio_relationships"] : undefined;
       if (!Array.isArray(entries)) {
@@ -176,9 +186,16 @@ export function createAppClient(o: AppClientOptions): AppClient {
       }
       const next = (json as Record<string, unknown>)["next"];
       if (next === undefined || next === null || next === "") return { ok: true, items, pages };
-      if (typeof next !== "string") return { ok: false, pages, kind: "failed", status: r.status, reason: `the App API gave ${what} a next that is not a string` };
+      if (typeof next !== "string")
+        return { ok: false, pages, kind: "failed", status: r.status, reason: `the App API gave ${what} a next that is not a string` };
       if (tokens.has(next)) {
-        return { ok: false, pages, kind: "failed", status: r.status, reason: `the App API repeated the page token ${JSON.stringify(next.slice(0, 40))} for ${what}: stopped instead of looping` };
+        return {
+          ok: false,
+          pages,
+          kind: "failed",
+          status: r.status,
+          reason: `the App API repeated the page token ${JSON.stringify(next.slice(0, 40))} for ${what}: stopped instead of looping`,
+        };
       }
       tokens.add(next);
       start = next;
@@ -219,7 +236,8 @@ export function createAppClient(o: AppClientOptions): AppClient {
         json = undefined;
       }
       const types = isRecord(json) ? json["types"] : undefined;
-      if (!Array.isArray(types)) return { ok: false, kind: "failed", status: r.status, reason: "the App API answered object types without a types array" };
+      if (!Array.isArray(types))
+        return { ok: false, kind: "failed", status: r.status, reason: "the App API answered object types without a types array" };
       const out: ObjectTypeInfo[] = [];
       for (const t of types) {
         if (!isRecord(t)) continue;

@@ -86,7 +86,8 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
   const code = await runMain(ctx);
   // In process, a handler left on process.* would outlive the run and fire in later tests.
   const listenersAfter = processListeners();
-  if (listenersAfter !== listenersBefore) throw new Error(`cio-rel ${args.join(" ")} left process listeners behind: ${listenersBefore} → ${listenersAfter}`);
+  if (listenersAfter !== listenersBefore)
+    throw new Error(`cio-rel ${args.join(" ")} left process listeners behind: ${listenersBefore} → ${listenersAfter}`);
   // Everything written has been captured once the streams finish (the writes above are synchronous).
   await Promise.all([stdout.stream, stderr.stream].map((s) => new Promise<void>((resolve) => s.end(resolve))));
   return { code, signal: null, stdout: stdout.text(), stderr: stderr.text() };

@@ -28,7 +28,17 @@ describe("dry run end to end (issue 2)", () => {
   it("one object, many people: one object operation with every person", async () => {
     const { r, summary, bodies: b } = await dryRun(["add", "--object", "acme", "--people", "fixtures/people.csv"]);
     expect(r.code).toBe(0);
-    expect(summary).toMatchObject({ command: "add", dryRun: true, rows: 8, invalid: 0, duplicate: 0, relationships: 8, operations: 1, batches: 1, exitCode: 0 });
+    expect(summary).toMatchObject({
+      command: "add",
+      dryRun: true,
+      rows: 8,
+      invalid: 0,
+      duplicate: 0,
+      relationships: 8,
+      operations: 1,
+      batches: 1,
+      exitCode: 0,
+    });
     expect(b).toHaveLength(1);
     expect(b[0]!.batch).toEqual([
       {
@@ -41,7 +51,17 @@ describe("dry run end to end (issue 2)", () => {
   });
 
   it("people by email with an attribute: empty cells leave the attribute out", async () => {
-    const { r, bodies: b } = await dryRun(["add", "--object", "acme", "--object-type", "3", "--people", "fixtures/people-emails.csv", "--attributes", "role"]);
+    const { r, bodies: b } = await dryRun([
+      "add",
+      "--object",
+      "acme",
+      "--object-type",
+      "3",
+      "--people",
+      "fixtures/people-emails.csv",
+      "--attributes",
+      "role",
+    ]);
     expect(r.code).toBe(0);
     const op = b[0]!.batch[0] as { identifiers: unknown; cio_relationships: unknown[] };
     expect(op.identifiers).toEqual({ object_type_id: "3", object_id: "acme" });
@@ -50,7 +70,16 @@ describe("dry run end to end (issue 2)", () => {
   });
 
   it("--empty-removes sends an empty cell as null", async () => {
-    const { bodies: b } = await dryRun(["add", "--object", "acme", "--people", "fixtures/people-emails.csv", "--attributes", "role", "--empty-removes"]);
+    const { bodies: b } = await dryRun([
+      "add",
+      "--object",
+      "acme",
+      "--people",
+      "fixtures/people-emails.csv",
+      "--attributes",
+      "role",
+      "--empty-removes",
+    ]);
     const op = b[0]!.batch[0] as { cio_relationships: unknown[] };
     expect(op.cio_relationships[4]).toEqual({ identifiers: { email: "edsger@example.com" }, relationship_attributes: { role: null } });
   });
@@ -138,7 +167,16 @@ describe("dry run end to end (issue 2)", () => {
     const r = await runCli(["add", "--object", "acme", "--people", "fixtures/people.csv", "--dry-run"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/dry run/i);
-    for (const [label, value] of [["rows read", "8"], ["valid", "8"], ["invalid", "0"], ["duplicate", "0"], ["relationships", "8"], ["operations", "1"], ["batches", "1"], ["bytes", "376 B"]]) {
+    for (const [label, value] of [
+      ["rows read", "8"],
+      ["valid", "8"],
+      ["invalid", "0"],
+      ["duplicate", "0"],
+      ["relationships", "8"],
+      ["operations", "1"],
+      ["batches", "1"],
+      ["bytes", "376 B"],
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`^  ${label} +${value}$`, "m"));
     }
   });

@@ -34,7 +34,7 @@ function readmeTables(): FlagTable[] {
   let caption = "";
   let table: FlagTable | undefined;
   for (const line of section.split("\n")) {
-    if (line.startsWith("| flag |")) {
+    if (/^\|\s*flag\s*\|/.test(line)) {
       const names = /\(([a-z]+(?:, [a-z]+)*)[;)]/.exec(caption)?.[1];
       table = { caption, commands: names === undefined ? [] : names.split(", "), rows: new Map() };
       tables.push(table);

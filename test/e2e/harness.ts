@@ -96,7 +96,10 @@ export function balanced(s: JsonSummary): boolean {
 }
 
 /** Parses a CSV failures file written for generated memberships: header and rows as records. */
-export function readFailuresCsv(path: string): { header: string[]; rows: { user_id: string; account_id: string; role: string; cio_rel_error: string }[] } {
+export function readFailuresCsv(path: string): {
+  header: string[];
+  rows: { user_id: string; account_id: string; role: string; cio_rel_error: string }[];
+} {
   const lines = readFileSync(path, "utf8").trimEnd().split("\n");
   const header = (lines.shift() ?? "").split(",");
   const rows = lines

@@ -59,7 +59,11 @@ function expectedFor(layout: string, rows: readonly Membership[]): Map<string, R
 
 function journalRecords(path: string): number {
   if (!existsSync(path)) return 0;
-  return readFileSync(path, "utf8").split("\n").filter((l) => l.trim() !== "").length - 1;
+  return (
+    readFileSync(path, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "").length - 1
+  );
 }
 
 async function until(check: () => boolean, ms = 30_000): Promise<void> {
@@ -128,7 +132,12 @@ describe("row identity (issue 9 §1)", () => {
     expect(balanced(s2)).toBe(true);
     expect(s2).toMatchObject({ rows: rows.length, failed: s.failed, skipped: 0, applied: rows.length - s.failed });
     const failedUsersFirst = failedRows.map((l) => rows[l.row - 1]!.user);
-    expect(actualState(fake)).toEqual(expectedFor(layout.name, rows.filter((r) => !failedUsersFirst.includes(r.user))));
+    expect(actualState(fake)).toEqual(
+      expectedFor(
+        layout.name,
+        rows.filter((r) => !failedUsersFirst.includes(r.user)),
+      ),
+    );
   });
 
   it.each(LAYOUTS)("$name: a SIGKILL mid-run, then --resume, leaves every relationship in Customer.io", async (layout) => {
@@ -175,4 +184,3 @@ describe("row identity (issue 9 §1)", () => {
     expect(fake.requests).toHaveLength(0);
   });
 });
-

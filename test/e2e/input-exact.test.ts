@@ -89,14 +89,19 @@ describe("header first, and mistakes explained", () => {
     const path = write("ids.csv", "5001\n5002\n5003\n");
     const r = await runCli(["add", "--object", "acme", "--people", path, "--dry-run"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('looks like data, not a header: if the file has no header row, pass --no-header');
+    expect(r.stderr).toContain("looks like data, not a header: if the file has no header row, pass --no-header");
     expect(r.stderr).not.toContain("--person-column");
     const fixed = await runCli(["add", "--object", "acme", "--people", path, "--dry-run", "--no-header", "--json"]);
     expect(JSON.parse(fixed.stdout)).toMatchObject({ rows: 3, applied: 3 });
   });
 
   it.each([
-    ["a headerless list", ["--no-header"], "ada@example.com\nbob@example.com\n", /2 of the first 2 person values look like email addresses but are sent as id: pass --person-key email/],
+    [
+      "a headerless list",
+      ["--no-header"],
+      "ada@example.com\nbob@example.com\n",
+      /2 of the first 2 person values look like email addresses but are sent as id: pass --person-key email/,
+    ],
     ["an id column", [], "id\nada@example.com\nbob@example.com\n7\n", /2 of the first 3 person values look like email addresses/],
   ])("emails sent as id warn once (%s)", async (_name, flags, content, warning) => {
     const path = write("people.csv", content);
@@ -120,7 +125,9 @@ describe("header first, and mistakes explained", () => {
     const failures = join(dir, "failures.ndjson");
     const r = await runCli(["add", "--object", "acme", "--people", path, "--dry-run", "--out", out, "--failures", failures]);
     expect(r.code).toBe(2);
-    expect(r.stdout).toContain(`${path}:1: column "id" is the JSON number 12345678901234567890, which would be sent as 12345678901234567000: quote it`);
+    expect(r.stdout).toContain(
+      `${path}:1: column "id" is the JSON number 12345678901234567890, which would be sent as 12345678901234567000: quote it`,
+    );
     expect(readFileSync(out, "utf8")).toContain('"12345678901234567890"');
     expect(readFileSync(out, "utf8")).not.toContain("12345678901234567000");
     expect(readFileSync(failures, "utf8")).toMatch(/^\{"id":12345678901234567890,"cio_rel_error":/);

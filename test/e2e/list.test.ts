@@ -20,7 +20,11 @@ async function workspace(options: FakeOptions = {}): Promise<FakeTrackApi> {
 }
 
 /** Runs the CLI with both keys in the environment and both URLs pointing at the fake. */
-function cli(f: FakeTrackApi, args: readonly string[], options: { stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
+function cli(
+  f: FakeTrackApi,
+  args: readonly string[],
+  options: { stdin?: string; env?: Record<string, string | undefined> } = {},
+): Promise<CliResult> {
   const writes = args[0] === "add" || args[0] === "delete";
   return runCli([...args, "--app-url", f.url, ...(writes ? ["--track-url", f.url, "--progress", "none"] : [])], {
     ...(options.stdin !== undefined && { stdin: options.stdin }),
@@ -36,16 +40,26 @@ function expectedPeopleCsv(f: FakeTrackApi, object = ACME): string[] {
   const seen = f.state.visible();
   const o = seen.findObject(object);
   if (o === undefined) return [];
-  return seen.peopleOf(o).map((v) => [v.person.id ?? "", v.person.email ?? "", v.person.cio_id].join(",")).sort();
+  return seen
+    .peopleOf(o)
+    .map((v) => [v.person.id ?? "", v.person.email ?? "", v.person.cio_id].join(","))
+    .sort();
 }
 
-const body = (csv: string): string[] => csv.trimEnd().split("\n").slice(1).filter((l) => l !== "").sort();
+const body = (csv: string): string[] =>
+  csv
+    .trimEnd()
+    .split("\n")
+    .slice(1)
+    .filter((l) => l !== "")
+    .sort();
 
 /** Fills acme with people created by id, by email only, and one preloaded with both. */
 function seed(f: FakeTrackApi, n: number): void {
   f.state.addPerson({ id: "both", email: "both@x.io" });
   f.state.add(ACME, { key: "id", value: "both" }, { role: "owner" });
-  for (let i = 0; i < n; i++) f.state.add(ACME, i % 4 === 0 ? { key: "email", value: `e${i}@x.io` } : { key: "id", value: `u${i}` }, { role: "member" });
+  for (let i = 0; i < n; i++)
+    f.state.add(ACME, i % 4 === 0 ? { key: "email", value: `e${i}@x.io` } : { key: "id", value: `u${i}` }, { role: "member" });
   f.state.add({ objectTypeId: "1", objectId: "globex" }, { key: "id", value: "u1" });
 }
 
@@ -62,13 +76,30 @@ describe("cio-rel list --object", () => {
     expect(r.stdout).toContain(`,e0@x.io,${f.state.person("email", "e0@x.io")?.cio_id}\n`);
     expect(r.stdout).toContain(`both,both@x.io,${f.state.person("id", "both")?.cio_id}\n`);
     const summary = JSON.parse(r.stderr.trim().split("\n").at(-1) as string);
-    expect(summary).toMatchObject({ command: "list", inputs: 1, objects: 1, people: 61, rows: 61, missing: 0, requests: f.requests.length, retries: 2, exitCode: 0 });
+    expect(summary).toMatchObject({
+      command: "list",
+      inputs: 1,
+      objects: 1,
+      people: 61,
+      rows: 61,
+      missing: 0,
+      requests: f.requests.length,
+      retries: 2,
+      exitCode: 0,
+    });
     expect(summary.pages).toBe(f.requests.filter((q) => q.status === 200).length);
     expect(summary.durationMs).toBeGreaterThan(0);
   });
 
   it.each([
-    ["ndjson", (out: string) => out.trimEnd().split("\n").map((l) => JSON.parse(l))],
+    [
+      "ndjson",
+      (out: string) =>
+        out
+          .trimEnd()
+          .split("\n")
+          .map((l) => JSON.parse(l)),
+    ],
     ["json", (out: string) => JSON.parse(out)],
   ])("--format %s writes id, email (null when absent) and cio_id", async (format, parse) => {
     const f = await workspace();
@@ -107,7 +138,13 @@ describe("what list writes, add and delete read back with no mapping flags", () 
     // The person related to another object keeps that relationship.
     expect(f.state.objectsOf({ key: "id", value: "u1" }).map((o) => o.object.objectId)).toEqual(["globex"]);
     // What was sent: people with an id by id, the email-only ones by cio_id — never by email.
-    const sent = f.requests.filter((q) => q.path.endsWith("/api/v2/batch")).flatMap((q) => (q.body as { batch: Array<{ cio_relationships: Array<{ identifiers: Record<string, string> }> }> }).batch.flatMap((op) => op.cio_relationships.map((x) => Object.keys(x.identifiers)[0])));
+    const sent = f.requests
+      .filter((q) => q.path.endsWith("/api/v2/batch"))
+      .flatMap((q) =>
+        (q.body as { batch: Array<{ cio_relationships: Array<{ identifiers: Record<string, string> }> }> }).batch.flatMap((op) =>
+          op.cio_relationships.map((x) => Object.keys(x.identifiers)[0]),
+        ),
+      );
     expect(sent.filter((k) => k === "cio_id")).toHaveLength(10);
     expect(sent.filter((k) => k === "email")).toHaveLength(0);
     const after = await cli(f, ["list", "--object", "acme"]);
@@ -183,7 +220,12 @@ describe("cio-rel list --objects / --people FILE", () => {
     const r = await cli(f, ["list", "--people", people, "--format", "ndjson"]);
     expect(r.code).toBe(5);
     expect(r.stderr).toContain(`${people}:3: person email nobody@x.io not found`);
-    expect(r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l))).toEqual([
+    expect(
+      r.stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
       { email: "a@x.io", object_type_id: "1", object_id: "acme", role: "owner" },
       { email: "b@x.io", object_type_id: "1", object_id: "globex", role: null },
     ]);
@@ -248,9 +290,24 @@ describe("cio-rel types and --object-type by name", () => {
   });
 
   it.each([
-    ["add --dry-run without an App API key", ["add", "--object", "acme", "--object-type", "accounts", "--people", "fixtures/people.csv", "--dry-run"], { CIO_APP_API_KEY: undefined }, /--object-type "accounts" is a name.*CIO_APP_API_KEY/],
-    ["validate without an App API key", ["validate", "fixtures/people.csv", "--object", "acme", "--object-type", "accounts"], { CIO_APP_API_KEY: undefined }, /is a name/],
-    ["an unknown name", ["list", "--object", "acme", "--object-type", "planets"], {}, /names no object type of this workspace; its types: 1 \(Companies, companies\), 2 \(Accounts, accounts\)/],
+    [
+      "add --dry-run without an App API key",
+      ["add", "--object", "acme", "--object-type", "accounts", "--people", "fixtures/people.csv", "--dry-run"],
+      { CIO_APP_API_KEY: undefined },
+      /--object-type "accounts" is a name.*CIO_APP_API_KEY/,
+    ],
+    [
+      "validate without an App API key",
+      ["validate", "fixtures/people.csv", "--object", "acme", "--object-type", "accounts"],
+      { CIO_APP_API_KEY: undefined },
+      /is a name/,
+    ],
+    [
+      "an unknown name",
+      ["list", "--object", "acme", "--object-type", "planets"],
+      {},
+      /names no object type of this workspace; its types: 1 \(Companies, companies\), 2 \(Accounts, accounts\)/,
+    ],
     ["list without a key", ["list", "--object", "acme"], { CIO_APP_API_KEY: undefined }, /CIO_APP_API_KEY is not set/],
   ])("%s is a usage error (exit 2)", async (_what, args, env, message) => {
     const f = await workspace();
@@ -269,7 +326,9 @@ describe("secrets", () => {
     writeFileSync(keyFile, `${APP_KEY}\n`);
     const runs = [
       await cli(f, ["list", "--object", "acme", "--verbose", "--json"]),
-      await cli(f, ["list", "--person", "u1", "--verbose", "--app-api-key-file", keyFile, "--out", join(dir, "o.csv")], { env: { CIO_APP_API_KEY: undefined } }),
+      await cli(f, ["list", "--person", "u1", "--verbose", "--app-api-key-file", keyFile, "--out", join(dir, "o.csv")], {
+        env: { CIO_APP_API_KEY: undefined },
+      }),
       await cli(f, ["types", "--verbose", "--format", "json"]),
       await cli(f, ["list", "--objects", join(dir, "missing.csv")]),
     ];

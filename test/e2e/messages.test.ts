@@ -18,14 +18,44 @@ function errorOf(stdout: string): ErrorDoc["error"] {
 
 describe("under --json every failure is one JSON document on stdout, exit codes unchanged", () => {
   it.each([
-    ["an unknown flag (commander)", ["validate", "fixtures/people.csv", "--json", "--bogus"], 2, "commander.unknownOption", /unknown option '--bogus'/],
+    [
+      "an unknown flag (commander)",
+      ["validate", "fixtures/people.csv", "--json", "--bogus"],
+      2,
+      "commander.unknownOption",
+      /unknown option '--bogus'/,
+    ],
     ["a missing argument value", ["add", "--json", "--people"], 2, "usage", /--people needs a value: nothing follows it/],
     ["an unknown command (commander)", ["ad", "--json"], 2, "commander.unknownCommand", /unknown command 'ad'/],
-    ["a bad --format (usage)", ["validate", "fixtures/people.csv", "--object", "a", "--format", "xls", "--json"], 2, "usage", /--format must be one of/],
+    [
+      "a bad --format (usage)",
+      ["validate", "fixtures/people.csv", "--object", "a", "--format", "xls", "--json"],
+      2,
+      "usage",
+      /--format must be one of/,
+    ],
     ["no shape (usage)", ["add", "--dry-run", "--json"], 2, "usage", /say what to relate/],
-    ["a missing file (input)", ["add", "--object", "a", "--people", "nope.csv", "--dry-run", "--json"], 2, "input", /nope\.csv: cannot read: no such file/],
-    ["a bad --encoding (usage)", ["validate", "fixtures/people.csv", "--object", "a", "--encoding", "x-nope", "--json"], 2, "usage", /--encoding "x-nope"/],
-    ["a flag as a value (usage)", ["add", "--object", "--people", "fixtures/people.csv", "--dry-run", "--json"], 2, "usage", /--object needs a value/],
+    [
+      "a missing file (input)",
+      ["add", "--object", "a", "--people", "nope.csv", "--dry-run", "--json"],
+      2,
+      "input",
+      /nope\.csv: cannot read: no such file/,
+    ],
+    [
+      "a bad --encoding (usage)",
+      ["validate", "fixtures/people.csv", "--object", "a", "--encoding", "x-nope", "--json"],
+      2,
+      "usage",
+      /--encoding "x-nope"/,
+    ],
+    [
+      "a flag as a value (usage)",
+      ["add", "--object", "--people", "fixtures/people.csv", "--dry-run", "--json"],
+      2,
+      "usage",
+      /--object needs a value/,
+    ],
     ["delete without a terminal (usage)", ["delete", "--object", "a", "--people", "fixtures/people.csv", "--json"], 2, "usage", /add --yes/],
   ] as const)("%s", async (_name, args, exitCode, code, message) => {
     const r = await runCli(args, { env: { CIO_SITE_ID: "s", CIO_API_KEY: "k" } });
@@ -103,7 +133,10 @@ describe("CIO_REGION", () => {
     expect(errorOf(r.stdout).message).toBe('--region must be us or eu (got "mars")');
   });
 
-  it.each([[{ CIO_REGION: "europe" }, []], [{}, ["--region", "mars"]]] as const)("a dry run never needs a valid region (%j %j)", async (env, flags) => {
+  it.each([
+    [{ CIO_REGION: "europe" }, []],
+    [{}, ["--region", "mars"]],
+  ] as const)("a dry run never needs a valid region (%j %j)", async (env, flags) => {
     const r = await runCli(["add", "--object", "a", "--people", "fixtures/people.csv", "--dry-run", "--json", ...flags], { env });
     expect(r.code, r.stderr).toBe(0);
   });
@@ -114,7 +147,10 @@ describe("delete's refusal says the real reason", () => {
     [["--people", "-"], "", "standard input is taken by the input (-)"],
     [["--people", "fixtures/people.csv"], undefined, "there is no terminal to confirm on"],
   ] as const)("%j", async (flags, stdin, reason) => {
-    const r = await runCli(["delete", "--object", "a", ...flags, "--format", "csv"], { env: { CIO_SITE_ID: "s", CIO_API_KEY: "k" }, ...(stdin !== undefined ? { stdin: "id\n1\n" } : {}) });
+    const r = await runCli(["delete", "--object", "a", ...flags, "--format", "csv"], {
+      env: { CIO_SITE_ID: "s", CIO_API_KEY: "k" },
+      ...(stdin !== undefined ? { stdin: "id\n1\n" } : {}),
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(reason);
     expect(r.stderr).toContain("add --yes");

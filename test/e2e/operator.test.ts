@@ -6,7 +6,18 @@ import type { CommandContext } from "../../src/commands/context.js";
 import { runRelationships } from "../../src/commands/relationships.js";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
 import { ROOT, runCli } from "./cli.js";
-import { API_KEY, FAST_FLAGS, MEMBERSHIP_FLAGS, SITE_ID, memberships, runAgainst, startFake, summaryOf, tempDir, writeMembershipsCsv } from "./harness.js";
+import {
+  API_KEY,
+  FAST_FLAGS,
+  MEMBERSHIP_FLAGS,
+  SITE_ID,
+  memberships,
+  runAgainst,
+  startFake,
+  summaryOf,
+  tempDir,
+  writeMembershipsCsv,
+} from "./harness.js";
 
 let fake: FakeTrackApi | undefined;
 afterEach(async () => {
@@ -63,7 +74,12 @@ describe("deletions are confirmed (issue 5)", () => {
     fake = await startFake();
     fake.state.add({ objectTypeId: "1", objectId: "acme" }, { key: "id", value: "1001" });
     const { ctx, out } = context({ CIO_SITE_ID: SITE_ID, CIO_API_KEY: API_KEY }, true, true);
-    const code = await runRelationships(ctx, "delete", { object: "acme", people: join(ROOT, "fixtures/people.csv"), trackUrl: fake.url, progress: "none" });
+    const code = await runRelationships(ctx, "delete", {
+      object: "acme",
+      people: join(ROOT, "fixtures/people.csv"),
+      trackUrl: fake.url,
+      progress: "none",
+    });
     expect(out.questions[0]).toMatch(/^Remove 8 relationships between 8 people and 1:acme/);
     expect(code).toBe(0);
     expect(fake.state.size).toBe(0);
@@ -96,7 +112,27 @@ describe("the summary and --json (issue 5)", () => {
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(Object.keys(doc).sort()).toEqual(
-      ["command", "dryRun", "rows", "applied", "failed", "invalid", "duplicate", "skipped", "unconfirmed", "relationships", "operations", "batches", "requests", "retries", "bytes", "durationMs", "files", "verify", "exitCode"].sort(),
+      [
+        "command",
+        "dryRun",
+        "rows",
+        "applied",
+        "failed",
+        "invalid",
+        "duplicate",
+        "skipped",
+        "unconfirmed",
+        "relationships",
+        "operations",
+        "batches",
+        "requests",
+        "retries",
+        "bytes",
+        "durationMs",
+        "files",
+        "verify",
+        "exitCode",
+      ].sort(),
     );
     expect(doc).toMatchObject({ command: "add", dryRun: false, rows: 8, applied: 8, unconfirmed: 0, verify: null, requests: 1, exitCode: 0 });
   });
@@ -108,7 +144,21 @@ describe("the summary and --json (issue 5)", () => {
     const failures = join(dir, "failed.csv");
     const r = await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--failures", failures]);
     expect(r.code).toBe(5);
-    for (const word of ["applied", "failed", "invalid", "duplicate", "skipped", "relationships", "operations", "batches", "requests", "retries", "bytes sent", "duration", failures]) {
+    for (const word of [
+      "applied",
+      "failed",
+      "invalid",
+      "duplicate",
+      "skipped",
+      "relationships",
+      "operations",
+      "batches",
+      "requests",
+      "retries",
+      "bytes sent",
+      "duration",
+      failures,
+    ]) {
       expect(r.stdout).toContain(word);
     }
     expect(r.stdout).toMatch(/memberships\.csv:\d+: /);
@@ -130,7 +180,18 @@ describe("the summary and --json (issue 5)", () => {
     fake = await startFake({ faults: { latencyMs: 350 } });
     const dir = tempDir();
     const input = writeMembershipsCsv(dir, memberships(90, 100));
-    const r = await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, "--batch-bytes", "32012", "--concurrency", "1", "--progress", "plain"]);
+    const r = await runAgainst(fake, [
+      "add",
+      "--file",
+      input,
+      ...MEMBERSHIP_FLAGS,
+      "--batch-bytes",
+      "32012",
+      "--concurrency",
+      "1",
+      "--progress",
+      "plain",
+    ]);
     expect(r.code).toBe(0);
     expect(r.stderr).not.toMatch(/\r|\u001b\[/);
     const status = r.stderr.split("\n").filter((l) => /rows [\d,]+ · applied [\d,]+/.test(l));
@@ -185,7 +246,9 @@ describe("secrets never leak (issue 5)", () => {
     revoked: { faults: { revokeAfter: 1 } },
     hang: { script: [{ hang: true }] },
     // issue 9: the server echoes the credentials in a long error body, the key straddling the 200-character cut.
-    "422 echoing the key at the cut": { script: [{ status: 422, body: "e".repeat(188) + API_KEY + " " + SITE_ID + " " + Buffer.from(`${SITE_ID}:${API_KEY}`).toString("base64") }] },
+    "422 echoing the key at the cut": {
+      script: [{ status: 422, body: "e".repeat(188) + API_KEY + " " + SITE_ID + " " + Buffer.from(`${SITE_ID}:${API_KEY}`).toString("base64") }],
+    },
     "400 echoing the key at the cut": { script: [{ status: 400, body: "x ".repeat(94) + `${API_KEY}${SITE_ID}` }] },
   };
   const basic = Buffer.from(`${SITE_ID}:${API_KEY}`).toString("base64");
@@ -197,7 +260,19 @@ describe("secrets never leak (issue 5)", () => {
     const files = ["--report", join(dir, "r.ndjson"), "--failures", join(dir, "f.csv"), "--journal", join(dir, "j.journal")];
     const runs = [
       await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--timeout", "0.5", "--verbose", ...files]),
-      await runAgainst(fake, ["delete", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--timeout", "0.5", "--yes", "--json", "--verbose", "--debug"]),
+      await runAgainst(fake, [
+        "delete",
+        "--file",
+        input,
+        ...MEMBERSHIP_FLAGS,
+        ...FAST_FLAGS,
+        "--timeout",
+        "0.5",
+        "--yes",
+        "--json",
+        "--verbose",
+        "--debug",
+      ]),
       await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, "--dry-run", "--out", join(dir, "out.ndjson")]),
       // issue 9: given on the command line they are refused, and the refusal does not echo them.
       await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, "--api-key", API_KEY, "--site-id", SITE_ID]),

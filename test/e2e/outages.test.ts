@@ -106,7 +106,22 @@ describe("outages (issue 9 §4)", () => {
     const rows = memberships(6, 50);
     const input = writeMembershipsCsv(dir, rows);
     const journal = join(dir, "run.journal");
-    const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", "2", "--max-retries", "100000", "--backoff-cap", "0.02", ...(journaling ? ["--journal", journal] : [])];
+    const args = [
+      "add",
+      "--file",
+      input,
+      ...MEMBERSHIP_FLAGS,
+      ...FAST_FLAGS,
+      "--batch-bytes",
+      "32012",
+      "--concurrency",
+      "2",
+      "--max-retries",
+      "100000",
+      "--backoff-cap",
+      "0.02",
+      ...(journaling ? ["--journal", journal] : []),
+    ];
     const r = await runAgainst(fake, [...args, "--give-up-after", "0.3", "--json"]);
     const s = summaryOf(r) as ReturnType<typeof summaryOf> & { resume?: string | null };
     expect(r.code).toBe(5);
@@ -127,7 +142,21 @@ describe("outages (issue 9 §4)", () => {
     fake = await startFake({ faults: { rate503: 1 } });
     const dir = tempDir();
     const input = writeMembershipsCsv(dir, memberships(1, 5));
-    const r = await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--max-retries", "100000", "--backoff-cap", "0.02", "--give-up-after", "0.2", "--journal", join(dir, "j")]);
+    const r = await runAgainst(fake, [
+      "add",
+      "--file",
+      input,
+      ...MEMBERSHIP_FLAGS,
+      ...FAST_FLAGS,
+      "--max-retries",
+      "100000",
+      "--backoff-cap",
+      "0.02",
+      "--give-up-after",
+      "0.2",
+      "--journal",
+      join(dir, "j"),
+    ]);
     expect(r.code).toBe(5);
     expect(r.stdout).toMatch(/Stopped: .*gave up after/);
     expect(r.stdout).toMatch(/Resume with: cio-rel add .*--resume/);

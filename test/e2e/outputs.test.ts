@@ -70,7 +70,14 @@ describe("two outputs that are one file are refused (issue 9 §2)", () => {
     ["--report X --journal X", (d: string) => ["--report", join(d, "x"), "--journal", join(d, "x")]],
     ["--report ./X --failures X", (d: string) => ["--report", join(d, "./x").replace(d, d + "/."), "--failures", join(d, "x")]],
     ["--failures X --journal ../dir/X", (d: string) => ["--failures", join(d, "x"), "--journal", `${d}/../${d.split("/").pop()}/x`]],
-    ["a journal and a hard link to it", (d: string) => (writeFileSync(join(d, "r"), ""), linkSync(join(d, "r"), join(d, "r2")), ["--report", join(d, "r"), "--failures", join(d, "r2")])],
+    [
+      "a journal and a hard link to it",
+      (d: string) => (
+        writeFileSync(join(d, "r"), ""),
+        linkSync(join(d, "r"), join(d, "r2")),
+        ["--report", join(d, "r"), "--failures", join(d, "r2")]
+      ),
+    ],
   ])("%s: exit 2 before anything is created", async (_name, flags) => {
     fake = await startFake();
     const s = setup();
@@ -107,7 +114,19 @@ describe("outputs are created readable by their owner only (issue 9 §2)", () =>
     fake = await startFake({ faults: { poison: { people: ["u3"] } } });
     const s = setup();
     const files = { report: join(s.dir, "r.ndjson"), failures: join(s.dir, "f.csv"), journal: join(s.dir, "j") };
-    const r = await runAgainst(fake, ["add", "--file", s.input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--report", files.report, "--failures", files.failures, "--journal", files.journal]);
+    const r = await runAgainst(fake, [
+      "add",
+      "--file",
+      s.input,
+      ...MEMBERSHIP_FLAGS,
+      ...FAST_FLAGS,
+      "--report",
+      files.report,
+      "--failures",
+      files.failures,
+      "--journal",
+      files.journal,
+    ]);
     expect(r.code).toBe(5);
     const out = join(s.dir, "plan.ndjson");
     expect((await runAgainst(fake, ["add", "--file", s.input, ...MEMBERSHIP_FLAGS, "--dry-run", "--out", out])).code).toBe(0);
@@ -218,48 +237,51 @@ function fillingDisk(matches: (path: string) => boolean, budget: number, exemptF
 }
 
 describe("an output that fills up mid-run (issue 9 §3)", () => {
-  it.each(["report", "journal", "failures"])("the %s: sending stops, the rest is skipped, the summary is printed, exit 4; --resume finishes", async (which) => {
-    fake = await startFake(which === "failures" ? { faults: { poison: { people: ["u5", "u1205", "u2405"] } } } : {});
-    const dir = tempDir();
-    const rows = memberships(40, 100);
-    const input = writeMembershipsCsv(dir, rows);
-    const journal = join(dir, "run.journal");
-    const report = join(dir, "report.ndjson");
-    const failures = join(dir, "failed.csv");
-    const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", "1", "--journal", journal];
-    const target = { report, journal, failures }[which]!;
-    // Room for the header and a few records: the disk fills after a few batches.
-    const budget = which === "report" ? 70 * 1000 : which === "journal" ? 60 : 100;
-    const r = await runAgainst(fake, [...args, "--report", report, "--failures", failures, "--json"], {
-      context: { openOutput: fillingDisk((p) => p === target, budget, which === "journal") },
-    });
-    expect(r.code, r.stderr).toBe(4);
-    const s = summaryOf(r);
-    expect(s.exitCode).toBe(4);
-    expect(balanced(s)).toBe(true);
-    expect(r.stderr).toContain(`cannot write ${target}: no space left on device (ENOSPC)`);
-    expect((s as unknown as { resume: string }).resume).toContain("--resume");
-    if (which !== "failures") {
-      // Sending stopped: the rest is skipped and never reached the fake. (The failures file is written in
-      // 64 KiB chunks; these few rows reach the disk only when it closes, after everything was sent.)
-      expect(s.skipped).toBeGreaterThan(0);
-      expect(s.applied).toBeLessThan(rows.length);
-      expect(fake.state.size).toBeLessThan(rows.length);
-    }
+  it.each(["report", "journal", "failures"])(
+    "the %s: sending stops, the rest is skipped, the summary is printed, exit 4; --resume finishes",
+    async (which) => {
+      fake = await startFake(which === "failures" ? { faults: { poison: { people: ["u5", "u1205", "u2405"] } } } : {});
+      const dir = tempDir();
+      const rows = memberships(40, 100);
+      const input = writeMembershipsCsv(dir, rows);
+      const journal = join(dir, "run.journal");
+      const report = join(dir, "report.ndjson");
+      const failures = join(dir, "failed.csv");
+      const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", "1", "--journal", journal];
+      const target = { report, journal, failures }[which]!;
+      // Room for the header and a few records: the disk fills after a few batches.
+      const budget = which === "report" ? 70 * 1000 : which === "journal" ? 60 : 100;
+      const r = await runAgainst(fake, [...args, "--report", report, "--failures", failures, "--json"], {
+        context: { openOutput: fillingDisk((p) => p === target, budget, which === "journal") },
+      });
+      expect(r.code, r.stderr).toBe(4);
+      const s = summaryOf(r);
+      expect(s.exitCode).toBe(4);
+      expect(balanced(s)).toBe(true);
+      expect(r.stderr).toContain(`cannot write ${target}: no space left on device (ENOSPC)`);
+      expect((s as unknown as { resume: string }).resume).toContain("--resume");
+      if (which !== "failures") {
+        // Sending stopped: the rest is skipped and never reached the fake. (The failures file is written in
+        // 64 KiB chunks; these few rows reach the disk only when it closes, after everything was sent.)
+        expect(s.skipped).toBeGreaterThan(0);
+        expect(s.applied).toBeLessThan(rows.length);
+        expect(fake.state.size).toBeLessThan(rows.length);
+      }
 
-    // The disk has room again: --resume (torn last record ignored) finishes the job.
-    fake.faults.set({ poison: undefined });
-    const second = await runAgainst(fake, [...args, "--resume", "--json", "--report", report]);
-    const s2 = summaryOf(second);
-    expect(balanced(s2)).toBe(true);
-    if (which !== "failures") {
-      expect(second.code, second.stderr).toBe(0);
-      expect(actualState(fake)).toEqual(expectedState(rows));
-    } else {
-      // Poisoned rows Customer.io refused stay failed; every other row is there.
-      expect(s2.applied + s2.failed).toBe(rows.length);
-      expect(fake.state.size).toBe(rows.length - s2.failed);
-    }
-    expect(readReport(report)).toHaveLength(rows.length);
-  });
+      // The disk has room again: --resume (torn last record ignored) finishes the job.
+      fake.faults.set({ poison: undefined });
+      const second = await runAgainst(fake, [...args, "--resume", "--json", "--report", report]);
+      const s2 = summaryOf(second);
+      expect(balanced(s2)).toBe(true);
+      if (which !== "failures") {
+        expect(second.code, second.stderr).toBe(0);
+        expect(actualState(fake)).toEqual(expectedState(rows));
+      } else {
+        // Poisoned rows Customer.io refused stay failed; every other row is there.
+        expect(s2.applied + s2.failed).toBe(rows.length);
+        expect(fake.state.size).toBe(rows.length - s2.failed);
+      }
+      expect(readReport(report)).toHaveLength(rows.length);
+    },
+  );
 });

@@ -29,7 +29,11 @@ afterEach(async () => {
 /** Journal records (lines after the header) written so far. */
 function journalRecords(path: string): number {
   if (!existsSync(path)) return 0;
-  return readFileSync(path, "utf8").split("\n").filter((l) => l.trim() !== "").length - 1;
+  return (
+    readFileSync(path, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "").length - 1
+  );
 }
 
 /** Resolves once `check` holds, polling; rejects after `ms`. */
@@ -60,7 +64,19 @@ describe("crash-safe resume (issue 4)", () => {
     const rows = memberships(120, 100);
     const input = writeMembershipsCsv(dir, rows);
     const journal = join(dir, "run.journal");
-    const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", String(CONCURRENCY), "--journal", journal];
+    const args = [
+      "add",
+      "--file",
+      input,
+      ...MEMBERSHIP_FLAGS,
+      ...FAST_FLAGS,
+      "--batch-bytes",
+      "32012",
+      "--concurrency",
+      String(CONCURRENCY),
+      "--journal",
+      journal,
+    ];
 
     let child: ChildProcess | undefined;
     const first = spawnAgainst(fake, args, { onSpawn: (c) => (child = c) });
@@ -92,7 +108,21 @@ describe("crash-safe resume (issue 4)", () => {
     const input = writeMembershipsCsv(dir, rows);
     const journal = join(dir, "run.journal");
     const failures = join(dir, "failures.csv");
-    const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", "2", "--journal", journal, "--failures", failures];
+    const args = [
+      "add",
+      "--file",
+      input,
+      ...MEMBERSHIP_FLAGS,
+      ...FAST_FLAGS,
+      "--batch-bytes",
+      "32012",
+      "--concurrency",
+      "2",
+      "--journal",
+      journal,
+      "--failures",
+      failures,
+    ];
 
     let child: ChildProcess | undefined;
     const first = spawnAgainst(fake, args, { onSpawn: (c) => (child = c) });
@@ -108,7 +138,10 @@ describe("crash-safe resume (issue 4)", () => {
     expect(fake.requests.every((q) => q.outcome === "answered")).toBe(true);
 
     fake.faults.set({ latencyMs: undefined });
-    const resumeArgs = resume![1]!.split(" ").slice(1).map((a) => a.replace(/^'(.*)'$/, "$1"));
+    const resumeArgs = resume![1]!
+      .split(" ")
+      .slice(1)
+      .map((a) => a.replace(/^'(.*)'$/, "$1"));
     const second = await runAgainst(fake, [...resumeArgs, "--json"]);
     const s = summaryOf(second);
     expect(second.code).toBe(0);
@@ -158,4 +191,3 @@ describe("crash-safe resume (issue 4)", () => {
     expect(r.stderr).toMatch(/--resume needs --journal/);
   });
 });
-

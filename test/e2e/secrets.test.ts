@@ -5,7 +5,18 @@ import { afterEach, describe, expect, it } from "vitest";
 import { readCredential } from "../../src/commands/secrets.js";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
 import { runCli } from "./cli.js";
-import { API_KEY, FAST_FLAGS, MEMBERSHIP_FLAGS, SITE_ID, actualState, expectedState, memberships, startFake, tempDir, writeMembershipsCsv } from "./harness.js";
+import {
+  API_KEY,
+  FAST_FLAGS,
+  MEMBERSHIP_FLAGS,
+  SITE_ID,
+  actualState,
+  expectedState,
+  memberships,
+  startFake,
+  tempDir,
+  writeMembershipsCsv,
+} from "./harness.js";
 
 let fake: FakeTrackApi | undefined;
 afterEach(async () => {
@@ -46,9 +57,25 @@ describe("credentials on the command line are refused (issue 9 §5)", () => {
     const siteFile = join(dir, "site");
     writeFileSync(keyFile, API_KEY + "\n", { mode: 0o600 });
     writeFileSync(siteFile, SITE_ID + "\r\n", { mode: 0o600 });
-    const r = await runCli(["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--api-key-file", keyFile, "--site-id-file", siteFile, "--track-url", fake.url, "--verbose"], {
-      env: { CIO_SITE_ID: "wrong-site", CIO_API_KEY: "wrong-key" },
-    });
+    const r = await runCli(
+      [
+        "add",
+        "--file",
+        input,
+        ...MEMBERSHIP_FLAGS,
+        ...FAST_FLAGS,
+        "--api-key-file",
+        keyFile,
+        "--site-id-file",
+        siteFile,
+        "--track-url",
+        fake.url,
+        "--verbose",
+      ],
+      {
+        env: { CIO_SITE_ID: "wrong-site", CIO_API_KEY: "wrong-key" },
+      },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(actualState(fake)).toEqual(expectedState(rows));
     expect(r.stdout + r.stderr).not.toContain(API_KEY);
@@ -58,14 +85,20 @@ describe("credentials on the command line are refused (issue 9 §5)", () => {
     ["a missing file", (dir: string) => join(dir, "nope"), /--api-key-file .*nope: cannot read it \(no such file\)/],
     ["a directory", (dir: string) => dir, /--api-key-file .*: cannot read it \(is a directory\)/],
     ["an empty file", (dir: string) => (writeFileSync(join(dir, "empty"), "\n"), join(dir, "empty")), /--api-key-file .*empty is empty/],
-    ["an unreadable file", (dir: string) => (writeFileSync(join(dir, "locked"), API_KEY), chmodSync(join(dir, "locked"), 0o000), join(dir, "locked")), /cannot read it \(permission denied\)/],
+    [
+      "an unreadable file",
+      (dir: string) => (writeFileSync(join(dir, "locked"), API_KEY), chmodSync(join(dir, "locked"), 0o000), join(dir, "locked")),
+      /cannot read it \(permission denied\)/,
+    ],
   ])("%s is exit 2 naming the path, never its content", async (_name, make, message) => {
     fake = await startFake();
     const dir = tempDir();
     const input = writeMembershipsCsv(dir, memberships(1, 2));
     const keyFile = make(dir);
     if (process.getuid?.() === 0 && _name === "an unreadable file") return; // root reads anything
-    const r = await runCli(["add", "--file", input, ...MEMBERSHIP_FLAGS, "--api-key-file", keyFile, "--track-url", fake.url], { env: { CIO_SITE_ID: SITE_ID } });
+    const r = await runCli(["add", "--file", input, ...MEMBERSHIP_FLAGS, "--api-key-file", keyFile, "--track-url", fake.url], {
+      env: { CIO_SITE_ID: SITE_ID },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(message);

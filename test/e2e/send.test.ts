@@ -75,11 +75,19 @@ describe("delivery end to end against the fake Track API (issue 4)", () => {
     expect(s.requests).toBe(s.batches);
     expect(s.batches).toBeGreaterThan(5);
     expectComplete(run, fake, s);
-    expect(readReport(run.report).every((l) => l.outcome === "applied" && l.person?.startsWith("id:u") && l.object?.startsWith("1:acct-"))).toBe(true);
+    expect(readReport(run.report).every((l) => l.outcome === "applied" && l.person?.startsWith("id:u") && l.object?.startsWith("1:acct-"))).toBe(
+      true,
+    );
   });
 
   it("rides out a 429 storm, honouring Retry-After", async () => {
-    fake = await startFake({ script: [{ status: 429, retryAfter: 1 }, { status: 429, retryAfter: 1 }, { status: 429, retryAfter: "0" }] });
+    fake = await startFake({
+      script: [
+        { status: 429, retryAfter: 1 },
+        { status: 429, retryAfter: 1 },
+        { status: 429, retryAfter: "0" },
+      ],
+    });
     fake.faults.set({ rate429: 0.3, retryAfter: 0 });
     const run = setup(10, 100);
     const r = await runAgainst(fake, run.args);
@@ -263,10 +271,24 @@ describe("delivery end to end against the fake Track API (issue 4)", () => {
     const rows = memberships(20, 100);
     const input = writeMembershipsCsv(dir, rows);
     appendFileSync(input, "u0,acct-0,admin\n");
-    const r = await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, ...SMALL, "--window-size", "100", "--concurrency", "4", "--json"]);
+    const r = await runAgainst(fake, [
+      "add",
+      "--file",
+      input,
+      ...MEMBERSHIP_FLAGS,
+      ...FAST_FLAGS,
+      ...SMALL,
+      "--window-size",
+      "100",
+      "--concurrency",
+      "4",
+      "--json",
+    ]);
     expect(r.code).toBe(0);
     expect(summaryOf(r)).toMatchObject({ rows: 2001, applied: 2001, duplicate: 0 });
-    expect(fake.state.relationshipsOf({ objectTypeId: "1", objectId: "acct-0" }).find((x) => x.person.id === "u0")?.attributes).toEqual({ role: "admin" });
+    expect(fake.state.relationshipsOf({ objectTypeId: "1", objectId: "acct-0" }).find((x) => x.person.id === "u0")?.attributes).toEqual({
+      role: "admin",
+    });
     // The batches after the slow one were not all held back: only the one repeating u0 waited.
     const slow = fake.requests[0]!;
     expect(fake.requests.some((q) => q.seq > 1 && q.time < slow.time + 700)).toBe(true);
@@ -280,8 +302,23 @@ describe("delivery end to end against the fake Track API (issue 4)", () => {
     appendFileSync(input, 'u9999,acct-9,"unclosed\n');
     const report = join(dir, "report.ndjson");
     const failures = join(dir, "failures.csv");
-    const r = await runAgainst(fake, ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, ...SMALL, "--window-size", "500",
-      "--concurrency", "1", "--json", "--report", report, "--failures", failures]);
+    const r = await runAgainst(fake, [
+      "add",
+      "--file",
+      input,
+      ...MEMBERSHIP_FLAGS,
+      ...FAST_FLAGS,
+      ...SMALL,
+      "--window-size",
+      "500",
+      "--concurrency",
+      "1",
+      "--json",
+      "--report",
+      report,
+      "--failures",
+      failures,
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${input}:3002: `);
     const s = summaryOf(r);

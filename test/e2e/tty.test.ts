@@ -68,7 +68,18 @@ describe.skipIf(!existsSync(SCRIPT))("on a terminal (issue 5)", () => {
     // ≈ 9 requests of ≈ 250 ms one at a time: long enough for rows/s and an ETA to show.
     fake = await startFake({ faults: { latencyMs: 250 } });
     const input = writeMembershipsCsv(tempDir(), memberships(40, 100));
-    const { code, screen, raw } = await onTerminal(["add", "--file", input, ...MEMBERSHIP_FLAGS, "--batch-bytes", "32012", "--concurrency", "1", "--track-url", fake.url]);
+    const { code, screen, raw } = await onTerminal([
+      "add",
+      "--file",
+      input,
+      ...MEMBERSHIP_FLAGS,
+      "--batch-bytes",
+      "32012",
+      "--concurrency",
+      "1",
+      "--track-url",
+      fake.url,
+    ]);
     expect(code).toBe(0);
     expect(screen).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] rows [\d,]+ · applied [\d,]+ · failed 0 · requests \d+ · [\d,]+ rows\/s · \d+% · ETA/);
     expect(raw).toContain("\u001b[1G"); // the spinner line is redrawn in place
@@ -89,10 +100,10 @@ describe.skipIf(!existsSync(SCRIPT))("on a terminal (issue 5)", () => {
   it("asks before deleting, and deletes on y", async () => {
     fake = await startFake();
     fake.state.add({ objectTypeId: "1", objectId: "acme" }, { key: "id", value: "1001" });
-    const { code, screen } = await onTerminal(
-      ["delete", "--object", "acme", "--people", "fixtures/people.csv", "--track-url", fake.url],
-      { prompt: /\[y\/N\]/, keys: "y\r" },
-    );
+    const { code, screen } = await onTerminal(["delete", "--object", "acme", "--people", "fixtures/people.csv", "--track-url", fake.url], {
+      prompt: /\[y\/N\]/,
+      keys: "y\r",
+    });
     expect(screen).toMatch(/Remove 8 relationships between 8 people and 1:acme \(object type 1\)\? \[y\/N\]/);
     expect(code).toBe(0);
     expect(fake.state.size).toBe(0);
@@ -100,10 +111,10 @@ describe.skipIf(!existsSync(SCRIPT))("on a terminal (issue 5)", () => {
 
   it("a plain Enter at the question deletes nothing", async () => {
     fake = await startFake();
-    const { code, screen } = await onTerminal(
-      ["delete", "--object", "acme", "--people", "fixtures/people.csv", "--track-url", fake.url],
-      { prompt: /\[y\/N\]/, keys: "\r" },
-    );
+    const { code, screen } = await onTerminal(["delete", "--object", "acme", "--people", "fixtures/people.csv", "--track-url", fake.url], {
+      prompt: /\[y\/N\]/,
+      keys: "\r",
+    });
     expect(screen).toContain("Nothing deleted.");
     expect(code).toBe(130);
     expect(fake.requests).toHaveLength(0);

@@ -103,7 +103,11 @@ describe("fake App API: what the Track API wrote", () => {
     const a = await start();
     await post(
       a,
-      { batch: [objectOp(obj("acme"), [{ identifiers: { id: "42" }, relationship_attributes: { role: "admin" } }, { identifiers: { email: "b@x.io" } }])] },
+      {
+        batch: [
+          objectOp(obj("acme"), [{ identifiers: { id: "42" }, relationship_attributes: { role: "admin" } }, { identifiers: { email: "b@x.io" } }]),
+        ],
+      },
       { auth },
     );
     const p42 = a.state.person("id", "42");
@@ -127,18 +131,38 @@ describe("fake App API: what the Track API wrote", () => {
     let t = 1_700_000_000_000;
     const a = await start({ now: () => t });
     a.state.addPerson({ id: "42", email: "p@x.io" });
-    await post(a, { batch: [personOp({ id: "42" }, [{ identifiers: obj("acme"), relationship_attributes: { role: "owner", seats: 3 } }, { identifiers: obj("globex", "2") }])] }, { auth });
+    await post(
+      a,
+      {
+        batch: [
+          personOp({ id: "42" }, [
+            { identifiers: obj("acme"), relationship_attributes: { role: "owner", seats: 3 } },
+            { identifiers: obj("globex", "2") },
+          ]),
+        ],
+      },
+      { auth },
+    );
     t += 5_000;
     // The same person by email: one person, three relationships.
     await post(a, { batch: [personOp({ email: "p@x.io" }, [{ identifiers: obj("initech") }])] }, { auth });
     const cio = a.state.person("id", "42")?.cio_id as string;
     const acme = a.state.visible().findObject({ objectTypeId: "1", objectId: "acme" });
     const expected = [
-      { identifiers: { object_id: "acme", cio_object_id: acme?.cio_object_id }, object_type_id: 1, attributes: { role: "owner", seats: 3 }, timestamps: { role: 1_700_000_000, seats: 1_700_000_000 } },
+      {
+        identifiers: { object_id: "acme", cio_object_id: acme?.cio_object_id },
+        object_type_id: 1,
+        attributes: { role: "owner", seats: 3 },
+        timestamps: { role: 1_700_000_000, seats: 1_700_000_000 },
+      },
       { identifiers: { object_id: "initech", cio_object_id: expect.any(String) }, object_type_id: 1, attributes: {}, timestamps: {} },
       { identifiers: { object_id: "globex", cio_object_id: expect.any(String) }, object_type_id: 2, attributes: {}, timestamps: {} },
     ];
-    for (const path of ["/v1/customers/42/relationships", "/v1/customers/p%40x.io/relationships?id_type=email", `/v1/customers/${cio}/relationships?id_type=cio_id`]) {
+    for (const path of [
+      "/v1/customers/42/relationships",
+      "/v1/customers/p%40x.io/relationships?id_type=email",
+      `/v1/customers/${cio}/relationships?id_type=cio_id`,
+    ]) {
       const r = await app(a, path);
       expect(r.status, path).toBe(200);
       expect(r.json["cio_relationships"], path).toEqual(expected);
@@ -169,8 +193,22 @@ describe("fake App API: what the Track API wrote", () => {
     const body = (filter: unknown) => ({ object_type_id: "1", filter });
     const ids = async (filter: unknown) => (await app(a, "/v1/objects", { body: body(filter) })).json["ids"];
     expect(await ids({ object_attribute: { field: "name", operator: "exists", type_id: "1" } })).toEqual(["acme", "globex"]);
-    expect(await ids({ and: [{ object_attribute: { field: "name", operator: "exists", type_id: "1" } }, { not: { object_attribute: { field: "name", operator: "eq", type_id: "1", value: "acme corp" } } }] })).toEqual(["globex"]);
-    expect(await ids({ or: [{ object_attribute: { field: "plan", operator: "eq", type_id: "1", value: "pro" } }, { not: { object_attribute: { field: "name", operator: "exists", type_id: "1" } } }] })).toEqual(["acme", "hooli"]);
+    expect(
+      await ids({
+        and: [
+          { object_attribute: { field: "name", operator: "exists", type_id: "1" } },
+          { not: { object_attribute: { field: "name", operator: "eq", type_id: "1", value: "acme corp" } } },
+        ],
+      }),
+    ).toEqual(["globex"]);
+    expect(
+      await ids({
+        or: [
+          { object_attribute: { field: "plan", operator: "eq", type_id: "1", value: "pro" } },
+          { not: { object_attribute: { field: "name", operator: "exists", type_id: "1" } } },
+        ],
+      }),
+    ).toEqual(["acme", "hooli"]);
     const r = await app(a, "/v1/objects", { body: body({ object_attribute: { field: "plan", operator: "exists", type_id: "1" } }) });
     expect(r.json).toEqual({ identifiers: [{ cio_object_id: expect.any(String), object_id: "acme" }], ids: ["acme"], next: "" });
     expect((await app(a, "/v1/objects", { body: { object_type_id: "1" } })).status).toBe(400);
@@ -204,9 +242,11 @@ describe("fake App API: pages", () => {
     const a = await start({ app: { pageSize: 4, repeat: true } });
     await post(a, { batch: [objectOp(obj("acme"), people)] }, { auth });
     const { pages, entries } = await allPages(a, "/v1/objects/1/acme/relationships");
-    const ids = (p: Record<string, unknown>) => (p["cio_relationships"] as Array<{ identifiers: { cio_id: string } }>).map((e) => e.identifiers.cio_id);
+    const ids = (p: Record<string, unknown>) =>
+      (p["cio_relationships"] as Array<{ identifiers: { cio_id: string } }>).map((e) => e.identifiers.cio_id);
     expect(pages.length).toBe(3); // entries 0-3, 3-6, 6-9: each later page repeats one
-    for (let i = 1; i < pages.length; i++) expect(ids(pages[i] as Record<string, unknown>)[0]).toBe(ids(pages[i - 1] as Record<string, unknown>).at(-1));
+    for (let i = 1; i < pages.length; i++)
+      expect(ids(pages[i] as Record<string, unknown>)[0]).toBe(ids(pages[i - 1] as Record<string, unknown>).at(-1));
     expect(new Set(entries.map((e) => (e as { identifiers: { cio_id: string } }).identifiers.cio_id)).size).toBe(10);
     expect(entries.length).toBe(10 + pages.length - 1);
   });
@@ -229,7 +269,9 @@ describe("fake App API: rate limit, faults, visibility delay", () => {
     const r = await app(a, "/v1/object_types");
     expect(r.status).toBe(429);
     expect(r.headers["retry-after"]).toBe("1");
-    expect(r.json).toEqual({ errors: [{ detail: expect.stringMatching(/^rate limited to 10 requests per 1s \(reference [0-9a-f]+\)$/), status: "429" }] });
+    expect(r.json).toEqual({
+      errors: [{ detail: expect.stringMatching(/^rate limited to 10 requests per 1s \(reference [0-9a-f]+\)$/), status: "429" }],
+    });
     t += 100; // one token back
     expect((await app(a, "/v1/object_types")).status).toBe(200);
     expect((await app(a, "/v1/object_types")).status).toBe(429);

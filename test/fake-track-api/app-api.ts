@@ -166,7 +166,11 @@ export function handleApp(
     if ("status" in p) return p;
     return {
       status: 200,
-      body: { identifiers: p.page.map((o) => ({ cio_object_id: o.cio_object_id, object_id: o.objectId })), ids: p.page.map((o) => o.objectId), ...p.next },
+      body: {
+        identifiers: p.page.map((o) => ({ cio_object_id: o.cio_object_id, object_id: o.objectId })),
+        ids: p.page.map((o) => o.objectId),
+        ...p.next,
+      },
     };
   }
 
@@ -176,7 +180,8 @@ export function handleApp(
     const objectId = decode(second);
     if (!/^[1-9]\d*$/.test(typeId)) return appError(400, `object_type_id must be an integer, got ${JSON.stringify(typeId)}`);
     const idType = query.get("id_type") ?? "object_id";
-    if (idType !== "object_id" && idType !== "cio_object_id") return appError(400, `id_type must be object_id or cio_object_id, got ${JSON.stringify(idType)}`);
+    if (idType !== "object_id" && idType !== "cio_object_id")
+      return appError(400, `id_type must be object_id or cio_object_id, got ${JSON.stringify(idType)}`);
     const object = idType === "cio_object_id" ? seen.findObjectByCioId(objectId) : seen.findObject({ objectTypeId: typeId, objectId });
     if (object === undefined || (idType === "cio_object_id" && object.objectTypeId !== typeId)) {
       return appError(404, `object ${objectId} of type ${typeId} not found`);

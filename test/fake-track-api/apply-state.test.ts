@@ -69,4 +69,3 @@ describe("fake Track API: dropWritesFor (issue 14)", () => {
     expect(api.counters.droppedRelationships).toBe(3);
   });
 });
-

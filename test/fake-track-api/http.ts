@@ -29,7 +29,10 @@ export function personOp(
 export function opOfSize(target: number): Record<string, unknown> {
   const rels: Array<{ identifiers: { id: string }; relationship_attributes: { pad: string } }> = [];
   const size = (): number => opBytes(objectOp(obj("acme"), rels));
-  const rel = (i: number, pad: number): (typeof rels)[number] => ({ identifiers: { id: `p${i}` }, relationship_attributes: { pad: "x".repeat(pad) } });
+  const rel = (i: number, pad: number): (typeof rels)[number] => ({
+    identifiers: { id: `p${i}` },
+    relationship_attributes: { pad: "x".repeat(pad) },
+  });
   for (;;) {
     const last = rels.length;
     rels.push(rel(last, 0));

@@ -7,6 +7,16 @@ export type { AppSettings } from "./app-api.js";
 export { FaultController } from "./faults.js";
 export type { Fault, FaultSettings, FaultSettingsUpdate, RetryAfter } from "./faults.js";
 export { CIO_OBJECT_TYPE, DEFAULT_OBJECT_TYPES, RelationshipState, WorkspaceStore } from "./state.js";
-export type { Attributes, LinkView, ObjectKey, ObjectType, Person, PersonKeyValue, PersonRelationship, StoredRelationship, WorkspaceObject } from "./state.js";
+export type {
+  Attributes,
+  LinkView,
+  ObjectKey,
+  ObjectType,
+  Person,
+  PersonKeyValue,
+  PersonRelationship,
+  StoredRelationship,
+  WorkspaceObject,
+} from "./state.js";
 export { BATCH_LIMIT_BYTES, OP_LIMIT_BYTES, opBytes, validateOp } from "./validation.js";
 export type { OpError } from "./validation.js";

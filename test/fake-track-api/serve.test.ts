@@ -64,7 +64,23 @@ describe("serve.ts", () => {
   });
 
   it("serves the App API with the key, page size and visibility delay its flags give", async () => {
-    const s = serve(["--port", "0", "--site-id", "s", "--api-key", "k", "--app-api-key", "a-key", "--page-size", "1", "--last-next", "absent", "--visibility-delay", "0", "--quiet"]);
+    const s = serve([
+      "--port",
+      "0",
+      "--site-id",
+      "s",
+      "--api-key",
+      "k",
+      "--app-api-key",
+      "a-key",
+      "--page-size",
+      "1",
+      "--last-next",
+      "absent",
+      "--visibility-delay",
+      "0",
+      "--quiet",
+    ]);
     const url = await urlOf(s);
     const people = [{ identifiers: { id: "1" } }, { identifiers: { id: "2" } }];
     expect((await post({ url }, { batch: [objectOp(obj("acme"), people)] }, { auth: basic("s", "k") })).status).toBe(200);

@@ -86,7 +86,15 @@ const settings: FaultSettings = {
   ...(redirectTo !== undefined && { redirect: { to: redirectTo } }),
   ...(v["errors-as-200"] === true && { errorsAs200: true }),
 };
-const rateKeys = { "rate-429": "rate429", "rate-500": "rate500", "rate-502": "rate502", "rate-503": "rate503", "rate-504": "rate504", "reset-rate": "resetRate", "hang-rate": "hangRate" } as const;
+const rateKeys = {
+  "rate-429": "rate429",
+  "rate-500": "rate500",
+  "rate-502": "rate502",
+  "rate-503": "rate503",
+  "rate-504": "rate504",
+  "reset-rate": "resetRate",
+  "hang-rate": "hangRate",
+} as const;
 for (const flag of rateFlags) {
   const rate = num(flag, str(flag));
   if (rate !== undefined) settings[rateKeys[flag]] = rate;
@@ -95,7 +103,8 @@ for (const flag of rateFlags) {
 const pageSize = num("page-size", str("page-size"));
 if (pageSize !== undefined && !(Number.isInteger(pageSize) && pageSize >= 1)) fail("--page-size must be a whole number ≥ 1");
 const lastNext = str("last-next");
-if (lastNext !== undefined && lastNext !== "empty" && lastNext !== "absent") fail(`--last-next takes empty or absent, got ${JSON.stringify(lastNext)}`);
+if (lastNext !== undefined && lastNext !== "empty" && lastNext !== "absent")
+  fail(`--last-next takes empty or absent, got ${JSON.stringify(lastNext)}`);
 const appRate = num("app-rate-limit", str("app-rate-limit"));
 const visibilityDelayMs = num("visibility-delay", str("visibility-delay"));
 const app: Partial<AppSettings> = {

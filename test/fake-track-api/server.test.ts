@@ -190,7 +190,11 @@ describe("fake Track API: state", () => {
     await post(api, { batch: [personOp({ id: "42" }, [{ identifiers: obj("globex", "2") }], "delete_relationships")] }, { auth });
     expect(api.state.objectsOf({ key: "id", value: "42" }).map((r) => r.object)).toEqual([acme]);
 
-    await post(api, { batch: [objectOp(obj("acme"), [{ identifiers: { id: "42" } }, { identifiers: { id: "nobody" } }], "delete_relationships")] }, { auth });
+    await post(
+      api,
+      { batch: [objectOp(obj("acme"), [{ identifiers: { id: "42" } }, { identifiers: { id: "nobody" } }], "delete_relationships")] },
+      { auth },
+    );
     expect(api.state.all()).toEqual([{ objectTypeId: "1", objectId: "acme", personKey: "id", personValue: "7", attributes: {} }]);
     expect(api.counters.appliedOps).toBe(4);
   });

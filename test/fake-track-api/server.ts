@@ -214,18 +214,11 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
       sleepers.add(wake);
     });
 
-  const served = (base: string): boolean =>
-    base === "" || (options.basePaths ?? []).includes(base) || faults.redirectTargets.has(base);
+  const served = (base: string): boolean => base === "" || (options.basePaths ?? []).includes(base) || faults.redirectTargets.has(base);
 
   const settle = (rec: ReceivedRequest): void => options.onSettled?.(rec);
 
-  function answer(
-    rec: ReceivedRequest,
-    res: ServerResponse,
-    status: number,
-    body?: string | object,
-    headers: OutgoingHttpHeaders = {},
-  ): void {
+  function answer(rec: ReceivedRequest, res: ServerResponse, status: number, body?: string | object, headers: OutgoingHttpHeaders = {}): void {
     const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
     const all: OutgoingHttpHeaders = { ...headers, "content-length": Buffer.byteLength(text) };
     if (text !== "") all["content-type"] = typeof body === "object" ? "application/json" : "text/plain; charset=utf-8";
@@ -282,23 +275,22 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
   function isPoison(op: ValidOp): boolean {
     const poison = faults.settings.poison;
     if (poison === undefined) return false;
-    return op.relationships.some(
-      (r) => (poison.people ?? []).includes(r.person.value) || (poison.objects ?? []).includes(r.object.objectId),
-    );
+    return op.relationships.some((r) => (poison.people ?? []).includes(r.person.value) || (poison.objects ?? []).includes(r.object.objectId));
   }
 
   /** Applies a valid op to the state. */
   function apply(op: ValidOp): void {
     counters.appliedRelationships += op.relationships.length;
     const dropped = faults.settings.dropWritesFor;
-    if (options.applyState !== false) for (const r of op.relationships) {
-      if (dropped !== undefined && dropped.includes(r.person.value)) {
-        counters.droppedRelationships += 1;
-        continue;
+    if (options.applyState !== false)
+      for (const r of op.relationships) {
+        if (dropped !== undefined && dropped.includes(r.person.value)) {
+          counters.droppedRelationships += 1;
+          continue;
+        }
+        if (op.action === "add_relationships") state.add(r.object, r.person, r.attributes);
+        else state.delete(r.object, r.person);
       }
-      if (op.action === "add_relationships") state.add(r.object, r.person, r.attributes);
-      else state.delete(r.object, r.person);
-    }
     counters.appliedOps += 1;
   }
 

@@ -340,7 +340,8 @@ export class RelationshipState {
   /** The copy reads see at `atMs` (default now): every write accepted at least visibilityDelayMs before. */
   visible(atMs: number = this.#now()): WorkspaceStore {
     let i = 0;
-    while (i < this.#pending.length && (this.#pending[i] as { at: number }).at <= atMs) (this.#pending[i++] as { apply: (s: WorkspaceStore) => void }).apply(this.#visible);
+    while (i < this.#pending.length && (this.#pending[i] as { at: number }).at <= atMs)
+      (this.#pending[i++] as { apply: (s: WorkspaceStore) => void }).apply(this.#visible);
     if (i > 0) this.#pending = this.#pending.slice(i);
     return this.#visible;
   }

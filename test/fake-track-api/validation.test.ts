@@ -14,9 +14,7 @@ describe("validateOp", () => {
       op: {
         type: "object",
         action: "add_relationships",
-        relationships: [
-          { object: { objectTypeId: "1", objectId: "acme" }, person: { key: "id", value: "42" }, attributes: { role: "admin" } },
-        ],
+        relationships: [{ object: { objectTypeId: "1", objectId: "acme" }, person: { key: "id", value: "42" }, attributes: { role: "admin" } }],
       },
     });
     const byPerson = validateOp(personOp({ email: "a@b.c" }, [{ identifiers: { cio_object_id: "ob1" } }], "delete_relationships"));
@@ -44,29 +42,75 @@ describe("validateOp", () => {
     ["cio_relationships not an array", { ...valid, cio_relationships: {} }, { reason: "invalid", field: "cio_relationships" }],
     ["empty cio_relationships", { ...valid, cio_relationships: [] }, { reason: "required", field: "cio_relationships" }],
     ["no object identifiers", { ...valid, identifiers: undefined }, { reason: "required", field: "identifiers" }],
-    ["object_type_id not a string", objectOp({ object_type_id: 1, object_id: "a" } as never, [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
+    [
+      "object_type_id not a string",
+      objectOp({ object_type_id: 1, object_id: "a" } as never, [{ identifiers: { id: "1" } }]),
+      { reason: "invalid", field: "identifiers" },
+    ],
     ["object_type_id zero", objectOp(obj("a", "0"), [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
     ["object_type_id a name", objectOp(obj("a", "companies"), [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
     ["object_id missing", objectOp({ object_type_id: "1" } as never, [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
-    ["both object id forms", objectOp({ ...obj("a"), cio_object_id: "x" }, [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
+    [
+      "both object id forms",
+      objectOp({ ...obj("a"), cio_object_id: "x" }, [{ identifiers: { id: "1" } }]),
+      { reason: "invalid", field: "identifiers" },
+    ],
     ["object_id over 150 bytes", objectOp(obj(long), [{ identifiers: { id: "1" } }]), { reason: "too_long", field: "identifiers" }],
-    ["object_id 150 bytes of multi-byte text", objectOp(obj("é".repeat(76)), [{ identifiers: { id: "1" } }]), { reason: "too_long", field: "identifiers" }],
+    [
+      "object_id 150 bytes of multi-byte text",
+      objectOp(obj("é".repeat(76)), [{ identifiers: { id: "1" } }]),
+      { reason: "too_long", field: "identifiers" },
+    ],
     ["empty object_id", objectOp(obj(""), [{ identifiers: { id: "1" } }]), { reason: "invalid", field: "identifiers" }],
     ["two person identifiers", objectOp(obj("a"), [{ identifiers: { id: "1", email: "a@b.c" } }]), { reason: "invalid", field: "cio_relationships" }],
     ["no person identifier", objectOp(obj("a"), [{ identifiers: {} }]), { reason: "invalid", field: "cio_relationships" }],
-    ["phone inside an object's relationships", objectOp(obj("a"), [{ identifiers: { phone: "+1" } }]), { reason: "invalid", field: "cio_relationships" }],
+    [
+      "phone inside an object's relationships",
+      objectOp(obj("a"), [{ identifiers: { phone: "+1" } }]),
+      { reason: "invalid", field: "cio_relationships" },
+    ],
     ["person id a number", objectOp(obj("a"), [{ identifiers: { id: 42 } as never }]), { reason: "invalid", field: "cio_relationships" }],
     ["person id over 150 bytes", objectOp(obj("a"), [{ identifiers: { id: long } }]), { reason: "too_long", field: "cio_relationships" }],
-    ["two identifiers on a person op", personOp({ id: "1", email: "a@b.c" }, [{ identifiers: obj("a") }]), { reason: "invalid", field: "identifiers" }],
+    [
+      "two identifiers on a person op",
+      personOp({ id: "1", email: "a@b.c" }, [{ identifiers: obj("a") }]),
+      { reason: "invalid", field: "identifiers" },
+    ],
     ["person op id over 150 bytes", personOp({ id: long }, [{ identifiers: obj("a") }]), { reason: "too_long", field: "identifiers" }],
-    ["person op without identifiers", { type: "person", action: "add_relationships", cio_relationships: [{ identifiers: obj("a") }] }, { reason: "required", field: "identifiers" }],
+    [
+      "person op without identifiers",
+      { type: "person", action: "add_relationships", cio_relationships: [{ identifiers: obj("a") }] },
+      { reason: "required", field: "identifiers" },
+    ],
     ["bad object in a person op", personOp({ id: "1" }, [{ identifiers: obj("a", "x") }]), { reason: "invalid", field: "cio_relationships" }],
     ["relationship not an object", { ...valid, cio_relationships: ["42"] }, { reason: "invalid", field: "cio_relationships" }],
-    ["attributes an array", objectOp(obj("a"), [{ identifiers: { id: "1" }, relationship_attributes: [] as never }]), { reason: "invalid", field: "cio_relationships" }],
-    ["nested attribute", objectOp(obj("a"), [{ identifiers: { id: "1" }, relationship_attributes: { a: { b: 1 } } }]), { reason: "invalid", field: "cio_relationships" }],
-    ["attribute value over 1000 bytes", objectOp(obj("a"), [{ identifiers: { id: "1" }, relationship_attributes: { a: "x".repeat(1001) } }]), { reason: "too_long", field: "cio_relationships" }],
-    ["attribute name over 150 bytes", objectOp(obj("a"), [{ identifiers: { id: "1" }, relationship_attributes: { [long]: 1 } }]), { reason: "too_long", field: "cio_relationships" }],
-    ["301 attributes", objectOp(obj("a"), [{ identifiers: { id: "1" }, relationship_attributes: Object.fromEntries(Array.from({ length: 301 }, (_, i) => [`a${i}`, 1])) }]), { reason: "too_large", field: "cio_relationships" }],
+    [
+      "attributes an array",
+      objectOp(obj("a"), [{ identifiers: { id: "1" }, relationship_attributes: [] as never }]),
+      { reason: "invalid", field: "cio_relationships" },
+    ],
+    [
+      "nested attribute",
+      objectOp(obj("a"), [{ identifiers: { id: "1" }, relationship_attributes: { a: { b: 1 } } }]),
+      { reason: "invalid", field: "cio_relationships" },
+    ],
+    [
+      "attribute value over 1000 bytes",
+      objectOp(obj("a"), [{ identifiers: { id: "1" }, relationship_attributes: { a: "x".repeat(1001) } }]),
+      { reason: "too_long", field: "cio_relationships" },
+    ],
+    [
+      "attribute name over 150 bytes",
+      objectOp(obj("a"), [{ identifiers: { id: "1" }, relationship_attributes: { [long]: 1 } }]),
+      { reason: "too_long", field: "cio_relationships" },
+    ],
+    [
+      "301 attributes",
+      objectOp(obj("a"), [
+        { identifiers: { id: "1" }, relationship_attributes: Object.fromEntries(Array.from({ length: 301 }, (_, i) => [`a${i}`, 1])) },
+      ]),
+      { reason: "too_large", field: "cio_relationships" },
+    ],
     ["op over 32,000 bytes", opOfSize(OP_LIMIT_BYTES + 1), { reason: "too_large", field: "" }],
   ];
   it.each(cases)("refuses %s", (_name, op, expected) => {

@@ -147,7 +147,10 @@ function parseItem(item: unknown): { identifiers: unknown; attributes: Record<st
     if (value !== null && !["string", "number", "boolean"].includes(typeof value)) {
       throw new Invalid("invalid", IN_RELATIONSHIPS, `attribute ${JSON.stringify(name)} must be a string, number, boolean or null`);
     }
-    if ((typeof value === "string" || typeof value === "number" || typeof value === "boolean") && bytes(String(value)) > ATTRIBUTE_VALUE_LIMIT_BYTES) {
+    if (
+      (typeof value === "string" || typeof value === "number" || typeof value === "boolean") &&
+      bytes(String(value)) > ATTRIBUTE_VALUE_LIMIT_BYTES
+    ) {
       throw new Invalid("too_long", IN_RELATIONSHIPS, `attribute ${JSON.stringify(name)} is longer than ${ATTRIBUTE_VALUE_LIMIT_BYTES} bytes`);
     }
   }

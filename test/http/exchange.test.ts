@@ -26,7 +26,9 @@ function open(url: string, o: Partial<ExchangeOptions> = {}): Exchange {
 
 describe("src/http exchange", () => {
   it("returns a 2xx or 4xx answer as is, with the secret masked in the body", async () => {
-    server = await startServer((req, res, n) => (n === 0 ? reply(res, 200, { ok: true }) : reply(res, 404, { errors: [{ detail: `no such key ${SECRET}` }] })));
+    server = await startServer((req, res, n) =>
+      n === 0 ? reply(res, 200, { ok: true }) : reply(res, 404, { errors: [{ detail: `no such key ${SECRET}` }] }),
+    );
     const x = open(server.url);
     expect(await x.send("GET", "/v1/a?b=1")).toEqual({ kind: "answer", status: 200, body: '{"ok":true}' });
     const r = await x.send("GET", "/v1/b");
@@ -64,7 +66,11 @@ describe("src/http exchange", () => {
     });
     const x = open(server.url);
     expect(await x.send("GET", "/v1/moved")).toEqual({ kind: "answer", status: 200, body: '{"at":"/v1/here"}' });
-    expect(await x.send("GET", "/v1/away")).toMatchObject({ kind: "failed", status: 302, reason: expect.stringContaining("redirect to example.com refused") });
+    expect(await x.send("GET", "/v1/away")).toMatchObject({
+      kind: "failed",
+      status: 302,
+      reason: expect.stringContaining("redirect to example.com refused"),
+    });
     expect(await x.send("GET", "/v1/loop")).toMatchObject({ kind: "failed", reason: `more than ${MAX_REDIRECTS} redirects` });
     expect(server.received.filter((q) => q.path.startsWith("/v1/loop"))).toHaveLength(MAX_REDIRECTS + 1);
   });

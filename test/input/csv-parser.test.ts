@@ -139,7 +139,9 @@ describe("CsvParser against csv-parse on random documents", () => {
       const records = oracle(bytes, doc.delimiter);
       const kept = doc.records.filter((r) => r.fields.some((f) => f !== ""));
       const names = kept[0]!.fields;
-      const expected = kept.slice(1).map((r): [number, Record<string, unknown>] => [r.line, Object.fromEntries(names.map((n, j) => [n, r.fields[j]]))]);
+      const expected = kept
+        .slice(1)
+        .map((r): [number, Record<string, unknown>] => [r.line, Object.fromEntries(names.map((n, j) => [n, r.fields[j]]))]);
       expect(records.filter((r) => r.some((f) => f !== "")).slice(1)).toEqual(expected.map(([, fields]) => Object.values(fields)));
       for (const chunk of [bytes.length + 1, 1, 7]) expect(await rowsOf(bytes, doc.delimiter, chunk), JSON.stringify(doc.text)).toEqual(expected);
     }
@@ -165,7 +167,12 @@ describe("CsvParser against csv-parse on random documents", () => {
       const value = record.fields[f]!;
       const fieldLine = record.line + breaks(record.raw.slice(0, f).join(doc.delimiter));
       // Cut the document at the field and write the fault there.
-      const head = doc.text.slice(0, record.offset) + record.raw.slice(0, f).map((r) => r + doc.delimiter).join("");
+      const head =
+        doc.text.slice(0, record.offset) +
+        record.raw
+          .slice(0, f)
+          .map((r) => r + doc.delimiter)
+          .join("");
       let text: string;
       let line = fieldLine;
       if (kind === "opening") text = `${head}x"y\n`;
@@ -174,7 +181,10 @@ describe("CsvParser against csv-parse on random documents", () => {
         line += breaks(value);
       } else text = `${head}${quoted(value)}`.slice(0, -1);
       const context = JSON.stringify(text);
-      expect(codeOf(() => oracle(text, doc.delimiter)), context).toBe(codes[kind]);
+      expect(
+        codeOf(() => oracle(text, doc.delimiter)),
+        context,
+      ).toBe(codes[kind]);
       for (const chunk of [text.length + 1, 1, 7]) {
         const error = await failureOf(Buffer.from(text), doc.delimiter, chunk);
         expect(error.message, context).toBe(`f:${line}: ${messages[kind]}`);
@@ -197,13 +207,19 @@ function codeOf(run: () => unknown): string | undefined {
 describe("csv-parse's corners, kept", () => {
   it("a NUL after a closing quote continues the field unquoted", async () => {
     const text = 'a,b\n"x"\0y,1\n';
-    expect(oracle(text, ",")).toEqual([["a", "b"], ["x\0y", "1"]]);
+    expect(oracle(text, ",")).toEqual([
+      ["a", "b"],
+      ["x\0y", "1"],
+    ]);
     expect(await rowsOf(Buffer.from(text), ",", 1)).toEqual([[2, { a: "x\0y", b: "1" }]]);
   });
 
   it("a UTF-16LE BOM switches to UTF-16LE", async () => {
     const bytes = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("id,name\r\n1,Zoë 😀\r\n", "utf16le")]);
-    expect(oracle(bytes, ",")).toEqual([["id", "name"], ["1", "Zoë 😀"]]);
+    expect(oracle(bytes, ",")).toEqual([
+      ["id", "name"],
+      ["1", "Zoë 😀"],
+    ]);
     for (const chunk of [bytes.length, 1, 3]) expect(await rowsOf(bytes, ",", chunk)).toEqual([[2, { id: "1", name: "Zoë 😀" }]]);
   });
 

@@ -70,14 +70,39 @@ describe("invalid bytes are an input error at their line, never U+FFFD", () => {
     ["Latin-1 ö in a lines file on line 2", latin1("ada\nmöller\n"), { format: "lines" }, "<stdin>:2: invalid UTF-8 (byte 0xF6"],
     ["Latin-1 é in NDJSON on line 2", latin1('{"id":"a"}\n{"id":"é"}\n'), { format: "ndjson" }, "<stdin>:2: invalid UTF-8"],
     ["Latin-1 é in a JSON array on line 3", latin1('[\n{"id":"a"},\n{"id":"é"}]'), { format: "json" }, "<stdin>:3: invalid UTF-8"],
-    ["a lone continuation byte", Buffer.concat([utf8("id\nx"), Buffer.from([0x80]), utf8("\n")]), { format: "csv" }, "<stdin>:2: invalid UTF-8 (byte 0x80"],
+    [
+      "a lone continuation byte",
+      Buffer.concat([utf8("id\nx"), Buffer.from([0x80]), utf8("\n")]),
+      { format: "csv" },
+      "<stdin>:2: invalid UTF-8 (byte 0x80",
+    ],
     ["an overlong NUL (C0 80)", Buffer.concat([utf8("id\n1\n2\n"), Buffer.from([0xc0, 0x80])]), { format: "csv" }, "<stdin>:4: invalid UTF-8"],
-    ["an encoded surrogate (ED A0 80)", Buffer.concat([utf8("id\n"), Buffer.from([0xed, 0xa0, 0x80])]), { format: "csv" }, "<stdin>:2: invalid UTF-8"],
-    ["a sequence cut short at the end", Buffer.concat([utf8("id\n1\n"), Buffer.from([0xe2, 0x82])]), { format: "csv" }, "<stdin>:3: invalid UTF-8 (a character cut short at the end)"],
-    ["after valid multi-byte text, CRLF lines", Buffer.concat([utf8("id\r\né😀\r\nok\r\n"), Buffer.from([0xff]), utf8("\r\n")]), { format: "csv" }, "<stdin>:4: invalid UTF-8 (byte 0xFF"],
+    [
+      "an encoded surrogate (ED A0 80)",
+      Buffer.concat([utf8("id\n"), Buffer.from([0xed, 0xa0, 0x80])]),
+      { format: "csv" },
+      "<stdin>:2: invalid UTF-8",
+    ],
+    [
+      "a sequence cut short at the end",
+      Buffer.concat([utf8("id\n1\n"), Buffer.from([0xe2, 0x82])]),
+      { format: "csv" },
+      "<stdin>:3: invalid UTF-8 (a character cut short at the end)",
+    ],
+    [
+      "after valid multi-byte text, CRLF lines",
+      Buffer.concat([utf8("id\r\né😀\r\nok\r\n"), Buffer.from([0xff]), utf8("\r\n")]),
+      { format: "csv" },
+      "<stdin>:4: invalid UTF-8 (byte 0xFF",
+    ],
     ["after a quoted newline", Buffer.concat([utf8('id,n\n1,"a\nb"\n2,'), Buffer.from([0xe9])]), { format: "csv" }, "<stdin>:4: invalid UTF-8"],
     ["lone CR line ends are counted", Buffer.concat([utf8("a\rb\rc\r"), Buffer.from([0xe9])]), { format: "lines" }, "<stdin>:4: invalid UTF-8"],
-    ["a lone surrogate in UTF-16LE", Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("id\n1\n", "utf16le"), Buffer.from([0x00, 0xdc]), Buffer.from("\n", "utf16le")]), { format: "csv" }, "<stdin>:3: invalid UTF-16LE"],
+    [
+      "a lone surrogate in UTF-16LE",
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("id\n1\n", "utf16le"), Buffer.from([0x00, 0xdc]), Buffer.from("\n", "utf16le")]),
+      { format: "csv" },
+      "<stdin>:3: invalid UTF-16LE",
+    ],
   ];
   it.each(cases)("%s", async (_name, bytes, options, expected) => {
     const message = await failureOf(bytes, options);
@@ -91,11 +116,32 @@ describe("invalid bytes are an input error at their line, never U+FFFD", () => {
 
 describe("--encoding reads legacy exports exactly", () => {
   const cases: [string, Buffer, OpenOptions, [number, Record<string, unknown>][]][] = [
-    ["latin1 keeps müller and möller apart", latin1("id\nmüller\nmöller\n"), { format: "csv", encoding: "latin1" }, [[2, { id: "müller" }], [3, { id: "möller" }]]],
-    ["windows-1252 € and curly quotes", Buffer.from([0x69, 0x64, 0x0a, 0x80, 0x93, 0x61, 0x94, 0x0a]), { format: "csv", encoding: "windows-1252" }, [[2, { id: "€“a”" }]]],
+    [
+      "latin1 keeps müller and möller apart",
+      latin1("id\nmüller\nmöller\n"),
+      { format: "csv", encoding: "latin1" },
+      [
+        [2, { id: "müller" }],
+        [3, { id: "möller" }],
+      ],
+    ],
+    [
+      "windows-1252 € and curly quotes",
+      Buffer.from([0x69, 0x64, 0x0a, 0x80, 0x93, 0x61, 0x94, 0x0a]),
+      { format: "csv", encoding: "windows-1252" },
+      [[2, { id: "€“a”" }]],
+    ],
     ["iso-8859-15 as a label", Buffer.from([0x69, 0x64, 0x0a, 0xa4, 0x0a]), { format: "csv", encoding: "iso-8859-15" }, [[2, { id: "€" }]]],
     ["utf-16le without a BOM", Buffer.from("id\nü1\n", "utf16le"), { format: "csv", encoding: "utf-16le" }, [[2, { id: "ü1" }]]],
-    ["utf-16be lines", Buffer.from(Buffer.from("a\nb\n", "utf16le")).swap16(), { format: "lines", encoding: "utf-16be" }, [[1, { "": "a" }], [2, { "": "b" }]]],
+    [
+      "utf-16be lines",
+      Buffer.from(Buffer.from("a\nb\n", "utf16le")).swap16(),
+      { format: "lines", encoding: "utf-16be" },
+      [
+        [1, { "": "a" }],
+        [2, { "": "b" }],
+      ],
+    ],
     ["latin1 NDJSON", latin1('{"id":"Zoë"}\n'), { format: "ndjson", encoding: "latin1" }, [[1, { id: "Zoë" }]]],
     ["latin1 JSON array", latin1('[{"id":"Zoë"}]'), { format: "json", encoding: "latin1" }, [[1, { id: "Zoë" }]]],
     ["utf-8 named explicitly drops its BOM", utf8("\uFEFFid\n1\n"), { format: "csv", encoding: "UTF-8" }, [[2, { id: "1" }]]],
@@ -122,10 +168,45 @@ describe("BOMs still decide without --encoding", () => {
 
 describe("lines split on \\r\\n, \\n and a lone \\r", () => {
   const cases: [string, string, string, [number, Record<string, unknown>][]][] = [
-    ["lone CR", "u1\ru2\ru3", "lines", [[1, { "": "u1" }], [2, { "": "u2" }], [3, { "": "u3" }]]],
-    ["mixed", "u1\r\nu2\nu3\ru4\r\n", "lines", [[1, { "": "u1" }], [2, { "": "u2" }], [3, { "": "u3" }], [4, { "": "u4" }]]],
-    ["blank CR lines keep numbering", "u1\r\ru3\r", "lines", [[1, { "": "u1" }], [3, { "": "u3" }]]],
-    ["NDJSON with lone CR", '{"id":1}\r{"id":2}\r', "ndjson", [[1, { id: 1 }], [2, { id: 2 }]]],
+    [
+      "lone CR",
+      "u1\ru2\ru3",
+      "lines",
+      [
+        [1, { "": "u1" }],
+        [2, { "": "u2" }],
+        [3, { "": "u3" }],
+      ],
+    ],
+    [
+      "mixed",
+      "u1\r\nu2\nu3\ru4\r\n",
+      "lines",
+      [
+        [1, { "": "u1" }],
+        [2, { "": "u2" }],
+        [3, { "": "u3" }],
+        [4, { "": "u4" }],
+      ],
+    ],
+    [
+      "blank CR lines keep numbering",
+      "u1\r\ru3\r",
+      "lines",
+      [
+        [1, { "": "u1" }],
+        [3, { "": "u3" }],
+      ],
+    ],
+    [
+      "NDJSON with lone CR",
+      '{"id":1}\r{"id":2}\r',
+      "ndjson",
+      [
+        [1, { id: 1 }],
+        [2, { id: 2 }],
+      ],
+    ],
   ];
   it.each(cases)("%s", async (_name, text, format, expected) => {
     expect(await rowsOf(utf8(text), { format: format as Format })).toEqual(expected);
@@ -134,10 +215,31 @@ describe("lines split on \\r\\n, \\n and a lone \\r", () => {
 
 describe("gzip is read transparently", () => {
   it.each([
-    ["ids.csv.gz", "id\n1\n2\n", [[2, { id: "1" }], [3, { id: "2" }]]],
-    ["rows.ndjson.gz", '{"id":"a"}\n{"id":"b"}\n', [[1, { id: "a" }], [2, { id: "b" }]]],
+    [
+      "ids.csv.gz",
+      "id\n1\n2\n",
+      [
+        [2, { id: "1" }],
+        [3, { id: "2" }],
+      ],
+    ],
+    [
+      "rows.ndjson.gz",
+      '{"id":"a"}\n{"id":"b"}\n',
+      [
+        [1, { id: "a" }],
+        [2, { id: "b" }],
+      ],
+    ],
     ["ROWS.JSON.GZ", '[{"id":"a"}]', [[1, { id: "a" }]]],
-    ["ids.txt.gz", "a\nb\n", [[1, { "": "a" }], [2, { "": "b" }]]],
+    [
+      "ids.txt.gz",
+      "a\nb\n",
+      [
+        [1, { "": "a" }],
+        [2, { "": "b" }],
+      ],
+    ],
   ] as const)("%s: format from the name under .gz, progress by compressed bytes", async (name, text, expected) => {
     const compressed = gzipSync(utf8(text));
     const path = join(dir, name);
@@ -189,7 +291,12 @@ describe("binary input is refused naming the likely cause", () => {
     ["a PDF", utf8("%PDF-1.7\n..."), "csv", /a PDF/],
     ["UTF-16LE without BOM", Buffer.from("id,role\n1,a\n", "utf16le"), "csv", /UTF-16LE text without a byte-order mark: pass --encoding utf-16le/],
     ["UTF-16BE without BOM", Buffer.from(Buffer.from("id,role\n1,a\n", "utf16le")).swap16(), "csv", /pass --encoding utf-16be/],
-    ["NUL bytes on line 2", Buffer.concat([utf8("id\n"), Buffer.from([0, 1, 2, 0, 0, 3])]), "csv", /^<stdin>:2: a NUL byte \(at byte 4\): this looks like a binary file, not csv text/],
+    [
+      "NUL bytes on line 2",
+      Buffer.concat([utf8("id\n"), Buffer.from([0, 1, 2, 0, 0, 3])]),
+      "csv",
+      /^<stdin>:2: a NUL byte \(at byte 4\): this looks like a binary file, not csv text/,
+    ],
     ["a NUL in a lines file", utf8("a\nb\nc\u0000d\n"), "lines", /^<stdin>:3: a NUL byte/],
   ];
   it.each(cases)("%s", async (_name, bytes, format, expected) => {
@@ -217,7 +324,15 @@ describe("delimiter sniffing from a .csv header", () => {
   });
 
   it.each([
-    ["semicolons", "id;role\n1;admin\n2;member\n", ";", [{ id: "1", role: "admin" }, { id: "2", role: "member" }]],
+    [
+      "semicolons",
+      "id;role\n1;admin\n2;member\n",
+      ";",
+      [
+        { id: "1", role: "admin" },
+        { id: "2", role: "member" },
+      ],
+    ],
     ["tabs", "id\trole\r\n1\tadmin\r\n", "\t", [{ id: "1", role: "admin" }]],
     ["pipes, no final newline", "id|role\n1|admin", "|", [{ id: "1", role: "admin" }]],
   ])("a .csv separated by %s is read and the choice is told", async (_name, text, delimiter, expected) => {

@@ -51,13 +51,72 @@ async function failureOf(data: string, options: OpenOptions): Promise<InputError
 
 describe("row identity (issue 9): Row.index is the record's ordinal, whatever shares a line", () => {
   it.each<[string, string, OpenOptions, [number, number][]]>([
-    ["a JSON array on one line (JSON.stringify)", JSON.stringify([{ id: "a" }, { id: "b" }, { id: "c" }]), { format: "json" }, [[1, 1], [2, 1], [3, 1]]],
-    ["a JSON array, two elements on one line", '[{"id":"a"},\n{"id":"b"},{"id":"c"}]', { format: "json" }, [[1, 1], [2, 2], [3, 2]]],
-    ["CSV with quoted newlines", 'id,note\n1,"x\ny"\n2,"p\r\nq\rr"\n3,z\n', { format: "csv" }, [[1, 2], [2, 4], [3, 7]]],
-    ["CSV with CR line ends and blank records", "id\r1\r\r,\r2\r", { format: "csv" }, [[1, 2], [2, 5]]],
-    ["headerless CSV", "a\n\nb\n", { format: "csv", header: false }, [[1, 1], [2, 3]]],
-    ["NDJSON with blank lines", '\n{"id":1}\n\n{"id":2}\n', { format: "ndjson" }, [[1, 2], [2, 4]]],
-    ["lines with blank lines", "a\n\n  \nb\n", { format: "lines" }, [[1, 1], [2, 4]]],
+    [
+      "a JSON array on one line (JSON.stringify)",
+      JSON.stringify([{ id: "a" }, { id: "b" }, { id: "c" }]),
+      { format: "json" },
+      [
+        [1, 1],
+        [2, 1],
+        [3, 1],
+      ],
+    ],
+    [
+      "a JSON array, two elements on one line",
+      '[{"id":"a"},\n{"id":"b"},{"id":"c"}]',
+      { format: "json" },
+      [
+        [1, 1],
+        [2, 2],
+        [3, 2],
+      ],
+    ],
+    [
+      "CSV with quoted newlines",
+      'id,note\n1,"x\ny"\n2,"p\r\nq\rr"\n3,z\n',
+      { format: "csv" },
+      [
+        [1, 2],
+        [2, 4],
+        [3, 7],
+      ],
+    ],
+    [
+      "CSV with CR line ends and blank records",
+      "id\r1\r\r,\r2\r",
+      { format: "csv" },
+      [
+        [1, 2],
+        [2, 5],
+      ],
+    ],
+    [
+      "headerless CSV",
+      "a\n\nb\n",
+      { format: "csv", header: false },
+      [
+        [1, 1],
+        [2, 3],
+      ],
+    ],
+    [
+      "NDJSON with blank lines",
+      '\n{"id":1}\n\n{"id":2}\n',
+      { format: "ndjson" },
+      [
+        [1, 2],
+        [2, 4],
+      ],
+    ],
+    [
+      "lines with blank lines",
+      "a\n\n  \nb\n",
+      { format: "lines" },
+      [
+        [1, 1],
+        [2, 4],
+      ],
+    ],
   ])("%s", async (_name, data, options, expected) => {
     for (const chunk of CHUNK_SIZES) {
       const { rows } = await read(data, options, chunk);
@@ -68,35 +127,93 @@ describe("row identity (issue 9): Row.index is the record's ordinal, whatever sh
 
 describe("csv and tsv", () => {
   const cases: [string, string, OpenOptions, [number, Record<string, unknown>][]][] = [
-    ["header then rows", "id,role\n1,admin\n2,member\n", {}, [[2, { id: "1", role: "admin" }], [3, { id: "2", role: "member" }]]],
-    ["CRLF", "id,role\r\n1,a\r\n2,b\r\n", {}, [[2, { id: "1", role: "a" }], [3, { id: "2", role: "b" }]]],
-    ["lone CR", "id\r1\r2\r", {}, [[2, { id: "1" }], [3, { id: "2" }]]],
-    ["mixed line endings leave no CR in a field", "id,role\n1,a\r\n2,b\n", {}, [[2, { id: "1", role: "a" }], [3, { id: "2", role: "b" }]]],
+    [
+      "header then rows",
+      "id,role\n1,admin\n2,member\n",
+      {},
+      [
+        [2, { id: "1", role: "admin" }],
+        [3, { id: "2", role: "member" }],
+      ],
+    ],
+    [
+      "CRLF",
+      "id,role\r\n1,a\r\n2,b\r\n",
+      {},
+      [
+        [2, { id: "1", role: "a" }],
+        [3, { id: "2", role: "b" }],
+      ],
+    ],
+    [
+      "lone CR",
+      "id\r1\r2\r",
+      {},
+      [
+        [2, { id: "1" }],
+        [3, { id: "2" }],
+      ],
+    ],
+    [
+      "mixed line endings leave no CR in a field",
+      "id,role\n1,a\r\n2,b\n",
+      {},
+      [
+        [2, { id: "1", role: "a" }],
+        [3, { id: "2", role: "b" }],
+      ],
+    ],
     ["no final newline", "id\n1", {}, [[2, { id: "1" }]]],
     [
       "quoted newline moves the next record's line",
       'id,note\n1,"a\nb"\n2,c\n',
       {},
-      [[2, { id: "1", note: "a\nb" }], [4, { id: "2", note: "c" }]],
+      [
+        [2, { id: "1", note: "a\nb" }],
+        [4, { id: "2", note: "c" }],
+      ],
     ],
     [
       "quoted CRLF counts as one line",
       'id,note\r\n1,"a\r\nb"\r\n2,c\r\n3,d\r\n',
       {},
-      [[2, { id: "1", note: "a\r\nb" }], [4, { id: "2", note: "c" }], [5, { id: "3", note: "d" }]],
+      [
+        [2, { id: "1", note: "a\r\nb" }],
+        [4, { id: "2", note: "c" }],
+        [5, { id: "3", note: "d" }],
+      ],
     ],
     [
       "several quoted newlines then a blank line",
       'id,n\n"1","x\n\ny"\n\n2,z\n',
       {},
-      [[2, { id: "1", n: "x\n\ny" }], [6, { id: "2", n: "z" }]],
+      [
+        [2, { id: "1", n: "x\n\ny" }],
+        [6, { id: "2", n: "z" }],
+      ],
     ],
-    ["blank lines are skipped, lines stay physical", "\nid\n\n1\n\n\n2\n", {}, [[4, { id: "1" }], [7, { id: "2" }]]],
+    [
+      "blank lines are skipped, lines stay physical",
+      "\nid\n\n1\n\n\n2\n",
+      {},
+      [
+        [4, { id: "1" }],
+        [7, { id: "2" }],
+      ],
+    ],
     ["BOM", "\uFEFFid,role\n1,a\n", {}, [[2, { id: "1", role: "a" }]]],
     ["header names trimmed, fields not", " id , role \n1, a \n", {}, [[2, { id: "1", role: " a " }]]],
     ["quotes, delimiters and doubled quotes in fields", 'id,name\n1,"Smith, ""Jo"""\n', {}, [[2, { id: "1", name: 'Smith, "Jo"' }]]],
     ["multi-byte UTF-8", "id,name\n1,Zoë 😀\n", {}, [[2, { id: "1", name: "Zoë 😀" }]]],
-    ["empty cells stay, all-empty records go", "id,role\n1,\n,\n2,b\n", {}, [[2, { id: "1", role: "" }], [4, { id: "2", role: "b" }]]],
+    [
+      "empty cells stay, all-empty records go",
+      "id,role\n1,\n,\n2,b\n",
+      {},
+      [
+        [2, { id: "1", role: "" }],
+        [4, { id: "2", role: "b" }],
+      ],
+    ],
     ["cio_rel_error is dropped", "id,role,cio_rel_error\n1,a,boom\n", {}, [[2, { id: "1", role: "a" }]]],
     ["unnamed columns are dropped", "id,role,\n1,a,\n", {}, [[2, { id: "1", role: "a" }]]],
     ["custom delimiter", "id;role\n1;a,b\n", { delimiter: ";" }, [[2, { id: "1", role: "a,b" }]]],
@@ -106,13 +223,20 @@ describe("csv and tsv", () => {
       "headerless: the first field is the identifier",
       "u1\nu2,ignored\n\nu3\n",
       { header: false },
-      [[1, { "": "u1" }], [2, { "": "u2" }], [4, { "": "u3" }]],
+      [
+        [1, { "": "u1" }],
+        [2, { "": "u2" }],
+        [4, { "": "u3" }],
+      ],
     ],
     [
       "a headerless failures file reads back",
       'u1,invalid id\nu2,"api error: 400, bad"\n',
       { header: false },
-      [[1, { "": "u1" }], [2, { "": "u2" }]],
+      [
+        [1, { "": "u1" }],
+        [2, { "": "u2" }],
+      ],
     ],
     ["header only", "id,role\n", {}, []],
     ["empty input", "", {}, []],
@@ -171,7 +295,7 @@ describe("csv and tsv", () => {
   });
 
   it("a row that fails stops the stream after the good rows before it", async () => {
-    const source = await openRowSource("-", { format: "csv", stdin: stdinOf("id\n1\n2\n\"3\n", 1 << 20) });
+    const source = await openRowSource("-", { format: "csv", stdin: stdinOf('id\n1\n2\n"3\n', 1 << 20) });
     const seen: number[] = [];
     await expect(
       (async () => {
@@ -236,7 +360,14 @@ describe("ndjson", () => {
 });
 
 describe("json", () => {
-  const pretty = JSON.stringify([{ id: "1", tags: ["a", "b"] }, { id: "2", role: "admin" }], null, 2);
+  const pretty = JSON.stringify(
+    [
+      { id: "1", tags: ["a", "b"] },
+      { id: "2", role: "admin" },
+    ],
+    null,
+    2,
+  );
   const cases: [string, string, [number, Record<string, unknown>][]][] = [
     [
       "elements across lines; strings holding brackets, commas, escaped quotes and backslashes",
@@ -247,7 +378,14 @@ describe("json", () => {
         [4, { id: 3 }],
       ],
     ],
-    ["pretty-printed", pretty, [[2, { id: "1", tags: ["a", "b"] }], [9, { id: "2", role: "admin" }]]],
+    [
+      "pretty-printed",
+      pretty,
+      [
+        [2, { id: "1", tags: ["a", "b"] }],
+        [9, { id: "2", role: "admin" }],
+      ],
+    ],
     ["BOM, multi-byte UTF-8 and \\u escapes", '\uFEFF[{"id":"é😀","e":"\\u00e9\\ud83d\\ude00"}]\n', [[1, { id: "é😀", e: "é😀" }]]],
     ["nested values are kept", '[{"id":"1","o":{"a":{"b":[1,{"c":"]"}]}}}]', [[1, { id: "1", o: { a: { b: [1, { c: "]" }] } } }]]],
     ["empty array", "[]", []],
@@ -346,5 +484,9 @@ describe("a runaway record stops at MAX_RECORD_SIZE instead of filling memory", 
 
 it("a line of exactly MAX_RECORD_SIZE characters is read", async () => {
   const { rows } = await read(`u1\n${"x".repeat(1 << 20)}\nu3`, { format: "lines" }, 64 * 1024);
-  expect(rows.map((r) => [r.line, String(r.fields[""]).length])).toEqual([[1, 2], [2, 1 << 20], [3, 2]]);
+  expect(rows.map((r) => [r.line, String(r.fields[""]).length])).toEqual([
+    [1, 2],
+    [2, 1 << 20],
+    [3, 2],
+  ]);
 });

@@ -57,9 +57,7 @@ describe("identifier byte limits (150 bytes of UTF-8)", () => {
     expect(reasonOf(mapCsv({}, { id: "1", cio_object_id: "c".repeat(151) }))).toBe(
       'column "cio_object_id" is 151 bytes; Customer.io allows at most 150',
     );
-    expect(reasonOf(mapCsv({ fixedObject: ACME }, { cio_id: "c".repeat(151) }))).toBe(
-      'column "cio_id" is 151 bytes; Customer.io allows at most 150',
-    );
+    expect(reasonOf(mapCsv({ fixedObject: ACME }, { cio_id: "c".repeat(151) }))).toBe('column "cio_id" is 151 bytes; Customer.io allows at most 150');
   });
 
   it.each([
@@ -103,23 +101,26 @@ describe("object_type_id: a positive integer string", () => {
 });
 
 describe("email identifiers: a permissive shape check", () => {
-  it.each([
-    "ada@example.com",
-    "a@b.co",
-    "first.last+tag@sub.example.co.uk",
-    "o'brien@example.ie",
-    "ünïcode@exämple.de",
-    " padded@example.com ",
-  ])("accepts %j", (email) => {
-    expect(reasonOf(mapCsv({ fixedObject: ACME }, { email }))).toBeUndefined();
-  });
-
-  it.each(["not-an-email", "a@b", "@example.com", "ada@", "ada@@example.com", "a b@example.com", "ada@.example.com", "ada@example.", "ada@example .com"])(
-    "rejects %j",
+  it.each(["ada@example.com", "a@b.co", "first.last+tag@sub.example.co.uk", "o'brien@example.ie", "ünïcode@exämple.de", " padded@example.com "])(
+    "accepts %j",
     (email) => {
-      expect(reasonOf(mapCsv({ fixedObject: ACME }, { email }))).toBe(`column "email" is not an email address: ${JSON.stringify(email)}`);
+      expect(reasonOf(mapCsv({ fixedObject: ACME }, { email }))).toBeUndefined();
     },
   );
+
+  it.each([
+    "not-an-email",
+    "a@b",
+    "@example.com",
+    "ada@",
+    "ada@@example.com",
+    "a b@example.com",
+    "ada@.example.com",
+    "ada@example.",
+    "ada@example .com",
+  ])("rejects %j", (email) => {
+    expect(reasonOf(mapCsv({ fixedObject: ACME }, { email }))).toBe(`column "email" is not an email address: ${JSON.stringify(email)}`);
+  });
 
   it("applies to a --person-column declared as email by --person-key", () => {
     expect(reasonOf(mapCsv({ fixedObject: ACME, personColumn: "user", personKey: "email" }, { user: "1001" }))).toBe(

@@ -36,14 +36,18 @@ describe("packer: limits hold for random inputs (seeded)", () => {
     const people = Array.from({ length: 1 + Math.floor(rand() * 200) }, () => text(rand, 40));
     const rels: Relationship[] = [];
     for (let i = 0; i < count; i++) {
-      const person = { key: (["id", "email", "cio_id"] as const)[Math.floor(rand() * 3)] ?? "id", value: people[Math.floor(rand() * people.length)] ?? "p" };
+      const person = {
+        key: (["id", "email", "cio_id"] as const)[Math.floor(rand() * 3)] ?? "id",
+        value: people[Math.floor(rand() * people.length)] ?? "p",
+      };
       const o = objects[Math.floor(rand() * objects.length)] ?? "o";
       const object = rand() < 0.2 ? { cioObjectId: o } : { typeId: String(1 + Math.floor(rand() * 3)), id: o };
       let attributes: Record<string, AttributeValue> | undefined;
       if (rand() < 0.6) {
         attributes = {};
         const n = Math.floor(rand() * 6);
-        for (let k = 0; k < n; k++) attributes[text(rand, 10)] = rand() < 0.7 ? text(rand, rand() < 0.05 ? 900 : 40) : rand() < 0.5 ? rand() * 1000 : null;
+        for (let k = 0; k < n; k++)
+          attributes[text(rand, 10)] = rand() < 0.7 ? text(rand, rand() < 0.05 ? 900 : 40) : rand() < 0.5 ? rand() * 1000 : null;
       }
       rels.push(relOf(i + 2, person, object, attributes));
     }
@@ -134,7 +138,9 @@ describe("packer: exact edges", () => {
   });
 
   it("a relationship that exactly fits an operation alone is sent", () => {
-    const head = makeBatch(0, [{ type: "object", action: "add_relationships", object: { typeId: "1", id: "acme" }, relationships: [rel(2, "1", "acme", { v: "" })] }]);
+    const head = makeBatch(0, [
+      { type: "object", action: "add_relationships", object: { typeId: "1", id: "acme" }, relationships: [rel(2, "1", "acme", { v: "" })] },
+    ]);
     const base = head.bytes - BATCH_HEAD.length - BATCH_TAIL.length;
     const fits = rel(2, "1", "acme", { v: "x".repeat(500) });
     expect(plan([fits], { maxOperationBytes: base + 500 }).batches).toHaveLength(1);

@@ -149,7 +149,12 @@ describe("planner: grouping", () => {
     const [batch] = batchesOf(run(planner, [relOf(2, { key: "email", value: "a@b.co" }, { cioObjectId: "c1" }, { r: 1 }), rel(3, "1", "x")]));
     expect(JSON.parse(batch?.body ?? "")).toEqual({
       batch: [
-        { type: "person", identifiers: { email: "a@b.co" }, action: "delete_relationships", cio_relationships: [{ identifiers: { cio_object_id: "c1" } }] },
+        {
+          type: "person",
+          identifiers: { email: "a@b.co" },
+          action: "delete_relationships",
+          cio_relationships: [{ identifiers: { cio_object_id: "c1" } }],
+        },
         {
           type: "person",
           identifiers: { id: "1" },

@@ -36,8 +36,21 @@ describe("toRanges", () => {
   it.each([
     [[], []],
     [[5], [[5, 5]]],
-    [[1, 2, 3, 7], [[1, 3], [7, 7]]],
-    [[10, 3, 2, 11, 4, 4, 20], [[2, 4], [10, 11], [20, 20]]],
+    [
+      [1, 2, 3, 7],
+      [
+        [1, 3],
+        [7, 7],
+      ],
+    ],
+    [
+      [10, 3, 2, 11, 4, 4, 20],
+      [
+        [2, 4],
+        [10, 11],
+        [20, 20],
+      ],
+    ],
   ])("%j → %j", (input, expected) => {
     expect(toRanges(input)).toEqual(expected);
   });
@@ -79,7 +92,10 @@ describe("openJournal: a new journal", () => {
   it("keeps credentials out: option keys that look like one are refused before anything is written", async () => {
     const { input, journal } = await setup();
     const secret = "sk_test_CIO_REL_SECRET_123";
-    for (const options of [{ ...OPTIONS, apiKey: secret }, { ...OPTIONS, send: { site_id: secret } }]) {
+    for (const options of [
+      { ...OPTIONS, apiKey: secret },
+      { ...OPTIONS, send: { site_id: secret } },
+    ]) {
       await expect(openJournal(journal, { input, options, resume: false })).rejects.toThrow(/credential/);
       await expect(stat(journal)).rejects.toMatchObject({ code: "ENOENT" });
     }
@@ -97,10 +113,13 @@ describe("openJournal: a new journal", () => {
   it("has the record on disk once record() resolves, ranges compressed and failures sorted", async () => {
     const { input, journal } = await setup();
     const j = await openJournal(journal, { input, options: OPTIONS, resume: false });
-    await j.record([5, 3, 4, 10, 11, 1], [
-      { index: 9, reason: "person not found" },
-      { index: 7, reason: "HTTP 500" },
-    ]);
+    await j.record(
+      [5, 3, 4, 10, 11, 1],
+      [
+        { index: 9, reason: "person not found" },
+        { index: 7, reason: "HTTP 500" },
+      ],
+    );
     // Read synchronously, through another descriptor, the moment record() resolves: the line must be there already.
     expect(readFileSync(journal, "utf8").split("\n")[1]).toBe('{"applied":[[1,1],[3,5],[10,11]],"failed":[[7,"HTTP 500"],[9,"person not found"]]}');
     await j.record([], []);
@@ -145,7 +164,14 @@ describe("openJournal: a new journal", () => {
   it("writes concurrent records whole and one per line", async () => {
     const { input, journal } = await setup();
     const j = await openJournal(journal, { input, options: OPTIONS, resume: false });
-    await Promise.all(Array.from({ length: 50 }, (_, b) => j.record(Array.from({ length: 100 }, (_, i) => b * 100 + i + 1), [])));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, b) =>
+        j.record(
+          Array.from({ length: 100 }, (_, i) => b * 100 + i + 1),
+          [],
+        ),
+      ),
+    );
     await j.close();
     const records = (await lines(journal)).slice(1, -1).map((l) => JSON.parse(l) as { applied: number[][] });
     expect(records).toHaveLength(50);
@@ -267,7 +293,9 @@ describe("openJournal: resume", () => {
     const { input, journal } = await written();
     const { attributes: _dropped, ...rest } = OPTIONS;
     const err = await rejection(openJournal(journal, { input, options: { ...rest, groupBy: "object", isolate: false }, resume: true }));
-    expect(err.message).toContain('options differ: --attributes was ["role"], now unset, --group-by was person, now object, --isolate was unset, now false');
+    expect(err.message).toContain(
+      'options differ: --attributes was ["role"], now unset, --group-by was person, now object, --isolate was unset, now false',
+    );
   });
 
   it("treats options with keys in another order as the same", async () => {

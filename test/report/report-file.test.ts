@@ -8,7 +8,9 @@ const tempDir = useTempDir();
 
 describe("reportLine", () => {
   it("labels person and object, and adds error only where there is one", () => {
-    expect(reportLine({ row: 2, line: 2, outcome: { kind: "applied" }, person: { key: "id", value: "42" }, object: { typeId: "1", id: "acme" } })).toEqual({
+    expect(
+      reportLine({ row: 2, line: 2, outcome: { kind: "applied" }, person: { key: "id", value: "42" }, object: { typeId: "1", id: "acme" } }),
+    ).toEqual({
       line: 2,
       row: 2,
       outcome: "applied",
@@ -16,7 +18,13 @@ describe("reportLine", () => {
       object: "1:acme",
     });
     expect(
-      reportLine({ row: 3, line: 3, outcome: { kind: "failed", reason: "person not found", status: 207 }, person: { key: "email", value: "a@b.c" }, object: { cioObjectId: "x1" } }),
+      reportLine({
+        row: 3,
+        line: 3,
+        outcome: { kind: "failed", reason: "person not found", status: 207 },
+        person: { key: "email", value: "a@b.c" },
+        object: { cioObjectId: "x1" },
+      }),
     ).toEqual({ line: 3, row: 3, outcome: "failed", person: "email:a@b.c", object: "cio_object_id:x1", error: "person not found" });
     expect(reportLine({ row: 4, line: 4, outcome: { kind: "invalid", reason: 'column "email" is empty' } })).toEqual({
       line: 4,
@@ -26,7 +34,15 @@ describe("reportLine", () => {
       object: null,
       error: 'column "email" is empty',
     });
-    expect(reportLine({ row: 5, line: 5, outcome: { kind: "duplicate", supersededBy: 9 }, person: { key: "id", value: "1" }, object: { typeId: "1", id: "a" } })).not.toHaveProperty("error");
+    expect(
+      reportLine({
+        row: 5,
+        line: 5,
+        outcome: { kind: "duplicate", supersededBy: 9 },
+        person: { key: "id", value: "1" },
+        object: { typeId: "1", id: "a" },
+      }),
+    ).not.toHaveProperty("error");
   });
 });
 
@@ -35,7 +51,13 @@ describe("ReportFile", () => {
     const path = join(await tempDir(), "report.ndjson");
     const report = await ReportFile.open(path);
     await report.write({ row: 9, line: 9, outcome: { kind: "applied" }, person: { key: "id", value: "42" }, object: { typeId: "1", id: "acme" } });
-    await report.write({ row: 2, line: 2, outcome: { kind: "skipped", reason: "HTTP 401: unauthorized" }, person: { key: "id", value: "7" }, object: { typeId: "1", id: "acme" } });
+    await report.write({
+      row: 2,
+      line: 2,
+      outcome: { kind: "skipped", reason: "HTTP 401: unauthorized" },
+      person: { key: "id", value: "7" },
+      object: { typeId: "1", id: "acme" },
+    });
     await report.write({ row: 3, line: 3, outcome: { kind: "invalid", reason: "bad id" } });
     await report.close();
     const text = await readFile(path, "utf8");
@@ -52,7 +74,9 @@ describe("ReportFile", () => {
     const report = await ReportFile.open(path);
     const writes: Array<Promise<void>> = [];
     for (let line = 1; line <= 20_000; line++) {
-      writes.push(report.write({ row: line, line, outcome: { kind: "applied" }, person: { key: "id", value: String(line) }, object: { typeId: "1", id: "a" } }));
+      writes.push(
+        report.write({ row: line, line, outcome: { kind: "applied" }, person: { key: "id", value: String(line) }, object: { typeId: "1", id: "a" } }),
+      );
     }
     await Promise.all(writes);
     await report.close();

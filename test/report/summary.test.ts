@@ -65,17 +65,25 @@ describe("formatSummary", () => {
   });
 
   it("leaves out files that were not asked for and the tail when every problem is shown", () => {
-    const text = formatSummary(
-      summary({ failed: 1, invalid: 1, skipped: 0, files: { report: null, failures: null, journal: null, out: null } }),
-      { color: false },
-    );
+    const text = formatSummary(summary({ failed: 1, invalid: 1, skipped: 0, files: { report: null, failures: null, journal: null, out: null } }), {
+      color: false,
+    });
     expect(text).not.toMatch(/report|failures|journal|more/);
     expect(text).toContain("Problems:");
   });
 
   it("says a dry run is one and shows the plan", () => {
     const text = formatSummary(
-      summary({ dryRun: true, requests: 0, retries: 0, failed: 0, skipped: 0, problems: [], invalid: 0, files: { report: null, failures: null, journal: null, out: "plan.ndjson" } }),
+      summary({
+        dryRun: true,
+        requests: 0,
+        retries: 0,
+        failed: 0,
+        skipped: 0,
+        problems: [],
+        invalid: 0,
+        files: { report: null, failures: null, journal: null, out: "plan.ndjson" },
+      }),
       { color: false },
     );
     expect(text).toContain("cio-rel add (dry run: nothing was sent)");
@@ -88,7 +96,9 @@ describe("formatSummary", () => {
   });
 
   it("shows why the run stopped and how to resume it", () => {
-    const text = formatSummary(summary({ halt: "interrupted", resumeCommand: "cio-rel add people.csv --journal run.journal --resume" }), { color: false });
+    const text = formatSummary(summary({ halt: "interrupted", resumeCommand: "cio-rel add people.csv --journal run.journal --resume" }), {
+      color: false,
+    });
     expect(text).toContain("Stopped: interrupted");
     expect(text).toContain("Resume with: cio-rel add people.csv --journal run.journal --resume");
   });
@@ -111,11 +121,21 @@ describe("formatSummary", () => {
 
   it("ends with the verification's own part: N confirmed, M unconfirmed, and how it read", () => {
     const text = formatSummary(
-      summary({ applied: 118, unconfirmed: 2, failed: 0, invalid: 0, skipped: 0, problems: [{ row: 8, line: 9, kind: "unconfirmed", reason: "not visible: object 1:acme does not list person id:4" }], verify }),
+      summary({
+        applied: 118,
+        unconfirmed: 2,
+        failed: 0,
+        invalid: 0,
+        skipped: 0,
+        problems: [{ row: 8, line: 9, kind: "unconfirmed", reason: "not visible: object 1:acme does not list person id:4" }],
+        verify,
+      }),
       { color: false },
     );
     expect(text).toMatch(/^  unconfirmed +2$/m);
-    expect(text).toContain("First problems:\n  people.csv:9: not visible: object 1:acme does not list person id:4\n  … and 1 more (all in out/failures.csv)\n");
+    expect(text).toContain(
+      "First problems:\n  people.csv:9: not visible: object 1:acme does not list person id:4\n  … and 1 more (all in out/failures.csv)\n",
+    );
     const tail = text.slice(text.indexOf("Verified:"));
     expect(tail).toBe(
       [
@@ -128,7 +148,13 @@ describe("formatSummary", () => {
 
   it("names the sample and the rows it left unchecked, and why reading stopped", () => {
     const objects = Array.from({ length: 12 }, (_, i) => `1:o${i}`);
-    const text = formatSummary(summary({ unconfirmed: 0, verify: { ...verify, unconfirmed: 0, notChecked: 5_000, sample: { objects, of: 1_200 }, halt: "App API authentication refused (401)" } }), { color: false });
+    const text = formatSummary(
+      summary({
+        unconfirmed: 0,
+        verify: { ...verify, unconfirmed: 0, notChecked: 5_000, sample: { objects, of: 1_200 }, halt: "App API authentication refused (401)" },
+      }),
+      { color: false },
+    );
     expect(text).toContain("Verified: 118 confirmed, 0 unconfirmed, 5,000 not checked\n");
     expect(text).toMatch(/^  sample +12 of 1,200 objects: 1:o0, 1:o1, 1:o2, 1:o3, 1:o4, 1:o5, 1:o6, 1:o7, 1:o8, 1:o9, … \(2 more\)$/m);
     expect(text).toMatch(/^  stopped +App API authentication refused \(401\)$/m);

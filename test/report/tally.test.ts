@@ -31,7 +31,12 @@ describe("Tally", () => {
       ],
       groups: [
         { kind: "failed", reason: "HTTP 500", count: 1, first: { row: 104, line: 4, kind: "failed", reason: "HTTP 500" } },
-        { kind: "invalid", reason: 'column "email" is empty', count: 1, first: { row: 105, line: 5, kind: "invalid", reason: 'column "email" is empty' } },
+        {
+          kind: "invalid",
+          reason: 'column "email" is empty',
+          count: 1,
+          first: { row: 105, line: 5, kind: "invalid", reason: 'column "email" is empty' },
+        },
         { kind: "skipped", reason: "stopped", count: 1, first: { row: 107, line: 7, kind: "skipped", reason: "stopped" } },
       ],
     });

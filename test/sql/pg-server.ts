@@ -71,11 +71,7 @@ export async function startPgServer(): Promise<PgServer> {
     chownSync(dir, uid, gid);
   }
   asPostgres(join(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
-  const hba = [
-    "local all all trust",
-    `host all ${PASSWORD_ROLE.user} 127.0.0.1/32 scram-sha-256`,
-    "host all all 127.0.0.1/32 trust",
-  ].join("\n");
+  const hba = ["local all all trust", `host all ${PASSWORD_ROLE.user} 127.0.0.1/32 scram-sha-256`, "host all all 127.0.0.1/32 trust"].join("\n");
   writeFileSync(join(data, "pg_hba.conf"), hba + "\n");
   const port = await freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;

@@ -54,9 +54,12 @@ describe("readAnswer", () => {
   });
 
   it("reads a 400's errors into one reason and keeps the field", () => {
-    expect(
-      readAnswer(400, '{"errors":[{"reason":"invalid","field":"batch","message":"bad op"},{"reason":"also"}]}', 1),
-    ).toEqual({ kind: "invalid", status: 400, reason: "invalid: bad op (field: batch); also", field: "batch" });
+    expect(readAnswer(400, '{"errors":[{"reason":"invalid","field":"batch","message":"bad op"},{"reason":"also"}]}', 1)).toEqual({
+      kind: "invalid",
+      status: 400,
+      reason: "invalid: bad op (field: batch); also",
+      field: "batch",
+    });
   });
 
   it("quotes the status and a snippet of the body for unknown statuses", () => {
@@ -71,7 +74,10 @@ describe("readAnswer", () => {
 
 describe("formatApiError", () => {
   it.each([
-    [{ reason: "invalid_value", message: "person id too long", field: "identifiers.id" }, "invalid_value: person id too long (field: identifiers.id)"],
+    [
+      { reason: "invalid_value", message: "person id too long", field: "identifiers.id" },
+      "invalid_value: person id too long (field: identifiers.id)",
+    ],
     [{ reason: "invalid_value" }, "invalid_value"],
     [{ message: "too long" }, "too long"],
     [{ field: "identifiers" }, "rejected (field: identifiers)"],

@@ -103,7 +103,12 @@ describe("createTrackTransport: answers", () => {
       field: "identifiers.id",
     });
     // [10,3] → op 0 fails → its halves [5,5] → second fails → [2,3] → first fails → [1,1] → poison alone.
-    expect(server.received.map(shape)).toEqual([[10, 3], [5, 5], [2, 3], [1, 1]]);
+    expect(server.received.map(shape)).toEqual([
+      [10, 3],
+      [5, 5],
+      [2, 3],
+      [1, 1],
+    ]);
     expect(server.received.map(people).slice(1)).toEqual([
       ["p0", "p1", "p2", "p3", "p4", "p5", "poison6", "p7", "p8", "p9"],
       ["p5", "poison6", "p7", "p8", "p9"],

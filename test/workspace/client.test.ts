@@ -58,7 +58,10 @@ describe("App API client: listings equal the state", () => {
     ["pages of 1 and no next on the last", { pageSize: 1, lastNext: "absent" as const }, 40],
     ["one page", { pageSize: 100 }, 60],
   ])("the people of an object: %s", async (_what, app, n) => {
-    const { fake, client } = await setup({ app, appScript: [{}, { status: 429, retryAfter: 1 }, {}, { status: 503 }, { status: 429, retryAfter: 2 }] });
+    const { fake, client } = await setup({
+      app,
+      appScript: [{}, { status: 429, retryAfter: 1 }, {}, { status: 503 }, { status: 429, retryAfter: 2 }],
+    });
     for (let i = 0; i < n; i++) fake.state.add({ objectTypeId: "1", objectId: "acme" }, person(i));
     fake.state.add({ objectTypeId: "1", objectId: "other" }, person(1));
     const r = await client.peopleOf({ typeId: "1", id: "acme" });
@@ -68,7 +71,9 @@ describe("App API client: listings equal the state", () => {
       const p = fake.state.person(person(i).key, person(i).value);
       return { id: p?.id ?? null, email: p?.email ?? null, cio_id: p?.cio_id };
     });
-    expect([...r.items].sort((a, b) => a.cio_id.localeCompare(b.cio_id))).toEqual(expected.sort((a, b) => (a.cio_id as string).localeCompare(b.cio_id as string)));
+    expect([...r.items].sort((a, b) => a.cio_id.localeCompare(b.cio_id))).toEqual(
+      expected.sort((a, b) => (a.cio_id as string).localeCompare(b.cio_id as string)),
+    );
     expect(r.pages).toBe(fake.requests.filter((q) => q.status === 200).length);
     expect(client.stats.retries).toBe(fake.requests.filter((q) => q.status !== 200).length);
     expect(client.stats.requests).toBe(fake.requests.length);
@@ -77,7 +82,12 @@ describe("App API client: listings equal the state", () => {
   it("the objects of a person with their relationship attributes, by id, email or cio_id", async () => {
     const { fake, client } = await setup({ app: { pageSize: 2, repeat: true } });
     fake.state.addPerson({ id: "42", email: "a@b.c" });
-    for (let i = 0; i < 9; i++) fake.state.add({ objectTypeId: i % 2 === 0 ? "1" : "2", objectId: `o${i}` }, { key: "id", value: "42" }, { role: i === 0 ? "owner" : "member", seat: i });
+    for (let i = 0; i < 9; i++)
+      fake.state.add(
+        { objectTypeId: i % 2 === 0 ? "1" : "2", objectId: `o${i}` },
+        { key: "id", value: "42" },
+        { role: i === 0 ? "owner" : "member", seat: i },
+      );
     const expected = fake.state.objectsOf({ key: "id", value: "42" }).map((o) => ({
       object_type_id: o.object.objectTypeId,
       object_id: o.object.objectId,
@@ -85,7 +95,11 @@ describe("App API client: listings equal the state", () => {
       attributes: o.attributes,
     }));
     const cio = fake.state.person("id", "42")?.cio_id as string;
-    for (const who of [{ key: "id" as const, value: "42" }, { key: "email" as const, value: "a@b.c" }, { key: "cio_id" as const, value: cio }]) {
+    for (const who of [
+      { key: "id" as const, value: "42" },
+      { key: "email" as const, value: "a@b.c" },
+      { key: "cio_id" as const, value: cio },
+    ]) {
       const r = await client.objectsOf(who);
       expect(r.ok && r.items).toEqual(expected);
     }
@@ -94,7 +108,10 @@ describe("App API client: listings equal the state", () => {
   it("lists the object types", async () => {
     const { client } = await setup();
     const r = await client.objectTypes();
-    expect(r.ok && r.types.map((t) => [t.id, t.name, t.slug])).toEqual([["1", "Companies", "companies"], ["2", "Accounts", "accounts"]]);
+    expect(r.ok && r.types.map((t) => [t.id, t.name, t.slug])).toEqual([
+      ["1", "Companies", "companies"],
+      ["2", "Accounts", "accounts"],
+    ]);
   });
 });
 
@@ -110,7 +127,12 @@ describe("App API client: failures", () => {
 
   it("reports a missing object or person as not-found, and a bad key as auth, never quoting the key", async () => {
     const { fake, client } = await setup();
-    expect(await client.peopleOf({ typeId: "1", id: "ghost" })).toMatchObject({ ok: false, kind: "not-found", status: 404, reason: "object ghost (type 1) not found" });
+    expect(await client.peopleOf({ typeId: "1", id: "ghost" })).toMatchObject({
+      ok: false,
+      kind: "not-found",
+      status: 404,
+      reason: "object ghost (type 1) not found",
+    });
     expect(await client.objectsOf({ key: "email", value: "nobody@x.io" })).toMatchObject({ ok: false, kind: "not-found" });
     const wrong = createAppClient({ baseUrl: fake.url, apiKey: "WRONG-KEY-123" });
     try {
@@ -138,7 +160,8 @@ describe("App API client: pacing", () => {
   it("starts at most 10 requests in any second across listings in flight (virtual clock); the fake's 10/s limit never answers 429", async () => {
     const starts: number[] = [];
     const { fake, client } = await setup({ app: { pageSize: 3, rateLimit: { perSecond: 10 } } }, { onRequest: (i) => starts.push(i.at) });
-    for (const o of ["a", "b", "c", "d"]) for (let i = 0; i < 30; i++) fake.state.add({ objectTypeId: "1", objectId: o }, { key: "id", value: `${o}${i}` });
+    for (const o of ["a", "b", "c", "d"])
+      for (let i = 0; i < 30; i++) fake.state.add({ objectTypeId: "1", objectId: o }, { key: "id", value: `${o}${i}` });
     const results = await Promise.all(["a", "b", "c", "d"].map((o) => client.peopleOf({ typeId: "1", id: o })));
     expect(results.map((r) => r.ok && r.items.length)).toEqual([30, 30, 30, 30]);
     expect(fake.requests.length).toBe(40);

@@ -87,7 +87,9 @@ export function hasTopLevelOrderBy(sql: string): boolean {
 
 /** A 1-based character position in the query (as PostgreSQL reports it) as 1-based line and column. */
 export function positionToLineColumn(sql: string, position: number): { line: number; column: number } {
-  const chars = Array.from(sql).slice(0, Math.max(0, position - 1)).join("");
+  const chars = Array.from(sql)
+    .slice(0, Math.max(0, position - 1))
+    .join("");
   const lines = chars.split("\n");
   return { line: lines.length, column: (lines[lines.length - 1] ?? "").length + 1 };
 }
