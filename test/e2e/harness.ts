@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startFakeTrackApi, type FakeOptions, type FakeTrackApi } from "../fake-track-api/index.js";
 import type { SummaryJson } from "../../src/report/summary.js";
@@ -133,3 +133,22 @@ export interface ReportEntry {
 }
 
 export { tempDir };
+
+/** Journal records (lines after the header) written so far. */
+export function journalRecords(path: string): number {
+  if (!existsSync(path)) return 0;
+  return (
+    readFileSync(path, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "").length - 1
+  );
+}
+
+/** Resolves once `check` holds, polling; rejects after `ms`. */
+export async function until(check: () => boolean, ms = 30_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > ms) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -2,7 +2,7 @@
 // one-line JSON array was "line 1": the failures file of a --max-errors run was [], a resume sent nothing
 // and reported everything applied, and the report named the wrong people.
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
@@ -19,6 +19,8 @@ import {
   summaryOf,
   tempDir,
   type Membership,
+  journalRecords,
+  until,
 } from "./harness.js";
 
 let fake: FakeTrackApi | undefined;
@@ -55,23 +57,6 @@ function expectedFor(layout: string, rows: readonly Membership[]): Map<string, R
   const m = new Map<string, Record<string, unknown>>();
   for (const r of rows) m.set(`1|${r.account}|id|${r.user}`, { role: roleOf(layout, r) });
   return m;
-}
-
-function journalRecords(path: string): number {
-  if (!existsSync(path)) return 0;
-  return (
-    readFileSync(path, "utf8")
-      .split("\n")
-      .filter((l) => l.trim() !== "").length - 1
-  );
-}
-
-async function until(check: () => boolean, ms = 30_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > ms) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** The user ids a failures file holds, whatever its format. */

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
@@ -18,6 +18,8 @@ import {
   summaryOf,
   tempDir,
   writeMembershipsCsv,
+  journalRecords,
+  until,
 } from "./harness.js";
 
 let fake: FakeTrackApi | undefined;
@@ -25,25 +27,6 @@ afterEach(async () => {
   await fake?.close();
   fake = undefined;
 });
-
-/** Journal records (lines after the header) written so far. */
-function journalRecords(path: string): number {
-  if (!existsSync(path)) return 0;
-  return (
-    readFileSync(path, "utf8")
-      .split("\n")
-      .filter((l) => l.trim() !== "").length - 1
-  );
-}
-
-/** Resolves once `check` holds, polling; rejects after `ms`. */
-async function until(check: () => boolean, ms = 20_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > ms) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Relationships the fake accepted (200) over its life, counted per row sent. */
 function relationshipsAccepted(f: FakeTrackApi): number {
