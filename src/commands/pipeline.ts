@@ -209,10 +209,7 @@ async function run(o: PipelineOptions, state: PipelineState): Promise<PipelineRe
       await journalChain;
     }
     if (o.sink.kind === "send") {
-      const stopped = o.sink.transport.stopped;
-      if (state.halt === undefined && stopped !== undefined) state.halt = { kind: "auth", status: stopped.status, reason: stopped.reason };
-      const gaveUp = o.sink.transport.gaveUp;
-      if (state.halt === undefined && gaveUp !== undefined) state.halt = { kind: "gave-up", reason: gaveUp };
+      if (state.halt === undefined && s.halt !== undefined) state.halt = { ...s.halt };
       const max = o.sink.maxErrors;
       if (state.halt === undefined && max !== undefined && tally.count("failed") >= max) {
         state.halt = { kind: "max-errors", reason: `not sent: --max-errors ${max} reached` };

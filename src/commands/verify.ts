@@ -43,8 +43,6 @@ function readOnlyTransport(): BatchTransport {
       return { batch, rows };
     },
     stats: { requests: 0, retries: 0, bytesSent: 0 },
-    stopped: undefined,
-    gaveUp: undefined,
     stopWaiting() {},
     abort() {},
     async close() {},

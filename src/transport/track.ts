@@ -9,7 +9,7 @@ import { MAX_BATCH_BYTES, type Batch, type Operation } from "../plan/types.js";
 import { createRateLimiter } from "./rate-limiter.js";
 import { formatApiErrors, readAnswer, statusText, type Answer, type ApiErrorEntry } from "./response.js";
 import { backoffDelay, DEFAULT_BACKOFF, DEFAULT_CONCURRENCY, DEFAULT_RATE, DEFAULT_TIMEOUT_MS, parseRetryAfter } from "./retry.js";
-import type { BatchSettlement, BatchTransport, RowSettlement, SendStats, TrackTransportOptions } from "./types.js";
+import type { BatchSettlement, BatchTransport, RowSettlement, SendStats, TrackTransportOptions, TransportHalt } from "./types.js";
 
 /** Redirect hops followed for one request (issue 4). */
 export const MAX_REDIRECTS = 5;
@@ -270,33 +270,35 @@ export function createTrackTransport(o: TrackTransportOptions): BatchTransport {
     for (const part of parts) await deliver(part, ledger);
   }
 
+  /** A settlement, carrying the halt (401/403, gave up) if the transport has halted by now. */
+  function settlement(batch: Batch, rows: RowSettlement[]): BatchSettlement {
+    const h: TransportHalt | undefined =
+      stopped !== undefined ? { kind: "auth", ...stopped } : gaveUp !== undefined ? { kind: "gave-up", reason: gaveUp } : undefined;
+    return h === undefined ? { batch, rows } : { batch, rows, halt: h };
+  }
+
   return {
     async send(batch: Batch): Promise<BatchSettlement> {
-      if (batch.operations.every((op) => op.relationships.length === 0)) return { batch, rows: [] };
+      if (batch.operations.every((op) => op.relationships.length === 0)) return settlement(batch, []);
       const ledger: Ledger = new Map();
       try {
         const answer = await exchange(batch);
         // The common case, a batch applied whole, needs no per-row ledger.
-        if (answer.kind === "applied") return { batch, rows: rowsOf(batch, () => APPLIED) };
+        if (answer.kind === "applied") return settlement(batch, rowsOf(batch, allApplied));
         await settleAnswer(batch, answer, ledger);
       } catch (err) {
         // A bug here must not lose rows: whatever is unsettled fails with the error.
         settle(batch.operations, ledger, failed(`internal error: ${String(err)}`, undefined, undefined, true));
       }
-      return { batch, rows: rowsOf(batch, (r) => ledger.get(r) ?? failed("internal error: row not settled")) };
+      const rows = rowsOf(batch, (r) => ledger.get(r) ?? failed("internal error: row not settled"));
+      return settlement(batch, rows);
     },
     stats,
-    get stopped() {
-      return stopped;
-    },
     abort() {
       halt.abort();
     },
     stopWaiting() {
       waits.abort();
-    },
-    get gaveUp() {
-      return gaveUp;
     },
     async close() {
       if (own === undefined) return;
@@ -314,6 +316,8 @@ function authReason(status: number): string {
 function firstField(errors: ApiErrorEntry[]): string | undefined {
   return errors.find((e) => e.field !== undefined)?.field;
 }
+
+const allApplied = (): RowOutcome => APPLIED;
 
 /** Every row of a batch with its outcome, in operation order. */
 function rowsOf(batch: Batch, outcomeOf: (rel: Relationship) => RowOutcome): RowSettlement[] {

@@ -11,10 +11,15 @@ export interface RowSettlement {
   outcome: Extract<Outcome, { kind: "applied" } | { kind: "failed" } | { kind: "skipped" }>;
 }
 
+/** Why a transport sends nothing more: a 401/403, or an outage that outlasted --give-up-after (issue 9). */
+export type TransportHalt = { kind: "auth"; status: number; reason: string } | { kind: "gave-up"; reason: string };
+
 /** What became of every row of one batch (including rows of sub-batches made while isolating bad ones). */
 export interface BatchSettlement {
   batch: Batch;
   rows: RowSettlement[];
+  /** Set when the transport had halted by the time this batch settled: the run stops sending (issue 11). */
+  halt?: TransportHalt;
 }
 
 /** Running counters of the transport. */
@@ -27,17 +32,16 @@ export interface SendStats {
 
 /** Something that delivers batches; the Track API sender is one, a Data Pipelines route may be another. */
 export interface BatchTransport {
-  /** Delivers one batch and settles every row it carries. Never throws for API answers; a 401/403 sets `stopped`. */
+  /**
+   * Delivers one batch and settles every row it carries. Never throws for API answers. Once a 401/403 or an
+   * outage has halted the transport, the settlement carries the halt and every later send settles its rows skipped.
+   */
   send(batch: Batch): Promise<BatchSettlement>;
   readonly stats: SendStats;
-  /** Set once a 401/403 has stopped the run: every later send settles its rows as skipped. */
-  readonly stopped: { status: number; reason: string } | undefined;
   /** Aborts requests in flight (second Ctrl-C). */
   abort(): void;
   /** issue 9: ends every wait (backoff, Retry-After, rate limit) at once, settling those rows skipped; requests in flight finish (first Ctrl-C). */
   stopWaiting(): void;
-  /** issue 9: set once no request succeeded for giveUpAfterMs: every later send settles its rows skipped with this reason. */
-  readonly gaveUp: string | undefined;
   close(): Promise<void>;
 }
 

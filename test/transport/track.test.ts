@@ -327,9 +327,11 @@ describe("createTrackTransport: stopping", () => {
       { kind: "skipped", reason },
       { kind: "skipped", reason },
     ]);
-    expect(transport.stopped).toEqual({ status: 401, reason });
+    // The halt arrives in the settlement (issue 11): the pipeline reads it there.
+    expect(refused.halt).toEqual({ kind: "auth", status: 401, reason });
     const later = await transport.send(batchOf(objectOp("c", ["z"], 4)));
     expect(later.rows).toEqual([{ index: 4, line: 4, outcome: { kind: "skipped", reason } }]);
+    expect(later.halt).toEqual({ kind: "auth", status: 401, reason });
     expect(outcomes(await slow)).toEqual({ 1: "applied" });
     expect(server.received).toHaveLength(2);
   });
@@ -341,6 +343,7 @@ describe("createTrackTransport: stopping", () => {
     const s = await transport.send(batchOf(objectOp("a", ["1", "2"], 1), objectOp("b", ["3"], 3)));
     const reason = "permission refused (403): check CIO_SITE_ID and CIO_API_KEY";
     expect(outcomes(s)).toEqual({ 1: `skipped: ${reason}`, 2: `skipped: ${reason}`, 3: "applied" });
+    expect(s.halt).toEqual({ kind: "auth", status: 403, reason });
     expect(server.received).toHaveLength(2);
   });
 
@@ -425,7 +428,7 @@ describe("createTrackTransport: secrets", () => {
     const { transport, infos } = await setup(echo, { isolate: false, maxRetries: 0 });
     const settlements: BatchSettlement[] = [];
     for (let i = 0; i < 6; i++) settlements.push(await transport.send(batchOf(objectOp("a", ["1"], i + 1))));
-    const text = JSON.stringify({ settlements: settlements.map((s) => s.rows), infos, stopped: transport.stopped });
+    const text = JSON.stringify({ settlements: settlements.map((s) => s.rows), infos, halts: settlements.map((s) => s.halt) });
     expect(settlements.map((s) => s.rows[0]?.outcome.kind)).toEqual(["failed", "failed", "failed", "failed", "failed", "skipped"]);
     for (const secret of [KEY, SITE, BASIC.slice(6)]) expect(text).not.toContain(secret);
   });
@@ -478,12 +481,13 @@ describe("createTrackTransport: outages and waits (issue 9 §4)", () => {
     });
     const s = await transport.send(batchOf(objectOp("a", ["1", "2"], 1)));
     expect(s.rows.map((r) => r.outcome.kind)).toEqual(["skipped", "skipped"]);
-    expect(transport.gaveUp).toMatch(/gave up after 60 s without a successful request/);
+    expect(s.halt).toEqual({ kind: "gave-up", reason: expect.stringMatching(/gave up after 60 s without a successful request/) as string });
     const waited = clock.slept.reduce((a, b) => a + b, 0);
     expect(waited).toBeGreaterThanOrEqual(60_000);
     expect(waited).toBeLessThan(60_000 + 5_000 + 1);
     const later = await transport.send(batchOf(objectOp("b", ["3"], 3)));
-    expect(later.rows.map((r) => r.outcome)).toEqual([{ kind: "skipped", reason: transport.gaveUp }]);
+    expect(later.rows.map((r) => r.outcome)).toEqual([{ kind: "skipped", reason: s.halt?.reason }]);
+    expect(later.halt).toEqual(s.halt);
   });
 
   it("a success resets the outage clock", async () => {
@@ -501,8 +505,8 @@ describe("createTrackTransport: outages and waits (issue 9 §4)", () => {
     for (let i = 0; i < 4; i++) {
       const s = await transport.send(batchOf(objectOp(`o${i}`, [String(i)], i + 1)));
       expect(s.rows[0]?.outcome.kind).toBe("applied");
+      expect(s.halt).toBeUndefined();
     }
-    expect(transport.gaveUp).toBeUndefined();
   });
 
   it("stopWaiting() ends a 3,600 s Retry-After at once: the rows are skipped as interrupted", async () => {
