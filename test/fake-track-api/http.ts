@@ -51,6 +51,26 @@ export const obj = (id: string, typeId = "1"): ObjectIds => ({ object_type_id: t
 /** The Basic auth header for site:key. */
 export const basic = (site = "site", key = "key"): string => `Basic ${Buffer.from(`${site}:${key}`).toString("base64")}`;
 
+/** The Data Pipelines Basic auth header: the source key as user, an empty password. */
+export const pipelinesBasic = (key = "pipelines-key"): string => `Basic ${Buffer.from(`${key}:`).toString("base64")}`;
+
+/** A Data Pipelines group call in the relationships doc's form (objectTypeId at the top, attributes in context.relationshipTraits). */
+export function groupCall(userId: string, groupId: string, attributes?: Record<string, unknown>, objectTypeId = "1"): Record<string, unknown> {
+  return { type: "group", userId, groupId, objectTypeId, ...(attributes !== undefined && { context: { relationshipTraits: attributes } }) };
+}
+
+/** A Data Pipelines "Relationship Deleted" track call. */
+export function deleteCall(userId: string, objectId: string, objectTypeId: number | string = 1): Record<string, unknown> {
+  return { type: "track", userId, event: "Relationship Deleted", properties: { objectId, objectTypeId } };
+}
+
+/** A group call whose compact JSON is exactly `target` bytes (padded in one attribute). */
+export function groupCallOfSize(target: number, userId = "u1", groupId = "acme"): Record<string, unknown> {
+  const bare = Buffer.byteLength(JSON.stringify(groupCall(userId, groupId, { pad: "" })));
+  if (target < bare) throw new Error(`no group call of ${target} bytes can be built`);
+  return groupCall(userId, groupId, { pad: "x".repeat(target - bare) });
+}
+
 /** What a POST got back. */
 export interface Answer {
   status: number;
@@ -63,9 +83,9 @@ export interface Answer {
 export async function post(
   api: Pick<FakeTrackApi, "url">,
   body: unknown,
-  opts: { path?: string; auth?: string | null; signal?: AbortSignal; method?: "POST" | "GET" } = {},
+  opts: { path?: string; auth?: string | null; signal?: AbortSignal; method?: "POST" | "GET"; headers?: Record<string, string> } = {},
 ): Promise<Answer> {
-  const headers: Record<string, string> = { "content-type": "application/json" };
+  const headers: Record<string, string> = { "content-type": "application/json", ...opts.headers };
   const auth = opts.auth === undefined ? basic() : opts.auth;
   if (auth !== null) headers["authorization"] = auth;
   const res = await request(`${api.url}${opts.path ?? "/api/v2/batch"}`, {

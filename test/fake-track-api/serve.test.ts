@@ -3,7 +3,7 @@ import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { basic, obj, objectOp, post } from "./http.js";
+import { basic, groupCall, obj, objectOp, pipelinesBasic, post } from "./http.js";
 
 const SERVE = fileURLToPath(new URL("./serve.ts", import.meta.url));
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -34,7 +34,7 @@ async function urlOf(s: ReturnType<typeof serve>): Promise<string> {
 
 describe("serve.ts", () => {
   it("prints its URL, applies what it receives, and prints a summary on SIGINT", async () => {
-    const s = serve(["--port", "0", "--site-id", "s", "--api-key", "k", "--latency", "1-5", "--rate-limit", "100"]);
+    const s = serve(["--port", "0", "--site-id", "s", "--api-key", "k", "--latency", "1-5", "--rate-limit", "100", "--pipelines-api-key", "pk"]);
     const url = await urlOf(s);
     const res = await post(
       { url },
@@ -43,12 +43,18 @@ describe("serve.ts", () => {
     );
     expect(res.status).toBe(200);
     expect((await post({ url }, { batch: [] }, { auth: basic("s", "wrong") })).status).toBe(401);
+    const strict = { "x-strict-mode": "1" };
+    const viaPipelines = await post({ url }, { batch: [groupCall("3", "acme")] }, { path: "/v1/batch", auth: pipelinesBasic("pk"), headers: strict });
+    expect(viaPipelines.status).toBe(200);
     s.child.kill("SIGINT");
     const [code] = await once(s.child, "exit");
     expect(code).toBe(0);
     const lines = s.out().trim().split("\n");
-    expect(lines).toHaveLength(2);
-    expect(lines[1]).toMatch(/^fake Track API: 2 relationships held across 1 objects; 2 requests, 1 ops applied/);
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toBe(`fake Data Pipelines API listening on ${url}/v1`);
+    expect(lines[2]).toMatch(
+      /^fake Track API: 3 relationships held across 1 objects; 3 requests, 1 ops applied, .*; Data Pipelines: 1 calls accepted$/,
+    );
     expect(s.err()).toContain("POST /api/v2/batch 200");
   });
 

@@ -13,7 +13,8 @@ const USAGE = `usage: serve.ts [--port 4010] [--site-id site] [--api-key key] [-
   [--rate-503 P] [--rate-504 P] [--reset-rate P] [--hang-rate P] [--poison-person ID]... [--poison-object ID]...
   [--revoke-after N] [--redirect /eu] [--errors-as-200] [--quiet]
   App API: [--app-api-key app-key] [--page-size 100] [--last-next empty|absent] [--repeat-pages]
-  [--app-rate-limit 10 (0: none)] [--visibility-delay MS]`;
+  [--app-rate-limit 10 (0: none)] [--visibility-delay MS]
+  Data Pipelines (<url>/v1): [--pipelines-api-key pipelines-key]`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -59,6 +60,7 @@ try {
       "repeat-pages": { type: "boolean" },
       "app-rate-limit": { type: "string" },
       "visibility-delay": { type: "string" },
+      "pipelines-api-key": { type: "string", default: "pipelines-key" },
     },
   });
 } catch (e) {
@@ -125,6 +127,7 @@ try {
     seed: num("seed", str("seed")) ?? 1,
     faults: settings,
     app,
+    pipelinesApiKey: str("pipelines-api-key") ?? "pipelines-key",
     ...(visibilityDelayMs !== undefined && { visibilityDelayMs }),
     // A rehearsal may run for a long time; the request log is for tests, so keep only a tail.
     maxRecordedRequests: 1_000,
@@ -141,12 +144,15 @@ try {
 }
 
 process.stdout.write(`fake Track API listening on ${api.url}\n`);
+// serve.test.ts reads the first line; the Data Pipelines URL comes second.
+process.stdout.write(`fake Data Pipelines API listening on ${api.pipelines.url}\n`);
 
 const stop = (): void => {
   const { state, counters } = api;
   process.stdout.write(
     `fake Track API: ${state.size} relationships held across ${state.objectCount} objects; ` +
-      `${counters.received} requests, ${counters.appliedOps} ops applied, ${counters.invalidOps + counters.poisonedOps} ops refused\n`,
+      `${counters.received} requests, ${counters.appliedOps} ops applied, ${counters.invalidOps + counters.poisonedOps} ops refused; ` +
+      `Data Pipelines: ${api.pipelines.counters.acceptedCalls} calls accepted\n`,
   );
   void api.close().then(() => process.exit(0));
 };

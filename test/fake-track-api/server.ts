@@ -8,6 +8,8 @@ import type { Fault, FaultSettings, RetryAfter } from "./faults.js";
 import { RelationshipState } from "./state.js";
 import { BATCH_LIMIT_BYTES, OP_LIMIT_BYTES, validateOp } from "./validation.js";
 import type { OpError, ValidOp } from "./validation.js";
+import { PIPELINES_CALL_LIMIT_BYTES, PIPELINES_REQUEST_LIMIT_BYTES, PIPELINES_ROUTE, STRICT_MODE_HEADER, answerPipelines } from "./pipelines.js";
+import type { CallForm, CallVerdict, PipelinesEndpoint, PipelinesWrite } from "./pipelines.js";
 
 /** How to start the fake. */
 export interface FakeOptions {
@@ -50,6 +52,75 @@ export interface FakeOptions {
   /** Standing App API faults and script, as for the Track side (`api.app.faults`). */
   appFaults?: FaultSettings;
   appScript?: Fault[];
+  /** Data Pipelines source key, accepted as the Basic-auth user with an empty password (default "pipelines-key"). */
+  pipelinesApiKey?: string;
+  /** Standing Data Pipelines faults and script (`api.pipelines.faults`; poison and dropWritesFor act on calls). */
+  pipelinesFaults?: FaultSettings;
+  pipelinesScript?: Fault[];
+}
+
+/** One Data Pipelines call the fake judged (issue 15), so tests can assert what was sent and in which form. */
+export interface PipelinesCall {
+  /** The `seq` of the request that carried it. */
+  requestSeq: number;
+  endpoint: PipelinesEndpoint;
+  /** Its index in the batch (0 on /group and /track). */
+  index: number;
+  /** Whether the request carried `X-Strict-Mode: 1`. */
+  strict: boolean;
+  /** The call as sent. */
+  call: unknown;
+  verdict: CallVerdict;
+  /** Where a good call carried its object type and attributes (undefined for a bad call). */
+  form: CallForm | undefined;
+  /** The write a call asks for (also for a poison call; undefined for a call too bad to read). */
+  write: PipelinesWrite | undefined;
+  /** Whether it was accepted: a good call of a request answered 200 (a dropWritesFor write is accepted yet never stored). */
+  accepted: boolean;
+}
+
+/** Running figures of the Data Pipelines side. */
+export interface PipelinesCounters {
+  received: number;
+  /** Requests with `X-Strict-Mode: 1`, and without. */
+  strict: number;
+  permissive: number;
+  /** Requests with bad or missing Basic auth or a revoked key (401 when strict, a silent 200 otherwise). */
+  unauthorized: number;
+  /** Bodies over 500,000 bytes on /batch or 32,000 on /group and /track, whatever the answer. */
+  oversizeBodies: number;
+  /** Calls over 32,000 bytes. */
+  oversizeCalls: number;
+  /** Calls refused by validation (oversize and unsupported ones included). */
+  invalidCalls: number;
+  /** Calls refused because they carried a poison id. */
+  poisonedCalls: number;
+  /** Good calls accepted (a strict 400 accepts none). */
+  acceptedCalls: number;
+  /** Permissive requests answered 200 but dropped whole: bad auth, too big, not a batch. */
+  droppedRequests: number;
+  /** Bad calls answered 200 and dropped, in permissive mode. */
+  droppedCalls: number;
+  /** Accepted writes never stored because of `dropWritesFor`. */
+  droppedRelationships: number;
+  resets: number;
+  hangs: number;
+  byStatus: Record<number, number>;
+}
+
+/** The Data Pipelines side of the fake workspace (issue 15): same server, paths `/v1/batch|group|track`, same state. */
+export interface FakePipelinesApi {
+  /** `<fake url>/v1`, what the client's --pipelines-url takes (the real one is `https://cdp.customer.io/v1`). */
+  url: string;
+  /** The source key accepted as the Basic-auth user. */
+  apiKey: string;
+  /** Faults of Data Pipelines requests only. */
+  faults: FaultController;
+  /** The Data Pipelines requests, also found in `api.requests` (live array). */
+  requests: ReceivedRequest[];
+  /** Every call judged, in arrival order (live array). */
+  calls: PipelinesCall[];
+  counters: PipelinesCounters;
 }
 
 /** The App API side of the fake workspace (issue 12). */
@@ -133,6 +204,8 @@ export interface FakeTrackApi {
   counters: Counters;
   /** The App API reading `state` (Bearer auth, pages, 10 requests/s, visibility delay). */
   app: FakeAppApi;
+  /** The Data Pipelines API writing `state` (Basic auth with the source key, strict and permissive mode). */
+  pipelines: FakePipelinesApi;
 }
 
 const ROUTE = /^(.*)\/api\/v2\/(batch|entity)$/;
@@ -192,6 +265,33 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
     set(update) {
       appSettings = { ...appSettings, ...update };
       if ("rateLimit" in update) appBucket = appBucketOf(appSettings);
+    },
+  };
+  const pipelinesFaults = new FaultController(now, options.seed ?? 1);
+  if (options.pipelinesFaults) pipelinesFaults.set(options.pipelinesFaults);
+  if (options.pipelinesScript) pipelinesFaults.script(options.pipelinesScript);
+  const pipelines: FakePipelinesApi = {
+    url: "",
+    apiKey: options.pipelinesApiKey ?? "pipelines-key",
+    faults: pipelinesFaults,
+    requests: [],
+    calls: [],
+    counters: {
+      received: 0,
+      strict: 0,
+      permissive: 0,
+      unauthorized: 0,
+      oversizeBodies: 0,
+      oversizeCalls: 0,
+      invalidCalls: 0,
+      poisonedCalls: 0,
+      acceptedCalls: 0,
+      droppedRequests: 0,
+      droppedCalls: 0,
+      droppedRelationships: 0,
+      resets: 0,
+      hangs: 0,
+      byStatus: {},
     },
   };
   const sockets = new Set<Socket>();
@@ -353,6 +453,8 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rec = record(req);
     const parsedUrl = new URL(req.url ?? "/", "http://fake");
+    const pipelinesRoute = PIPELINES_ROUTE.exec(parsedUrl.pathname);
+    if (pipelinesRoute !== null && served(pipelinesRoute[1] ?? "")) return handlePipelines(rec, req, res, pipelinesRoute[2] as PipelinesEndpoint);
     const appRoute = APP_ROUTE.exec(parsedUrl.pathname);
     if (appRoute !== null && served(appRoute[1] ?? "")) return handleAppRequest(rec, req, res, appRoute, parsedUrl.searchParams);
     const route = ROUTE.exec(parsedUrl.pathname);
@@ -441,6 +543,115 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
     else handleEntity(rec, res, fault.errorsBody);
   }
 
+  /** Latency, hang and reset of a Data Pipelines request; false when the request is settled (or the fake closed). */
+  async function pipelinesPreamble(rec: ReceivedRequest, req: IncomingMessage, fault: Fault, mark: (kind: string) => void): Promise<boolean> {
+    if (fault.latencyMs !== undefined && fault.latencyMs > 0) {
+      rec.latencyMs = fault.latencyMs;
+      if (!(await sleep(fault.latencyMs))) return false;
+    }
+    if (fault.hang) {
+      mark("hang");
+      rec.outcome = "hang";
+      pipelines.counters.hangs += 1;
+      req.resume();
+      settle(rec);
+      return false;
+    }
+    if (fault.reset) {
+      mark("reset");
+      req.socket.destroy();
+      rec.outcome = "reset";
+      pipelines.counters.resets += 1;
+      settle(rec);
+      return false;
+    }
+    return true;
+  }
+
+  /** Basic auth with the source key as user and an empty password (spec: securitySchemes.Basic-Auth, "API_key:"). */
+  function pipelinesAuthorized(header: string | undefined): boolean {
+    const m = /^basic\s+(\S+)\s*$/i.exec(header ?? "");
+    return m !== null && Buffer.from(m[1] ?? "", "base64").toString("utf8") === `${pipelines.apiKey}:`;
+  }
+
+  /** Records the calls a request carried and applies the good ones when the answer says so. */
+  function settlePipelinesCalls(rec: ReceivedRequest, endpoint: PipelinesEndpoint, strict: boolean, a: ReturnType<typeof answerPipelines>): void {
+    const c = pipelines.counters;
+    const calls: unknown[] = endpoint === "batch" ? ((rec.body as { batch: unknown[] } | undefined)?.batch ?? []) : [rec.body];
+    a.verdicts.forEach((verdict, index) => {
+      const accepted = verdict.ok && a.applyGood;
+      if (!verdict.ok) {
+        if (verdict.problem === "poison") c.poisonedCalls += 1;
+        else c.invalidCalls += 1;
+        if (verdict.problem === "too_large") c.oversizeCalls += 1;
+        if (!strict) c.droppedCalls += 1;
+      }
+      const write = verdict.write;
+      if (accepted && write !== undefined) {
+        c.acceptedCalls += 1;
+        if ((pipelinesFaults.settings.dropWritesFor ?? []).includes(write.person.value)) c.droppedRelationships += 1;
+        else if (options.applyState !== false) {
+          if (write.action === "add") state.add(write.object, write.person, write.attributes);
+          else state.delete(write.object, write.person);
+        }
+      }
+      const form = verdict.ok ? verdict.form : undefined;
+      pipelines.calls.push({ requestSeq: rec.seq, endpoint, index, strict, call: calls[index], verdict, form, write, accepted });
+    });
+    const max = options.maxRecordedRequests;
+    if (max !== undefined && pipelines.calls.length > max) pipelines.calls.splice(0, pipelines.calls.length - max);
+  }
+
+  /** A Data Pipelines request (issue 15): faults, rate limit, Basic auth, then strict or permissive judgement (README.md). */
+  async function handlePipelines(rec: ReceivedRequest, req: IncomingMessage, res: ServerResponse, endpoint: PipelinesEndpoint): Promise<void> {
+    const c = pipelines.counters;
+    c.received += 1;
+    pipelines.requests.push(rec);
+    const max = options.maxRecordedRequests;
+    if (max !== undefined && pipelines.requests.length > max) pipelines.requests.splice(0, pipelines.requests.length - max);
+    const reply = (status: number, body?: string | object, headers?: OutgoingHttpHeaders): void => {
+      c.byStatus[status] = (c.byStatus[status] ?? 0) + 1;
+      answer(rec, res, status, body, headers);
+    };
+    if (req.method !== "POST") {
+      await readBody(req, rec);
+      return reply(405, "Method Not Allowed", { allow: "POST" });
+    }
+    const strict = req.headers[STRICT_MODE_HEADER] === "1";
+    if (strict) c.strict += 1;
+    else c.permissive += 1;
+    const { fault, source, revoked } = pipelinesFaults.next();
+    const mark = (kind: string, from: "script" | "rate" | "none" | "setting" = source): void => {
+      rec.fault = { source: from === "none" ? "setting" : from, kind };
+    };
+    if (!(await pipelinesPreamble(rec, req, fault, mark))) return;
+    await readBody(req, rec);
+    if (rec.bytes > (endpoint === "batch" ? PIPELINES_REQUEST_LIMIT_BYTES : PIPELINES_CALL_LIMIT_BYTES)) c.oversizeBodies += 1;
+    if (fault.status !== undefined) {
+      mark(`status ${fault.status}`);
+      const headers: OutgoingHttpHeaders = fault.retryAfter === undefined ? {} : { "retry-after": retryAfterHeader(fault.retryAfter) };
+      const body = fault.body ?? (fault.status === 401 ? undefined : `${fault.status} ${STATUS_CODES[fault.status] ?? ""}`.trim());
+      return reply(fault.status, body, headers);
+    }
+    if (!pipelinesFaults.takeToken()) {
+      mark("rate limit", "setting");
+      return reply(429, "429 Too Many Requests", { "retry-after": "1" });
+    }
+    if (revoked) mark("revoked key", "setting");
+    if (revoked || !pipelinesAuthorized(req.headers.authorization)) {
+      c.unauthorized += 1;
+      if (strict) return reply(401);
+      // Permissive mode answers 200 even to bad credentials (spec: strict mode is what returns 401).
+      c.droppedRequests += 1;
+      return reply(200, {});
+    }
+    if (options.countOnly === true) return reply(200, {});
+    const a = answerPipelines(endpoint, rec.bytes, rec.body, strict, pipelinesFaults.settings.poison);
+    settlePipelinesCalls(rec, endpoint, strict, a);
+    if (!strict && a.requestError !== undefined) c.droppedRequests += 1;
+    reply(a.status, a.body);
+  }
+
   /** The documented 429: `{"errors":[{"detail":"rate limited to N requests per 1s (reference …)","status":"429"}]}`. */
   const rateLimited = (rec: ReceivedRequest): AppAnswer => {
     const per = appSettings.rateLimit?.perSecond ?? 10;
@@ -520,6 +731,7 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
     server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
   });
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  pipelines.url = `${url}/v1`;
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -532,5 +744,5 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
     return closed;
   };
 
-  return { url, close, state, requests, faults, counters, app };
+  return { url, close, state, requests, faults, counters, app, pipelines };
 }
