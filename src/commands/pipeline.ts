@@ -6,6 +6,7 @@ import { ColumnError, createMapper, type Mapper, type MappingOptions } from "../
 import type { Action, Outcome, Relationship } from "../model/types.js";
 import { looksLikeEmail } from "../model/validate.js";
 import { batchPairs, PairsInFlight } from "../plan/pairs.js";
+import type { Encoder } from "../plan/encoder.js";
 import { createPlanner } from "../plan/planner.js";
 import { MAX_BATCH_BYTES, type Batch, type PlanEvent, type PlanStats } from "../plan/types.js";
 import type { BatchSettlement, BatchTransport } from "../transport/types.js";
@@ -51,6 +52,8 @@ export interface PipelineOptions {
   mapper?: Mapper;
   /** Count object types and distinct people/objects (for the delete question); costs a Set insert per row. */
   countSides?: boolean;
+  /** The destination's wire format and limits (--via), shared by planner and transport; default Track's. */
+  encoder?: Encoder;
   resume?: SettledRows;
   journal?: JournalWriter;
   /** Called often with running figures, for the progress display. */
@@ -327,6 +330,7 @@ async function run(o: PipelineOptions, state: PipelineState): Promise<PipelineRe
     groupBy: o.input.groupBy,
     windowSize: o.input.windowSize,
     maxBatchBytes: o.input.batchBytes,
+    ...(o.encoder !== undefined ? { encoder: o.encoder } : {}),
     ...(o.resume !== undefined ? { exclude: (index: number) => o.resume?.isSettled(index) === true } : {}),
   });
 

@@ -4,7 +4,8 @@ import { UsageError } from "../errors.js";
 /** Replaces every occurrence of the given secrets with "***": the last guard before text leaves the process. */
 export function redactor(secrets: readonly (string | undefined)[]): (text: string) => string {
   // Very short values would redact innocent text; credentials are never that short.
-  const list = secrets.filter((s): s is string => s !== undefined && s.length >= 4);
+  // Longest first: a site id inside an API key must not mask part of the key and leave the rest showing.
+  const list = secrets.filter((s): s is string => s !== undefined && s.length >= 4).sort((a, b) => b.length - a.length);
   if (list.length === 0) return (text) => text;
   return (text) => {
     let out = text;

@@ -1,8 +1,8 @@
-// One HTTP exchange for Customer.io's read APIs (issue 12): a request goes through the shared rate
-// limiter, is retried with backoff on 429/5xx/timeouts/network errors, honours Retry-After (capped),
-// times out per attempt, follows only trusted redirects, and reports nothing that holds a secret.
-// Built from the Track sender's pieces (src/transport/retry.ts, rate-limiter.ts, response.ts), not a
-// copy of them; moving the Track sender onto it is a later step.
+// One HTTP exchange for every Customer.io API cio-rel speaks (issues 11, 12): the App API reader and the
+// batch senders (Track, Data Pipelines) all go through it. A request goes through the shared rate limiter,
+// is retried with backoff on 408/429/5xx/timeouts/network errors, honours Retry-After (capped, holding
+// every request), times out per attempt (answer body included), follows only trusted redirects, can stop
+// for good (a 401, an outage, Ctrl-C) and reports nothing that holds a secret: redaction is done here once.
 import { setTimeout as delay } from "node:timers/promises";
 import { Agent, request, type Dispatcher } from "undici";
 import { UsageError } from "../errors.js";
@@ -10,14 +10,17 @@ import { redactor } from "../commands/secrets.js";
 import { createRateLimiter, type RateLimiter, type Sleep } from "../transport/rate-limiter.js";
 import { bodySnippet, statusText } from "../transport/response.js";
 import { backoffDelay, DEFAULT_BACKOFF, DEFAULT_TIMEOUT_MS, parseRetryAfter, RETRYABLE_STATUSES } from "../transport/retry.js";
-import { describeNetworkError, MAX_RETRY_AFTER_MS } from "../transport/track.js";
 
-/** Redirect hops followed for one request. */
+/** Redirect hops followed for one request (issue 4). */
 export const MAX_REDIRECTS = 5;
-/** The longest Retry-After honoured (the Track sender's cap, issue 9): a longer one waits this long. */
-export { MAX_RETRY_AFTER_MS };
-/** Most of an answer body kept; the rest is read and dropped so the connection can be reused. */
+/** issue 9: the longest Retry-After honoured; a larger value (or date) waits this long, then retries. */
+export const MAX_RETRY_AFTER_MS = 120_000;
+/** Most of an answer body kept by default; the rest is read and dropped so the connection can be reused. */
 const MAX_BODY_CHARS = 16 * 1024 * 1024;
+/** Reason of requests that abort() or stopWaiting() cut short. */
+export const INTERRUPTED = "interrupted";
+/** Redirect statuses followed by default; a POST sender passes [307, 308], which keep the method and body. */
+const REDIRECTS: readonly number[] = [301, 302, 303, 307, 308];
 
 /** One attempt as --verbose logs it: never a header, so never a credential. */
 export interface ExchangeInfo {
@@ -50,11 +53,25 @@ export interface ExchangeOptions {
   maxRetryAfterMs?: number;
   /** Connections kept alive (default 8). */
   connections?: number;
+  /** Statuses followed as redirects (default 301, 302, 303, 307, 308); others are answers. */
+  redirectStatuses?: readonly number[];
+  /** Most characters of an answer body kept (default 16 MiB). */
+  maxBodyChars?: number;
+  /** Whether the reason of a request that ran out of retries quotes the last answer's body (default true). */
+  quoteBodyOnRetryFailure?: boolean;
+  /** issue 9: stop for good once no request has succeeded for this long (default Infinity: never). */
+  giveUpAfterMs?: number;
   dispatcher?: Dispatcher;
   now?: () => number;
   sleep?: Sleep;
   random?: () => number;
   onRequest?: (info: ExchangeInfo) => void;
+}
+
+/** What one send adds to the exchange's settings. */
+export interface SendExtras {
+  /** Told of every attempt of this request, after the exchange's own onRequest. */
+  onAttempt?: (info: ExchangeInfo) => void;
 }
 
 /** How one request ended once retries and redirects are done. */
@@ -63,26 +80,42 @@ export type ExchangeResult =
   | { kind: "answer"; status: number; body: string }
   /** Retries used up on 429/5xx/network trouble, or a refused redirect. */
   | { kind: "failed"; status: number | undefined; reason: string }
-  | { kind: "aborted" };
+  /** abort() or stopWaiting() ended it, or came before it started. */
+  | { kind: "aborted" }
+  /** Nothing may be sent any more: stop() was called (a 401) or the outage lasted giveUpAfterMs. */
+  | { kind: "stopped"; reason: string };
 
 /** Running counters of an exchange. */
 export interface ExchangeStats {
   requests: number;
   retries: number;
+  /** Request body bytes put on the wire, retries included. */
+  bytesSent: number;
 }
 
 /** The exchange: `send` one request at a time per caller; everything shares the limiter. */
 export interface Exchange {
-  send(method: "GET" | "POST", pathAndQuery: string, body?: string): Promise<ExchangeResult>;
+  send(method: "GET" | "POST", pathAndQuery: string, body?: string, extras?: SendExtras): Promise<ExchangeResult>;
   readonly stats: ExchangeStats;
   readonly limiter: RateLimiter;
   /** Aborts requests in flight and waits. */
   abort(): void;
+  /** issue 9: ends every wait (backoff, Retry-After, the limiter) at once; requests in flight finish; later sends are aborted. */
+  stopWaiting(): void;
+  /** Every later send (and each one waiting for its turn) ends as `stopped` with this reason; the first reason stays. */
+  stop(reason: string): void;
+  /** issue 9: set once no request succeeded for giveUpAfterMs. */
+  readonly gaveUp: string | undefined;
+  /** Replaces secrets in a text with "***" (the exchange's secrets). */
+  redact(text: string): string;
   close(): Promise<void>;
 }
 
 type Attempt =
   { status: number; body: string; location: string | undefined; retryAfter: string | string[] | undefined } | { error: string; aborted: boolean };
+
+/** Why a send may not go on, if so. */
+type Halt = { kind: "aborted" } | { kind: "stopped"; reason: string };
 
 /** Creates an exchange over its own undici Agent (or the injected dispatcher). */
 export function createExchange(o: ExchangeOptions): Exchange {
@@ -92,6 +125,10 @@ export function createExchange(o: ExchangeOptions): Exchange {
   const baseMs = o.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs;
   const capMs = o.backoffCapMs ?? DEFAULT_BACKOFF.capMs;
   const maxRetryAfterMs = o.maxRetryAfterMs ?? MAX_RETRY_AFTER_MS;
+  const redirects = o.redirectStatuses ?? REDIRECTS;
+  const maxBodyChars = o.maxBodyChars ?? MAX_BODY_CHARS;
+  const quoteBody = o.quoteBodyOnRetryFailure ?? true;
+  const giveUpAfterMs = o.giveUpAfterMs ?? Infinity;
   const now = o.now ?? Date.now;
   const sleep: Sleep = o.sleep ?? ((ms, signal) => delay(ms, undefined, signal ? { signal } : {}));
   const random = o.random ?? Math.random;
@@ -103,13 +140,40 @@ export function createExchange(o: ExchangeOptions): Exchange {
       : undefined;
   const dispatcher: Dispatcher = o.dispatcher ?? (own as Agent);
   const halt = new AbortController();
-  const limiter = createRateLimiter({ ratePerSecond: o.ratePerSecond, now, sleep, signal: halt.signal });
-  const stats: ExchangeStats = { requests: 0, retries: 0 };
+  // issue 9: the first Ctrl-C ends every wait at once (backoff, Retry-After, the limiter); requests in flight finish.
+  const waits = new AbortController();
+  const waitSignal = AbortSignal.any([halt.signal, waits.signal]);
+  const limiter = createRateLimiter({ ratePerSecond: o.ratePerSecond, now, sleep, signal: waitSignal });
+  const stats: ExchangeStats = { requests: 0, retries: 0, bytesSent: 0 };
+  let stopReason: string | undefined;
+  /** When a request last succeeded (any answer that is not retried), or the first request started. */
+  let lastSuccessAt: number | undefined;
+  let gaveUp: string | undefined;
 
-  async function attempt(method: string, url: URL, body: string | undefined, n: number): Promise<Attempt> {
+  /** Why nothing more may be sent, if so: Ctrl-C first, then stop(), then an outage. */
+  const halted = (): Halt | undefined =>
+    halt.signal.aborted || waits.signal.aborted
+      ? { kind: "aborted" }
+      : stopReason !== undefined
+        ? { kind: "stopped", reason: stopReason }
+        : gaveUp !== undefined
+          ? { kind: "stopped", reason: gaveUp }
+          : undefined;
+
+  /** issue 9: whether the outage has lasted giveUpAfterMs; sets gaveUp, which stops every send. */
+  function outageOver(): boolean {
+    if (gaveUp !== undefined) return true;
+    if (lastSuccessAt === undefined || now() - lastSuccessAt < giveUpAfterMs) return false;
+    gaveUp = `not sent: gave up after ${Math.round(giveUpAfterMs / 1000)} s without a successful request (an outage?)`;
+    return true;
+  }
+
+  async function attempt(method: string, url: URL, body: string | undefined, n: number, extras: SendExtras | undefined): Promise<Attempt> {
+    // One deadline for the whole attempt, answer body included, so a trickling body is abandoned too.
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([timeout, halt.signal]);
     stats.requests++;
+    if (body !== undefined) stats.bytesSent += Buffer.byteLength(body);
     const started = now();
     let result: Attempt;
     try {
@@ -123,17 +187,20 @@ export function createExchange(o: ExchangeOptions): Exchange {
       const location = res.headers.location;
       result = {
         status: res.statusCode,
-        body: await readCapped(res.body),
+        // Masked before anything reads or cuts it: a key cut in half by a later snippet would escape the mask.
+        body: redact(await readCapped(res.body, maxBodyChars)),
         location: Array.isArray(location) ? location[0] : location,
         retryAfter: res.headers["retry-after"],
       };
     } catch (err) {
-      const aborted = halt.signal.aborted;
-      const error = aborted ? "interrupted" : timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(err);
+      const aborted = halt.signal.aborted && !timeout.aborted;
+      const error = aborted ? INTERRUPTED : timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(err);
       result = { error: redact(error), aborted };
     }
     const info = { method, url: redact(url.href), at: started, ms: now() - started, attempt: n };
-    o.onRequest?.("error" in result ? { ...info, status: undefined, error: result.error } : { ...info, status: result.status });
+    const told: ExchangeInfo = "error" in result ? { ...info, status: undefined, error: result.error } : { ...info, status: result.status };
+    o.onRequest?.(told);
+    extras?.onAttempt?.(told);
     return result;
   }
 
@@ -155,45 +222,58 @@ export function createExchange(o: ExchangeOptions): Exchange {
   }
 
   return {
-    async send(method, pathAndQuery, body) {
+    async send(method, pathAndQuery, body, extras) {
       let url = new URL(pathAndQuery.replace(/^\/+/, ""), base);
       let hops = 0;
       let retry = 0;
       for (;;) {
+        let why = halted();
+        if (why !== undefined) return why;
         try {
           await limiter.acquire();
         } catch {
-          return { kind: "aborted" };
+          return halted() ?? { kind: "aborted" };
         }
-        const r = await attempt(method, url, body, retry + 1);
+        if (outageOver()) return { kind: "stopped", reason: gaveUp as string };
+        // A 401 elsewhere or an abort may have come while this one queued.
+        why = halted();
+        if (why !== undefined) return why;
+        lastSuccessAt ??= now();
+        const r = await attempt(method, url, body, retry + 1, extras);
         let failure: string;
         let status: number | undefined;
         let pauseMs: number | undefined;
         if ("error" in r) {
           if (r.aborted) return { kind: "aborted" };
           failure = r.error;
-        } else if ([301, 302, 303, 307, 308].includes(r.status)) {
+        } else if (redirects.includes(r.status)) {
           const to = redirectTarget(url, r.status, r.location);
           if (typeof to === "string") return { kind: "failed", status: r.status, reason: redact(to) };
           if (++hops > MAX_REDIRECTS) return { kind: "failed", status: r.status, reason: `more than ${MAX_REDIRECTS} redirects` };
           url = to; // a hop, not a retry
           continue;
         } else if (!RETRYABLE_STATUSES.has(r.status)) {
-          return { kind: "answer", status: r.status, body: redact(r.body) };
+          lastSuccessAt = now();
+          return { kind: "answer", status: r.status, body: r.body };
         } else {
           status = r.status;
-          const snippet = bodySnippet(r.body);
-          failure = redact(snippet === "" ? statusText(r.status) : `${statusText(r.status)}: ${snippet}`);
-          pauseMs = parseRetryAfter(r.retryAfter, now());
+          const snippet = quoteBody ? bodySnippet(r.body) : "";
+          failure = snippet === "" ? statusText(r.status) : `${statusText(r.status)}: ${snippet}`;
+          const asked = parseRetryAfter(r.retryAfter, now());
+          pauseMs = asked === undefined ? undefined : Math.min(asked, maxRetryAfterMs);
         }
         if (retry >= maxRetries) return { kind: "failed", status, reason: `${failure} after ${maxRetries} retries` };
+        if (outageOver()) return { kind: "stopped", reason: gaveUp as string };
         stats.retries++;
         if (pauseMs !== undefined) {
-          // The server's word on when to come back holds every request in flight, not only this one.
-          limiter.pauseUntil(now() + Math.min(pauseMs, maxRetryAfterMs));
+          // The server's word on when to come back holds every request in flight, not only this one, and
+          // replaces the jittered backoff (the limiter makes this send wait for it too).
+          limiter.pauseUntil(now() + pauseMs);
+          // A wait the server asked for is not an outage: the give-up clock starts when it ends.
+          lastSuccessAt = Math.max(lastSuccessAt, now() + pauseMs);
         } else {
           try {
-            await sleep(backoffDelay(retry, baseMs, capMs, random), halt.signal);
+            await sleep(backoffDelay(retry, baseMs, capMs, random), waitSignal);
           } catch {
             return { kind: "aborted" };
           }
@@ -206,6 +286,16 @@ export function createExchange(o: ExchangeOptions): Exchange {
     abort() {
       halt.abort();
     },
+    stopWaiting() {
+      waits.abort();
+    },
+    stop(reason) {
+      stopReason ??= reason;
+    },
+    get gaveUp() {
+      return gaveUp;
+    },
+    redact,
     async close() {
       if (own === undefined) return;
       await (halt.signal.aborted ? own.destroy() : own.close());
@@ -213,10 +303,18 @@ export function createExchange(o: ExchangeOptions): Exchange {
   };
 }
 
-/** Reads an answer body to the end (so the socket can be reused), keeping at most MAX_BODY_CHARS. */
-async function readCapped(body: Dispatcher.ResponseData["body"]): Promise<string> {
+/** "network error: other side closed (UND_ERR_SOCKET)", with the system code when there is one. */
+export function describeNetworkError(err: unknown): string {
+  const e = err as { message?: unknown; code?: unknown; cause?: { code?: unknown; message?: unknown } } | undefined;
+  const code = typeof e?.cause?.code === "string" ? e.cause.code : typeof e?.code === "string" ? e.code : undefined;
+  const message = typeof e?.message === "string" && e.message !== "" ? e.message : String(err);
+  return code === undefined ? `network error: ${message}` : `network error: ${message} (${code})`;
+}
+
+/** Reads an answer body to the end (so the socket can be reused), keeping at most `max` characters. */
+async function readCapped(body: Dispatcher.ResponseData["body"], max: number): Promise<string> {
   body.setEncoding("utf8");
   let text = "";
-  for await (const chunk of body as AsyncIterable<string>) if (text.length < MAX_BODY_CHARS) text += chunk;
-  return text.slice(0, MAX_BODY_CHARS);
+  for await (const chunk of body as AsyncIterable<string>) if (text.length < max) text += chunk;
+  return text.slice(0, max);
 }

@@ -1,27 +1,31 @@
 import { utf8Length } from "../model/limits.js";
 import type { Action, ObjectRef, PersonRef, Relationship } from "../model/types.js";
-import { BATCH_HEAD, BATCH_TAIL, OP_TAIL, operationHead, relationshipJson } from "./serialize.js";
+import { trackEncoder, type Encoder } from "./encoder.js";
 import type { Batch, Operation, PlanEvent, PlanStats } from "./types.js";
 
 // Packs groups of relationships into operations and batches with exact byte accounting (issue 2,
 // "Planning and packing"). Each relationship is serialised once; an operation's JSON is joined once
-// when it closes, a batch's body once when it is emitted. The byte counts follow serialize.ts:
-//   op    = head + rel,rel,... + OP_TAIL
-//   body  = BATCH_HEAD + op,op,... + BATCH_TAIL
+// when it closes, a batch's body once when it is emitted. The byte counts follow the encoder (encoder.ts):
+//   op    = head + rel,rel,... + operationTail
+//   body  = batchHead + op,op,... + batchTail
+// A route whose operations hold one relationship each (encoder.onePerOperation) closes the operation
+// after every relationship; the batch still fills to its byte limit.
 // Near-optimal filling: when a group's next relationship does not fit the room left in the open
 // batch, the operation is closed there, the batch is emitted, and the group continues in a new
 // operation of the next batch. So every emitted batch but the last is full to within one
 // relationship plus one operation head of the limit.
 
-const FRAME_BYTES = BATCH_HEAD.length + BATCH_TAIL.length;
-
 /** Limits and action of a packer. */
 export interface PackerOptions {
   action: Action;
-  /** Largest batch body in bytes (MAX_BATCH_BYTES). */
+  /** Largest batch body in bytes (the encoder's maxBatchBytes or less: --batch-bytes). */
   maxBatchBytes: number;
-  /** Largest operation in bytes (MAX_OPERATION_BYTES); must fit a batch on its own. */
+  /** Largest operation in bytes (the encoder's maxOperationBytes); must fit a batch on its own. */
   maxOperationBytes: number;
+  /** The wire format (default: Track's). */
+  encoder?: Encoder;
+  /** Every batch gets this seq instead of counting from 0: a sender re-packing the parts of one batch. */
+  seq?: number;
 }
 
 /** Incremental operation and batch builder; events go into the array the caller passes. */
@@ -29,11 +33,15 @@ export class Packer {
   readonly #action: Action;
   readonly #maxBatch: number;
   readonly #maxOp: number;
+  readonly #encoder: Encoder;
+  readonly #fixedSeq: number | undefined;
+  /** Bytes of the batch frame (head and tail). */
+  readonly #frame: number;
 
   // The open batch: closed operations, their JSON, and the body size they make (frame included).
   #ops: Operation[] = [];
   #opJson: string[] = [];
-  #batchBytes = FRAME_BYTES;
+  #batchBytes: number;
 
   // The open operation, if #open: its head, the relationships and their JSON, and its full size.
   #open = false;
@@ -48,12 +56,17 @@ export class Packer {
   readonly #stats: PlanStats = { relationships: 0, operations: 0, batches: 0, bytes: 0 };
 
   constructor(options: PackerOptions) {
-    if (options.maxOperationBytes + FRAME_BYTES > options.maxBatchBytes) {
+    const encoder = options.encoder ?? trackEncoder;
+    this.#frame = utf8Length(encoder.batchHead) + utf8Length(encoder.batchTail);
+    if (options.maxOperationBytes + this.#frame > options.maxBatchBytes) {
       throw new RangeError("maxOperationBytes must leave room for the batch frame within maxBatchBytes");
     }
     this.#action = options.action;
     this.#maxBatch = options.maxBatchBytes;
     this.#maxOp = options.maxOperationBytes;
+    this.#encoder = encoder;
+    this.#fixedSeq = options.seq;
+    this.#batchBytes = this.#frame;
   }
 
   /**
@@ -63,21 +76,25 @@ export class Packer {
    */
   addGroup(type: "object" | "person", ref: ObjectRef | PersonRef, rels: readonly Relationship[], out: PlanEvent[]): void {
     const action = this.#action;
-    const head =
-      type === "object" ? operationHead({ type, action, object: ref as ObjectRef }) : operationHead({ type, action, person: ref as PersonRef });
-    const headBytes = utf8Length(head);
+    const encoder = this.#encoder;
+    const head = encoder.operationHead(type, action, ref);
+    const headBytes = utf8Length(head) + utf8Length(encoder.operationTail);
+    const single = encoder.onePerOperation;
     for (const rel of rels) {
-      const json = relationshipJson(type, action, rel);
+      const json = encoder.relationshipJson(type, action, rel);
       const bytes = utf8Length(json);
-      const alone = headBytes + bytes + OP_TAIL.length;
+      const alone = headBytes + bytes;
       if (alone > this.#maxOp) {
+        const noun = encoder.operationNoun;
         out.push({
           type: "invalid",
           relationship: rel,
-          reason: `too large to send: its operation alone is ${alone} bytes; Customer.io allows at most ${this.#maxOp}`,
+          reason: `too large to send: its ${noun} alone is ${alone} bytes; Customer.io allows at most ${this.#maxOp}`,
         });
         continue;
       }
+      // One relationship per operation: the open one is closed, and the batch goes on if there is room.
+      if (this.#open && single) this.#closeOperation();
       if (this.#open) {
         const grown = this.#opBytes + 1 + bytes;
         const fitsOp = grown <= this.#maxOp;
@@ -120,7 +137,7 @@ export class Packer {
         : { type: "person", action: this.#action, person: this.#ref as PersonRef, relationships: this.#rels };
     this.#batchBytes += (this.#ops.length > 0 ? 1 : 0) + this.#opBytes;
     this.#ops.push(op);
-    this.#opJson.push(this.#head + this.#relJson.join(",") + OP_TAIL);
+    this.#opJson.push(this.#head + this.#relJson.join(",") + this.#encoder.operationTail);
     this.#open = false;
     this.#rels = [];
     this.#relJson = [];
@@ -129,9 +146,9 @@ export class Packer {
   #emitBatch(out: PlanEvent[]): void {
     if (this.#ops.length === 0) return;
     const batch: Batch = {
-      seq: this.#seq++,
+      seq: this.#fixedSeq ?? this.#seq++,
       operations: this.#ops,
-      body: BATCH_HEAD + this.#opJson.join(",") + BATCH_TAIL,
+      body: this.#encoder.batchHead + this.#opJson.join(",") + this.#encoder.batchTail,
       bytes: this.#batchBytes,
     };
     const s = this.#stats;
@@ -141,7 +158,7 @@ export class Packer {
     s.bytes += this.#batchBytes;
     this.#ops = [];
     this.#opJson = [];
-    this.#batchBytes = FRAME_BYTES;
+    this.#batchBytes = this.#frame;
     out.push({ type: "batch", batch });
   }
 }

@@ -1,7 +1,8 @@
 import type { Action, ObjectRef, PersonRef, Relationship } from "../model/types.js";
+import { trackEncoder, type Encoder } from "./encoder.js";
 import { Packer } from "./packer.js";
 import { attributesJson } from "./serialize.js";
-import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy, type PlanEvent, type PlanStats } from "./types.js";
+import type { GroupBy, PlanEvent, PlanStats } from "./types.js";
 
 // Relationships → batches, in bounded memory (issue 2, "Planning and packing"). Relationships are
 // held in a window of at most `windowSize`; when it fills (and at finish) the window is deduplicated,
@@ -35,9 +36,11 @@ export interface PlannerOptions {
   groupBy: GroupBy;
   /** Relationships held before grouping and packing (default DEFAULT_WINDOW_SIZE). */
   windowSize?: number;
-  /** Largest batch body (default MAX_BATCH_BYTES); smaller values are for tests. */
+  /** The destination's wire format and limits (default: the Track API's). */
+  encoder?: Encoder;
+  /** Largest batch body (default the encoder's); smaller values are --batch-bytes and tests. */
   maxBatchBytes?: number;
-  /** Largest operation (default MAX_OPERATION_BYTES). */
+  /** Largest operation (default the encoder's). */
   maxOperationBytes?: number;
   /**
    * Rows (by Row.index) already settled (--resume): their relationships still take part in dedupe,
@@ -91,6 +94,8 @@ class WindowPlanner implements Planner {
   readonly #windowSize: number;
   readonly #exclude: ((index: number) => boolean) | undefined;
   readonly #packer: Packer;
+  readonly #encoder: Encoder;
+  readonly #action: Action;
 
   /** The window in input order; undefined where a later duplicate or --resume removed a relationship. */
   #window: (Relationship | undefined)[] = [];
@@ -107,14 +112,22 @@ class WindowPlanner implements Planner {
     this.#groupBy = options.groupBy;
     this.#windowSize = windowSize;
     this.#exclude = options.exclude;
+    const encoder = options.encoder ?? trackEncoder;
+    this.#encoder = encoder;
+    this.#action = options.action;
     this.#packer = new Packer({
       action: options.action,
-      maxBatchBytes: options.maxBatchBytes ?? MAX_BATCH_BYTES,
-      maxOperationBytes: options.maxOperationBytes ?? MAX_OPERATION_BYTES,
+      encoder,
+      maxBatchBytes: options.maxBatchBytes ?? encoder.maxBatchBytes,
+      maxOperationBytes: options.maxOperationBytes ?? encoder.maxOperationBytes,
     });
   }
 
   add(rel: Relationship): readonly PlanEvent[] {
+    // A row the route cannot carry (a person by email via Data Pipelines) is invalid before dedupe; a row a
+    // resumed journal settled keeps its journaled outcome and is not planned at all.
+    const refused = this.#encoder.reject(rel, this.#action);
+    if (refused !== undefined) return this.#exclude?.(rel.index) === true ? NO_EVENTS : [{ type: "invalid", relationship: rel, reason: refused }];
     const group = this.#groupOf(rel.object);
     const slot = this.#window.length;
     const earlierSlot = this.#findPerson(group, rel.person);

@@ -61,12 +61,10 @@ export interface RequestInfo {
   error?: string;
 }
 
-/** Settings of the Track API sender (createTrackTransport in ./track.ts); effects have real defaults. */
-export interface TrackTransportOptions {
+/** Settings every batch sender shares (createBatchSender in ./sender.ts); effects have real defaults. */
+export interface SendSettings {
   /** e.g. https://track.customer.io (see resolveTrackUrl), or a loopback http URL in tests. */
   baseUrl: string;
-  siteId: string;
-  apiKey: string;
   /** Keep-alive connections of the undici Agent; the caller limits sends in flight itself. Default 8. */
   concurrency?: number;
   /** Requests started per second across all sends, retries and splits included. Default 100. */
@@ -79,7 +77,7 @@ export interface TrackTransportOptions {
   backoffBaseMs?: number;
   /** Default 30_000. */
   backoffCapMs?: number;
-  /** Largest body when re-packing the halves of failed operations (default MAX_BATCH_BYTES; --batch-bytes). */
+  /** Largest body when re-packing the halves of failed operations (default the encoder's; --batch-bytes). */
   maxBatchBytes?: number;
   /** Split failed ops and batches to isolate the bad rows (default true); false is --no-isolate. */
   isolate?: boolean;
@@ -95,4 +93,10 @@ export interface TrackTransportOptions {
   onRequest?: (info: RequestInfo) => void;
   /** issue 9 (--give-up-after): stop once no request has succeeded for this long (default 60_000; Infinity never). */
   giveUpAfterMs?: number;
+}
+
+/** Settings of the Track API sender (createTrackTransport in ./track.ts). */
+export interface TrackTransportOptions extends SendSettings {
+  siteId: string;
+  apiKey: string;
 }

@@ -104,6 +104,8 @@ function errorDetail(status: number, body: string): string {
 function failureOf(r: ExchangeResult, what: string): ReadFailure {
   if (r.kind === "aborted") return { kind: "aborted", reason: "interrupted" };
   if (r.kind === "failed") return { kind: "failed", status: r.status, reason: r.reason };
+  // The client never calls stop() nor sets giveUpAfterMs, so this is only for completeness.
+  if (r.kind === "stopped") return { kind: "failed", status: undefined, reason: r.reason };
   if (r.status === 401 || r.status === 403) {
     return {
       kind: "auth",

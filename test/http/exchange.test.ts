@@ -44,7 +44,7 @@ describe("src/http exchange", () => {
     const r = await open(server.url, { maxRetries: 2 }).send("GET", "/v1/x");
     expect(r).toMatchObject({ kind: "failed", status });
     expect(server.received).toHaveLength(3);
-    expect(exchange?.stats).toEqual({ requests: 3, retries: 2 });
+    expect(exchange?.stats).toEqual({ requests: 3, retries: 2, bytesSent: 0 });
   });
 
   it("caps a Retry-After at maxRetryAfterMs and holds the limiter for it (injected clock)", async () => {
@@ -90,5 +90,38 @@ describe("src/http exchange", () => {
     const pending = x.send("GET", "/v1/hang");
     setTimeout(() => x.abort(), 50);
     expect(await pending).toEqual({ kind: "aborted" });
+  });
+  it("stop(): every later send ends stopped with the first reason, sending nothing", async () => {
+    server = await startServer((_req, res) => reply(res, 200));
+    const x = open(server.url);
+    x.stop("authentication refused (401)");
+    x.stop("a later reason");
+    expect(await x.send("POST", "/v1/batch", "{}")).toEqual({ kind: "stopped", reason: "authentication refused (401)" });
+    expect(server.received).toHaveLength(0);
+  });
+
+  it("a POST sender follows only the redirects that keep method and body; a 302 is its answer", async () => {
+    server = await startServer((req, res) => (req.path === "/v1/moved" ? reply(res, 302, "", { location: "/v1/here" }) : reply(res, 200)));
+    const x = open(server.url, { redirectStatuses: [307, 308] });
+    expect(await x.send("POST", "/v1/moved", "{}")).toMatchObject({ kind: "answer", status: 302 });
+    expect(server.received).toHaveLength(1);
+  });
+
+  it("counts body bytes and tells each attempt to the send's onAttempt as well as onRequest", async () => {
+    server = await startServer((_req, res, n) => reply(res, n === 0 ? 503 : 200, "busy"));
+    const all: number[] = [];
+    const mine: number[] = [];
+    const x = open(server.url, { onRequest: (i) => all.push(i.attempt) });
+    const r = await x.send("POST", "/v1/batch", '{"batch":["é"]}', { onAttempt: (i) => mine.push(i.status ?? 0) });
+    expect(r).toMatchObject({ kind: "answer", status: 200 });
+    expect(all).toEqual([1, 2]);
+    expect(mine).toEqual([503, 200]);
+    expect(x.stats).toEqual({ requests: 2, retries: 1, bytesSent: 2 * Buffer.byteLength('{"batch":["é"]}') });
+  });
+
+  it("without quoteBodyOnRetryFailure the reason names the status only", async () => {
+    server = await startServer((_req, res) => reply(res, 503, "busy"));
+    const r = await open(server.url, { maxRetries: 0, quoteBodyOnRetryFailure: false }).send("GET", "/v1/x");
+    expect(r).toEqual({ kind: "failed", status: 503, reason: "503 Service Unavailable after 0 retries" });
   });
 });
