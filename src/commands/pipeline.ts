@@ -1,40 +1,21 @@
 import { once } from "node:events";
 import { InputError } from "../errors.js";
-import { OutputError } from "../report/outputs.js";
 import type { BatchedRowSource, Row, RowSource } from "../input/types.js";
 import { ColumnError, createMapper, type Mapper, type MappingOptions } from "../model/mapping.js";
-import type { Action, Outcome, Relationship } from "../model/types.js";
-import { looksLikeEmail } from "../model/validate.js";
-import { batchPairs, PairsInFlight } from "../plan/pairs.js";
+import type { Action, Relationship } from "../model/types.js";
+import { EmailSample } from "../pipeline/emails.js";
+import { SendQueue } from "../pipeline/send-queue.js";
+import { Settler } from "../pipeline/settler.js";
+import { SideCounter } from "../pipeline/sides.js";
+import type { Halt, JournalWriter, SettledRows } from "../pipeline/types.js";
 import type { Encoder } from "../plan/encoder.js";
-import { createPlanner } from "../plan/planner.js";
+import { createPlanner, type Planner } from "../plan/planner.js";
 import { MAX_BATCH_BYTES, type Batch, type PlanEvent, type PlanStats } from "../plan/types.js";
-import type { BatchSettlement, BatchTransport } from "../transport/types.js";
-import type { InputOptions } from "./options.js";
-import type { RowSink, SettledRow } from "./outcomes.js";
 import type { Tally } from "../report/tally.js";
-
-/** What a previous run already settled, read from its journal (--resume), by Row.index. */
-export interface SettledRows {
-  isSettled(index: number): boolean;
-  outcomeOf(index: number): Outcome | undefined;
-}
-
-/** Appends settled rows (by Row.index) to the journal, durably, before the pipeline goes on. */
-export interface JournalWriter {
-  record(applied: readonly number[], failed: readonly { index: number; reason: string }[]): Promise<void>;
-}
-
-/** Why sending stopped before the input ran out. */
-export type Halt =
-  | { kind: "auth"; status: number; reason: string }
-  | { kind: "max-errors"; reason: string }
-  | { kind: "interrupted"; reason: string }
-  | { kind: "input-error"; reason: string; error: InputError }
-  /** issue 9: no request succeeded for --give-up-after seconds (an outage). */
-  | { kind: "gave-up"; reason: string }
-  /** issue 9: the report, failures file or journal could not be written (a full disk). */
-  | { kind: "output"; reason: string; error: OutputError };
+import type { OutputError } from "../report/outputs.js";
+import type { BatchTransport } from "../transport/types.js";
+import type { InputOptions } from "./options.js";
+import type { RowSink } from "./outcomes.js";
 
 /** Everything the pipeline needs besides the rows. */
 export interface PipelineOptions {
@@ -50,6 +31,13 @@ export interface PipelineOptions {
   keepRows: boolean;
   /** Rows that are already relationships (sync's planned operations): used instead of the mapping flags. */
   mapper?: Mapper;
+  /**
+   * The rows exist before the run (sync's planned operations; a deletion has no input line): each must end in
+   * an outcome, so an interrupt settles the rest as skipped instead of leaving them unread.
+   */
+  plannedRows?: boolean;
+  /** Start halted (sync's deletions once its additions halted): every row is settled skipped with its reason. */
+  halted?: Halt;
   /** Count object types and distinct people/objects (for the delete question); costs a Set insert per row. */
   countSides?: boolean;
   /** The destination's wire format and limits (--via), shared by planner and transport; default Track's. */
@@ -71,13 +59,6 @@ export interface PipelineProgress {
   bytesRead: number;
 }
 
-/** Why the pipeline stopped, and the first output that failed (it decides the exit code whatever the halt). */
-interface PipelineState {
-  halt?: Halt;
-  outputError?: OutputError;
-  retryableFailures?: number;
-}
-
 /** What the pipeline did besides settling rows (the tally holds those counts). */
 export interface PipelineResult {
   plan: PlanStats;
@@ -92,19 +73,11 @@ export interface PipelineResult {
   retryableFailures?: number;
 }
 
-const APPLIED: Outcome = { kind: "applied" };
-
 /**
  * Bytes of planned batches that may wait for a send slot while reading goes on: enough to keep the slots
  * busy through the planning of the next window when batches are small, little memory when they are full.
  */
 const MAX_QUEUED_BYTES = 4 * MAX_BATCH_BYTES;
-
-/** How many valid rows the emails-sent-as-id warning looks at: enough to judge, early enough to come before sending. */
-const EMAIL_SAMPLE = 1_000;
-
-/** Cap on the distinct people/objects counted for the delete question, to keep memory bounded. */
-export const DISTINCT_CAP = 100_000;
 
 /** A controller the command uses to stop the pipeline from outside (SIGINT). */
 export interface PipelineControl {
@@ -112,317 +85,209 @@ export interface PipelineControl {
   interrupt(): void;
 }
 
+/** Where planned batches go: the send queue, or the dry run's writer. */
+interface BatchSink {
+  put(batch: Batch): Promise<void>;
+  /** No more batches: resolves once every one is settled. */
+  end(): Promise<void>;
+}
+
 /**
  * read rows → map → plan → send or write → settle every row exactly once.
  * The only place that knows how the stages fit; each stage is its own module.
  */
 export function startPipeline(o: PipelineOptions): { control: PipelineControl; done: Promise<PipelineResult> } {
-  const state: PipelineState = {};
+  const run = new PipelineRun(o);
   const control: PipelineControl = {
-    interrupt() {
-      // Stops reading, and stops dispatching batches that are planned but not yet sent.
-      state.halt ??= { kind: "interrupted", reason: "not sent: interrupted" };
-    },
+    // Stops reading, and stops dispatching batches that are planned but not yet sent.
+    interrupt: () => run.settler.stop({ kind: "interrupted", reason: "not sent: interrupted" }),
   };
-  return { control, done: run(o, state) };
+  return { control, done: run.run() };
 }
 
-async function run(o: PipelineOptions, state: PipelineState): Promise<PipelineResult> {
-  const tally = o.tally;
-  // issue 9: an output that cannot be written stops sending (the rest is skipped); the run ends with exit 4.
-  const onOutputError = (e: unknown): void => {
-    if (!(e instanceof OutputError)) throw e;
-    if (state.halt === undefined || state.halt.kind !== "output") {
-      const halt: Halt = { kind: "output", reason: `not sent: ${e.message}`, error: e };
-      // An earlier halt keeps its reason for the rows, but the output failure decides the exit code.
-      if (state.halt === undefined) state.halt = halt;
-      state.outputError ??= e;
-    }
-  };
-  // Rows waiting for their outcome (failures file only), by Row.index: the row's identity, never its line.
-  const pending = new Map<number, Row>();
-  const inflight = new Set<Promise<void>>();
-  let journalChain: Promise<void> = Promise.resolve();
-  const objectTypes = new Set<string>();
-  const people = new Set<string>();
-  const objects = new Set<string>();
-
-  // Returns the sink's promise only when it has one, so that callers await only real work: a million
-  // rows each awaiting an already-settled promise cost more than reading them.
-  const settle = (s: SettledRow): void | Promise<void> => {
-    tally.record(s.index, s.line, s.outcome);
-    if (o.keepRows) {
-      if (s.row === undefined) {
-        const row = pending.get(s.index);
-        if (row !== undefined) s.row = row;
-      }
-      pending.delete(s.index);
-    }
-    const written = o.rows.settle(s);
-    return written === undefined ? undefined : written.catch(onOutputError);
-  };
-  // Applied rows need no sink call when it ignores them (no --report); the tally is all they touch.
-  const sinkApplied = o.rows.ignoresApplied !== true;
-  const journaling = o.journal !== undefined;
-
-  const progress = (): void => {
-    o.onProgress?.({ tally, bytesRead: o.source.bytesRead() });
-  };
-
-  const skipBatch = async (batch: Batch, reason: string): Promise<void> => {
-    for (const op of batch.operations) {
-      for (const rel of op.relationships) {
-        const p = settle({ index: rel.index, line: rel.line, outcome: { kind: "skipped", reason }, relationship: rel });
-        if (p !== undefined) await p;
-      }
-    }
-  };
-
-  const onSettlement = async (s: BatchSettlement): Promise<void> => {
-    // Row index → relationship, built only when a row needs the sink (most batches are applied whole).
-    let byIndex: Map<number, Relationship> | undefined;
-    const relationshipOf = (index: number): Relationship | undefined => {
-      if (byIndex === undefined) {
-        byIndex = new Map();
-        for (const op of s.batch.operations) for (const rel of op.relationships) byIndex.set(rel.index, rel);
-      }
-      return byIndex.get(index);
-    };
-    const applied: number[] = [];
-    const failed: { index: number; reason: string }[] = [];
-    for (const r of s.rows) {
-      if (r.outcome.kind === "failed" && r.outcome.retry === true) state.retryableFailures = (state.retryableFailures ?? 0) + 1;
-      if (r.outcome.kind === "applied" && !sinkApplied && !o.keepRows) tally.record(r.index, r.line, r.outcome);
-      else {
-        const rel = relationshipOf(r.index);
-        const base = { index: r.index, line: r.line, outcome: r.outcome };
-        const p = settle(rel === undefined ? base : { ...base, relationship: rel });
-        if (p !== undefined) await p;
-      }
-      if (!journaling) continue;
-      if (r.outcome.kind === "applied") applied.push(r.index);
-      // Only failures Customer.io answered for the row are journalled; transient ones (network, 5xx, 429
-      // after retries) are sent again by --resume (issue 9).
-      else if (r.outcome.kind === "failed" && r.outcome.retry !== true) failed.push({ index: r.index, reason: r.outcome.reason });
-    }
-    // Journal writes are serialised and awaited before the slot frees: "flushed to disk before going on".
-    if (o.journal !== undefined && (applied.length > 0 || failed.length > 0)) {
-      const journal = o.journal;
-      journalChain = journalChain.then(() => journal.record(applied, failed)).catch(onOutputError);
-      await journalChain;
-    }
-    if (o.sink.kind === "send") {
-      if (state.halt === undefined && s.halt !== undefined) state.halt = { ...s.halt };
-      const max = o.sink.maxErrors;
-      if (state.halt === undefined && max !== undefined && tally.count("failed") >= max) {
-        state.halt = { kind: "max-errors", reason: `not sent: --max-errors ${max} reached` };
-      }
-    }
-    progress();
-  };
-
-  // Planned batches waiting for a send slot (send only), and the sender that takes them.
-  const queue: Batch[] = [];
-  let queuedBytes = 0;
-  let queueEnded = false;
-  let sending: Promise<void> | undefined;
-  let sendFailure: { error: unknown } | undefined;
-  let wakeSender: (() => void) | undefined;
-  let wakeReader: (() => void) | undefined;
-
-  const dispatch = async (batch: Batch): Promise<void> => {
-    const sink = o.sink;
-    if (sink.kind === "dry-run") {
-      // A dry run counts the rows it would send as applied (the summary calls them "planned"). Nothing
-      // but the tally wants them (--report is refused in a dry run), so they skip the row sink.
-      for (const op of batch.operations) {
-        for (const rel of op.relationships) {
-          tally.record(rel.index, rel.line, APPLIED);
-          if (o.keepRows) pending.delete(rel.index);
-        }
-      }
-      // A destroyed --out (a failed write) takes no more; the command reports it with exit 4 when it ends the stream.
-      const out = sink.out as (NodeJS.WritableStream & { destroyed?: boolean }) | undefined;
-      if (out !== undefined && out.destroyed !== true && !out.write(batch.body + "\n")) {
-        await Promise.race([once(out, "drain"), once(out, "close")]).catch(() => undefined);
-      }
-      return;
-    }
-    // Sending: the batch joins the queue, and reading goes on unless the queue is full. Waiting here
-    // for a send slot instead would leave the slots idle while the next window is read and planned.
-    sending ??= sendQueued(sink).catch((e: unknown) => {
-      sendFailure = { error: e };
-    });
-    queue.push(batch);
-    queuedBytes += batch.bytes;
-    wakeSender?.();
-    while (queuedBytes > MAX_QUEUED_BYTES && sendFailure === undefined) {
-      await Promise.race([sending, new Promise<void>((resolve) => (wakeReader = resolve))]);
-    }
-    if (sendFailure !== undefined) throw sendFailure.error;
-  };
-
-  // Only additions with attributes can differ between two rows of one pair; order is moot otherwise.
-  const pairsInFlight = o.action === "add_relationships" && o.input.attributes !== undefined ? new PairsInFlight() : undefined;
-
-  /** Takes batches from the queue in order and starts each once a slot is free, until the queue ends. */
-  const sendQueued = async (sink: Extract<PipelineOptions["sink"], { kind: "send" }>): Promise<void> => {
-    for (;;) {
-      const batch = queue.shift();
-      if (batch === undefined) {
-        if (queueEnded) break;
-        await new Promise<void>((resolve) => (wakeSender = resolve));
-        wakeSender = undefined;
-        continue;
-      }
-      queuedBytes -= batch.bytes;
-      wakeReader?.();
-      if (state.halt !== undefined) {
-        await skipBatch(batch, state.halt.reason);
-        continue;
-      }
-      while (inflight.size >= sink.concurrency) await Promise.race(inflight);
-      // A settlement may have halted the run while this batch waited for a slot.
-      const haltedMeanwhile = state.halt as Halt | undefined;
-      if (haltedMeanwhile !== undefined) {
-        await skipBatch(batch, haltedMeanwhile.reason);
-        continue;
-      }
-      // A pair repeated beyond the window must reach Customer.io after its earlier row (later attributes
-      // win), so a batch that repeats a pair in flight waits for it; batches keep their queue order.
-      let pairs: Uint32Array | undefined;
-      if (pairsInFlight !== undefined) {
-        pairs = batchPairs(batch);
-        while (inflight.size > 0 && pairsInFlight.overlaps(pairs)) await Promise.race(inflight);
-        pairsInFlight.add(pairs);
-      }
-      const p: Promise<void> = sink.transport
-        .send(batch)
-        .then(onSettlement)
-        .finally(() => {
-          inflight.delete(p);
-          if (pairs !== undefined) pairsInFlight?.remove(pairs);
-        });
-      inflight.add(p);
-    }
-    while (inflight.size > 0) await Promise.race(inflight);
-  };
-
-  const handle = async (events: readonly PlanEvent[]): Promise<void> => {
-    for (const ev of events) {
-      let p: void | Promise<void>;
-      if (ev.type === "batch") p = dispatch(ev.batch);
-      else if (ev.type === "duplicate") {
-        // A row settled by the resumed journal keeps its journaled outcome.
-        const rel = ev.relationship;
-        if (o.resume?.isSettled(rel.index) === true) continue;
-        p = settle({ index: rel.index, line: rel.line, outcome: { kind: "duplicate", supersededBy: ev.supersededBy }, relationship: rel });
-      } else {
-        const rel = ev.relationship;
-        p = settle({ index: rel.index, line: rel.line, outcome: { kind: "invalid", reason: ev.reason }, relationship: rel });
-      }
-      if (p !== undefined) await p;
-    }
-  };
-
-  const planner = createPlanner({
+/** The planner of a run: the one place that decides how rows become batches. */
+function plannerFor(o: PipelineOptions, exclude: ((index: number) => boolean) | undefined): Planner {
+  return createPlanner({
     action: o.action,
     groupBy: o.input.groupBy,
     windowSize: o.input.windowSize,
     maxBatchBytes: o.input.batchBytes,
     ...(o.encoder !== undefined ? { encoder: o.encoder } : {}),
-    ...(o.resume !== undefined ? { exclude: (index: number) => o.resume?.isSettled(index) === true } : {}),
+    ...(exclude !== undefined ? { exclude } : {}),
   });
+}
 
-  // Person values sent as id that look like emails, among the first EMAIL_SAMPLE valid rows.
-  const emails = { seen: 0, like: 0, told: o.onEmailsAsIds === undefined };
-  const tellEmails = (): void => {
-    if (emails.told || emails.seen === 0) return;
-    emails.told = true;
-    if (emails.like * 2 > emails.seen) {
-      (o.onEmailsAsIds as (w: string) => void)(
-        `${emails.like} of the first ${emails.seen === 1 ? "person value" : `${emails.seen} person values`} look like email addresses but are sent as id: pass --person-key email to send them as email addresses`,
-      );
+/** One run of the pipeline: the read loop, with the settler, planner and batch sink it feeds. */
+class PipelineRun {
+  readonly settler: Settler;
+  readonly #planner: Planner;
+  readonly #sink: BatchSink;
+  readonly #sides: SideCounter | undefined;
+  readonly #emails: EmailSample;
+  /**
+   * Rows of the current window that the resumed journal settled: the planner drops them (after dedupe) and
+   * asks about each exactly once, so the set never holds more than a window. Resume is read in take() only.
+   */
+  readonly #resumed = new Set<number>();
+  #mapper: Mapper | undefined;
+
+  constructor(private readonly o: PipelineOptions) {
+    const progress = (): void => this.#progress();
+    this.settler = new Settler({
+      tally: o.tally,
+      rows: o.rows,
+      keepRows: o.keepRows,
+      onBatch: progress,
+      ...(o.journal !== undefined ? { journal: o.journal } : {}),
+      ...(o.sink.kind === "send" && o.sink.maxErrors !== undefined ? { maxErrors: o.sink.maxErrors } : {}),
+    });
+    if (o.halted !== undefined) this.settler.stop(o.halted);
+    this.#planner = plannerFor(o, o.resume !== undefined ? (index) => this.#resumed.delete(index) : undefined);
+    this.#sink = this.#batchSink();
+    this.#sides = o.countSides === true ? new SideCounter() : undefined;
+    this.#emails = new EmailSample(o.input.fixedPerson === undefined ? o.onEmailsAsIds : undefined);
+    this.#mapper = o.mapper;
+  }
+
+  async run(): Promise<PipelineResult> {
+    try {
+      await this.#read();
+    } catch (e) {
+      // Before anything was sent a malformed file is simply an error; once batches are out, the rows
+      // already read are still settled (skipped) so that the report and failures file stay complete.
+      if (!(e instanceof InputError) || this.o.sink.kind === "dry-run" || this.#planner.stats().batches === 0) throw e;
+      this.settler.inputFailed(e);
     }
-  };
+    // A header with no rows under it is still checked against the mapping (issue 10: header first), so that a
+    // header-only file whose columns do not match is an error, not "0 rows, all valid".
+    const source = this.o.source;
+    if (this.#mapper === undefined && this.settler.halt === undefined && (source.columns() !== undefined || source.headerless)) {
+      createMapperFor(this.o.input, source, { index: 0, line: 1, fields: {} });
+    }
+    this.#emails.tell();
+    // Once halted, the sink settles the planned batches as skipped instead of sending them.
+    await this.#handle(this.#planner.finish());
+    await this.#sink.end();
+    await this.settler.drained();
+    this.#progress();
+    return this.#result();
+  }
 
-  let mapper: Mapper | undefined = o.mapper;
-  try {
-    // A chunk of rows at a time: one await per chunk instead of several per row (the per-row awaits
-    // cost as much as parsing). Within a chunk, only real work (a full send slot, a sink write) awaits.
-    reading: for await (const rows of rowBatchesOf(o.source)) {
+  /**
+   * A chunk of rows at a time: one await per chunk instead of several per row (the per-row awaits cost as
+   * much as parsing). Within a chunk, only real work (a full send queue, a sink write) awaits.
+   */
+  async #read(): Promise<void> {
+    const tally = this.o.tally;
+    for await (const rows of rowBatchesOf(this.o.source)) {
       for (const row of rows) {
-        if (state.halt?.kind === "interrupted") break reading;
+        // An interrupt stops reading; rows that exist before the run (a plan's) are still settled, as skipped.
+        if (this.settler.halt?.kind === "interrupted" && this.o.plannedRows !== true) return;
         tally.read();
-        let p: void | Promise<void> = undefined;
-        if (row.problem !== undefined) {
-          // The reader could not make fields of it (nested too deep): invalid before any mapping.
-          p = settle({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: row.problem }, row });
-          if (p !== undefined) await p;
-          continue;
-        }
-        if (mapper === undefined) mapper = createMapperFor(o.input, o.source, row);
-        const mapped = mapFor(mapper, o.source.displayName, row);
-        if (mapped.ok && !emails.told && o.input.fixedPerson === undefined && mapped.relationship.person.key === "id") {
-          emails.seen++;
-          if (looksLikeEmail(mapped.relationship.person.value)) emails.like++;
-          if (emails.seen >= EMAIL_SAMPLE) tellEmails();
-        }
-        if (!mapped.ok) {
-          p = settle({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: mapped.reason }, row });
-        } else {
-          const rel = mapped.relationship;
-          if (o.countSides === true) noteSides(rel, objectTypes, people, objects);
-          const previous = o.resume?.outcomeOf(row.index);
-          if (previous !== undefined) {
-            // Settled by the journal, yet still planned (excluded there) so that dedupe decides as before.
-            const s = settle({ index: row.index, line: row.line, outcome: previous, relationship: rel, row });
-            if (s !== undefined) await s;
-          } else if (state.halt !== undefined) {
-            p = settle({ index: row.index, line: row.line, outcome: { kind: "skipped", reason: state.halt.reason }, relationship: rel, row });
-            if (p !== undefined) await p;
-            continue;
-          } else if (o.keepRows) {
-            pending.set(row.index, row);
-          }
-          const events = planner.add(rel);
-          if (events.length > 0) p = handle(events);
-        }
+        const p = this.#take(row);
         if (p !== undefined) await p;
-        if ((tally.rowsRead & 1023) === 0) progress();
+        if ((tally.rowsRead & 1023) === 0) this.#progress();
       }
     }
-  } catch (e) {
-    // Before anything was sent a malformed file is simply an error; once batches are out, the rows
-    // already read are still settled (skipped) so that the report and failures file stay complete.
-    if (!(e instanceof InputError) || o.sink.kind === "dry-run" || planner.stats().batches === 0) throw e;
-    state.halt = { kind: "input-error", reason: `not sent: ${e.message}`, error: e };
   }
-  // A header with no rows under it is still checked against the mapping (issue 10: header first), so that a
-  // header-only file whose columns do not match is an error, not "0 rows, all valid".
-  if (mapper === undefined && state.halt === undefined && (o.source.columns() !== undefined || o.source.headerless)) {
-    createMapperFor(o.input, o.source, { index: 0, line: 1, fields: {} });
+
+  /** One row: invalid, settled by the resumed journal, skipped after a halt, or on to the planner. */
+  #take(row: Row): void | Promise<void> {
+    const s = this.settler;
+    // The reader could not make fields of it (nested too deep): invalid before any mapping.
+    if (row.problem !== undefined) return s.row({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: row.problem }, row });
+    this.#mapper ??= createMapperFor(this.o.input, this.o.source, row);
+    const mapped = mapFor(this.#mapper, this.o.source.displayName, row);
+    if (!mapped.ok) return s.row({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: mapped.reason }, row });
+    const rel = mapped.relationship;
+    this.#emails.note(rel);
+    this.#sides?.note(rel);
+    const previous = this.o.resume?.outcomeOf(row.index);
+    if (previous !== undefined) {
+      // Settled by the journal, yet still planned (and dropped there) so that dedupe decides as before.
+      this.#resumed.add(row.index);
+      return chain(s.row({ index: row.index, line: row.line, outcome: previous, relationship: rel, row }), () => this.#plan(rel));
+    }
+    const halt = s.halt;
+    if (halt !== undefined)
+      return s.row({ index: row.index, line: row.line, outcome: { kind: "skipped", reason: halt.reason }, relationship: rel, row });
+    s.hold(row);
+    return this.#plan(rel);
   }
-  tellEmails();
-  // Once halted, dispatch settles the planned batches as skipped instead of sending them.
-  await handle(planner.finish());
-  queueEnded = true;
-  wakeSender?.();
-  await sending;
-  if (sendFailure !== undefined) throw sendFailure.error;
-  while (inflight.size > 0) await Promise.race(inflight);
-  await journalChain;
-  progress();
-  const result: PipelineResult = {
-    plan: planner.stats(),
-    objectTypes: [...objectTypes].sort(),
-    distinctPeople: people.size,
-    distinctObjects: objects.size,
+
+  /** Hands a relationship to the planner and its events on. */
+  #plan(rel: Relationship): void | Promise<void> {
+    const events = this.#planner.add(rel);
+    return events.length > 0 ? this.#handle(events) : undefined;
+  }
+
+  /** The planner's events: batches to the sink, superseded and oversized rows to the settler. */
+  async #handle(events: readonly PlanEvent[]): Promise<void> {
+    for (const ev of events) {
+      let p: void | Promise<void>;
+      if (ev.type === "batch") p = this.#sink.put(ev.batch);
+      else {
+        const rel = ev.relationship;
+        const outcome =
+          ev.type === "duplicate" ? { kind: "duplicate" as const, supersededBy: ev.supersededBy } : { kind: "invalid" as const, reason: ev.reason };
+        p = this.settler.row({ index: rel.index, line: rel.line, outcome, relationship: rel });
+      }
+      if (p !== undefined) await p;
+    }
+  }
+
+  #batchSink(): BatchSink {
+    const sink = this.o.sink;
+    if (sink.kind === "dry-run") return dryRunSink(this.settler, sink.out);
+    const settler = this.settler;
+    const queue = new SendQueue({
+      transport: sink.transport,
+      concurrency: sink.concurrency,
+      maxQueuedBytes: MAX_QUEUED_BYTES,
+      // Only additions with attributes can differ between two rows of one pair; order is moot otherwise.
+      orderPairs: this.o.action === "add_relationships" && this.o.input.attributes !== undefined,
+      haltReason: () => settler.halt?.reason,
+      settled: (s) => settler.batch(s),
+      skipped: (batch, reason) => settler.skip(batch, reason),
+    });
+    return { put: (batch) => queue.push(batch), end: () => queue.end() };
+  }
+
+  #progress(): void {
+    this.o.onProgress?.({ tally: this.o.tally, bytesRead: this.o.source.bytesRead() });
+  }
+
+  #result(): PipelineResult {
+    const s = this.settler;
+    const result: PipelineResult = {
+      plan: this.#planner.stats(),
+      ...(this.#sides?.figures() ?? { objectTypes: [], distinctPeople: 0, distinctObjects: 0 }),
+    };
+    if (s.halt !== undefined) result.halt = s.halt;
+    if (s.retryableFailures > 0) result.retryableFailures = s.retryableFailures;
+    if (s.outputError !== undefined) result.outputError = s.outputError;
+    return result;
+  }
+}
+
+/** Runs `then` after `first`, awaiting only when `first` is a promise. */
+function chain(first: void | Promise<void>, then: () => void | Promise<void>): void | Promise<void> {
+  return first === undefined ? then() : first.then(then);
+}
+
+/** The dry run's sink: each body to --out (if given); its rows count as planned. */
+function dryRunSink(settler: Settler, out: NodeJS.WritableStream | undefined): BatchSink {
+  // A destroyed --out (a failed write) takes no more; the command reports it with exit 4 when it ends the stream.
+  const stream = out as (NodeJS.WritableStream & { destroyed?: boolean }) | undefined;
+  return {
+    async put(batch) {
+      settler.planned(batch);
+      if (stream !== undefined && stream.destroyed !== true && !stream.write(batch.body + "\n")) {
+        await Promise.race([once(stream, "drain"), once(stream, "close")]).catch(() => undefined);
+      }
+    },
+    end: async () => undefined,
   };
-  if (state.halt !== undefined) result.halt = state.halt;
-  if (state.retryableFailures !== undefined) result.retryableFailures = state.retryableFailures;
-  if (state.outputError !== undefined) result.outputError = state.outputError;
-  return result;
 }
 
 /** The source's rows a chunk at a time (one-row chunks from a source that cannot batch). */
@@ -453,14 +318,4 @@ function mapFor(mapper: Mapper, file: string, row: Row): ReturnType<Mapper["map"
     if (e instanceof ColumnError) throw new InputError({ file, line: row.line }, e.message, { cause: e });
     throw e;
   }
-}
-
-/** Remembers object types and (up to a cap) distinct people and objects, for the delete question. */
-function noteSides(rel: Relationship, types: Set<string>, people: Set<string>, objects: Set<string>): void {
-  const o = rel.object;
-  if ("typeId" in o) {
-    if (types.size < 100) types.add(o.typeId);
-    if (objects.size < DISTINCT_CAP) objects.add(`${o.typeId}\u0000${o.id}`);
-  } else if (objects.size < DISTINCT_CAP) objects.add(`cio\u0000${o.cioObjectId}`);
-  if (people.size < DISTINCT_CAP) people.add(`${rel.person.key}\u0000${rel.person.value}`);
 }

@@ -47,6 +47,7 @@ import { DEFAULT_READ_DELAY_S, noteWorkspaceWrite, readWaitMs } from "./freshnes
 import { parseRunOptions, type RawOptions, type RunOptions } from "./options.js";
 import type { SettledRow } from "./outcomes.js";
 import { startPipeline, type PipelineResult } from "./pipeline.js";
+import type { Halt } from "../pipeline/types.js";
 import { exitCodeFor } from "./relationships.js";
 import { redactor } from "./secrets.js";
 import { appConnection, parseVerifyFlags, Verifier } from "./verify-phase.js";
@@ -64,6 +65,9 @@ export interface SyncRawOptions extends RawOptions {
   appApiKeyFile?: string;
   readDelay?: string;
 }
+
+/** The halt of a run interrupted between its adds and its deletes. */
+const INTERRUPTED: Halt = { kind: "interrupted", reason: "not sent: interrupted" };
 
 /** Listings read at once: the client paces every request under 10/s; a few in flight hide each one's latency. */
 const READS_IN_FLIGHT = 4;
@@ -255,24 +259,15 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
       action = a;
       const mine = ops.filter((x) => (x.entry.op === "add") === (action === "add_relationships"));
       if (mine.length === 0) continue;
-      const halted = results.find((r) => r.halt !== undefined)?.halt;
-      if (halted !== undefined || interrupted) {
-        // Not sent at all, yet planned: each still ends in one outcome.
-        const reason = halted?.reason ?? "not sent: interrupted";
-        for (const { entry, index } of mine) {
-          tally.read();
-          const s = settledSkip(entry, index, reason);
-          tally.record(index, index, s.outcome);
-          const p = rows.settle(s);
-          if (p !== undefined) await p;
-        }
-        continue;
-      }
+      // Once the adds halted (or Ctrl-C came), the deletes are not sent at all, yet planned: each still ends in one outcome.
+      const halted = results.find((r) => r.halt !== undefined)?.halt ?? (interrupted ? INTERRUPTED : undefined);
       const pipeline = startPipeline({
         action,
         input: { ...opts.input, path: planFile ?? source },
         source: planSource(mine, planFile ?? "<plan>"),
         mapper: planMapper(mine),
+        plannedRows: true,
+        ...(halted !== undefined ? { halted } : {}),
         sink:
           transport !== undefined
             ? {
@@ -780,16 +775,6 @@ function planMapper(ops: ReadonlyArray<{ entry: PlanEntry; index: number }>): Ma
       const rel = { index: row.index, line: row.line, person: e.person, object: e.object };
       return { ok: true, relationship: e.op === "add" && e.attributes !== undefined ? { ...rel, attributes: e.attributes } : rel };
     },
-  };
-}
-
-function settledSkip(entry: PlanEntry, index: number, reason: string): SettledRow {
-  return {
-    index,
-    line: index,
-    outcome: { kind: "skipped", reason },
-    relationship: { index, line: index, person: entry.person, object: entry.object },
-    row: { index, line: index, fields: JSON.parse(entryJson(entry)) as Record<string, unknown> },
   };
 }
 

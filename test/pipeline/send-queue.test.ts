@@ -1,0 +1,164 @@
+import { describe, expect, it } from "vitest";
+import { SendQueue, type SendQueueOptions } from "../../src/pipeline/send-queue.js";
+import type { Batch } from "../../src/plan/types.js";
+import type { BatchSettlement } from "../../src/transport/types.js";
+import { batchOf, FakeTransport, rel, settle, until } from "./fakes.js";
+
+/** A queue over `transport` that records settlements and skips; `halt` is read before each send. */
+function queueOf(transport: FakeTransport, o: Partial<SendQueueOptions> & { halt?: () => string | undefined } = {}) {
+  const settled: BatchSettlement[] = [];
+  const skipped: { batch: Batch; reason: string }[] = [];
+  const queue = new SendQueue({
+    transport,
+    concurrency: 2,
+    maxQueuedBytes: 1_000_000,
+    orderPairs: false,
+    haltReason: o.halt ?? (() => undefined),
+    settled: async (s) => {
+      settled.push(s);
+    },
+    skipped: async (batch, reason) => {
+      skipped.push({ batch, reason });
+    },
+    ...o,
+  });
+  return { queue, settled, skipped };
+}
+
+/** Batches 0..n-1, batch i carrying row i+1 (person p{i+1}, object o{i+1}). */
+function batches(n: number): Batch[] {
+  return Array.from({ length: n }, (_, i) => batchOf(i, rel(i + 1, `p${i + 1}`, `o${i + 1}`)));
+}
+
+describe("SendQueue", () => {
+  it.each([1, 2, 5])("sends in queue order and settles every batch once (concurrency %i)", async (concurrency) => {
+    const transport = new FakeTransport();
+    const { queue, settled, skipped } = queueOf(transport, { concurrency });
+    for (const b of batches(12)) await queue.push(b);
+    await queue.end();
+    expect(transport.sent.map((b) => b.seq)).toEqual([...Array(12).keys()]);
+    expect(settled.map((s) => s.batch.seq).sort((a, b) => a - b)).toEqual([...Array(12).keys()]);
+    expect(skipped).toEqual([]);
+  });
+
+  it.each([1, 3, 4])("keeps at most %i sends in flight", async (concurrency) => {
+    const transport = new FakeTransport({ manual: true });
+    const { queue, settled } = queueOf(transport, { concurrency });
+    for (const b of batches(10)) await queue.push(b);
+    const ended = queue.end();
+    while (settled.length < 10) {
+      await until(() => transport.waiting.length > 0);
+      await settle();
+      expect(transport.waiting.length).toBeLessThanOrEqual(concurrency);
+      // Slots are filled: as many in flight as allowed, or every batch not yet settled.
+      expect(transport.waiting.length).toBe(Math.min(concurrency, 10 - settled.length));
+      transport.release();
+      await settle();
+    }
+    await ended;
+    expect(transport.maxInFlight).toBe(concurrency);
+  });
+
+  it("bounds the bytes queued: push waits while they exceed maxQueuedBytes, and goes on once a slot takes a batch", async () => {
+    const transport = new FakeTransport({ manual: true });
+    const all = batches(8);
+    const size = (all[0] as Batch).bytes;
+    const { queue } = queueOf(transport, { concurrency: 1, maxQueuedBytes: 2 * size });
+    let pushed = 0;
+    const reader = (async () => {
+      for (const b of all) {
+        await queue.push(b);
+        pushed++;
+      }
+    })();
+    await until(() => transport.waiting.length === 1);
+    await settle();
+    // One in flight, one taken by the sender to wait for the slot, and the queue over its bound by the
+    // one batch whose push has not resolved: batches 0..3 pushed, the push of 4 waits.
+    expect(pushed).toBe(4);
+    expect(transport.sent).toHaveLength(1);
+    expect(queue.queuedBytes).toBe(3 * size);
+    for (let i = 0; i < 20 && transport.sent.length < 8; i++) {
+      expect(queue.queuedBytes).toBeLessThanOrEqual(3 * size);
+      transport.release();
+      await settle();
+    }
+    await reader;
+    while (transport.waiting.length > 0) {
+      transport.release();
+      await settle();
+    }
+    await queue.end();
+    expect(transport.sent).toHaveLength(8);
+  });
+
+  it("a batch repeating a person–object pair in flight waits for its earlier batch; other batches do not wait", async () => {
+    const transport = new FakeTransport({ manual: true });
+    const { queue } = queueOf(transport, { concurrency: 4, orderPairs: true });
+    await queue.push(batchOf(0, rel(1, "ann", "acme", { role: "a" })));
+    await queue.push(batchOf(1, rel(2, "bob", "acme")));
+    await queue.push(batchOf(2, rel(3, "ann", "acme", { role: "b" }))); // repeats batch 0's pair
+    await queue.push(batchOf(3, rel(4, "cid", "acme")));
+    await settle();
+    expect(transport.waiting.map((b) => b.seq)).toEqual([0, 1]);
+    transport.release(undefined, 1); // bob's batch does not free ann's pair
+    await settle();
+    expect(transport.waiting.map((b) => b.seq)).toEqual([0]);
+    transport.release(undefined, 0);
+    await settle();
+    // Queue order is kept: batch 3 goes after batch 2, which went once batch 0 had settled.
+    expect(transport.sent.map((b) => b.seq)).toEqual([0, 1, 2, 3]);
+    transport.release();
+    transport.release();
+    await queue.end();
+  });
+
+  it("without orderPairs, a repeated pair does not wait", async () => {
+    const transport = new FakeTransport({ manual: true });
+    const { queue } = queueOf(transport, { concurrency: 4 });
+    await queue.push(batchOf(0, rel(1, "ann", "acme")));
+    await queue.push(batchOf(1, rel(2, "ann", "acme")));
+    await settle();
+    expect(transport.waiting.map((b) => b.seq)).toEqual([0, 1]);
+    transport.release();
+    transport.release();
+    await queue.end();
+  });
+
+  it("once halted, batches still queued are handed to skipped, not sent, with the halt's reason", async () => {
+    const transport = new FakeTransport({ manual: true });
+    let halt: string | undefined;
+    const { queue, settled, skipped } = queueOf(transport, { concurrency: 1, halt: () => halt });
+    for (const b of batches(5)) await queue.push(b);
+    await until(() => transport.waiting.length === 1);
+    // The halt comes while batch 1 waits for the slot batch 0 holds.
+    halt = "not sent: authentication refused (401)";
+    transport.release();
+    await queue.end();
+    expect(transport.sent.map((b) => b.seq)).toEqual([0]);
+    expect(settled.map((s) => s.batch.seq)).toEqual([0]);
+    expect(skipped.map((s) => s.batch.seq)).toEqual([1, 2, 3, 4]);
+    expect(new Set(skipped.map((s) => s.reason))).toEqual(new Set([halt]));
+  });
+
+  it("a settlement that throws fails push/end instead of losing the error", async () => {
+    const transport = new FakeTransport();
+    const { queue } = queueOf(transport, {
+      concurrency: 1,
+      settled: () => Promise.reject(new Error("disk on fire")),
+    });
+    await expect(
+      (async () => {
+        for (const b of batches(4)) await queue.push(b);
+        await queue.end();
+      })(),
+    ).rejects.toThrow("disk on fire");
+  });
+
+  it("ending an unused queue sends nothing", async () => {
+    const transport = new FakeTransport();
+    const { queue } = queueOf(transport);
+    await queue.end();
+    expect(transport.sent).toEqual([]);
+  });
+});
