@@ -67,7 +67,7 @@ const kinds = (settled: Map<number, SettledRow[]>): Record<number, string> =>
 describe("startPipeline with a fake transport", () => {
   it("every row ends in exactly one outcome: applied, invalid, duplicate (later attributes win), failed", async () => {
     const transport = new FakeTransport({
-      answer: (b) => ({ outcome: (r) => (r.person.value === "bad" ? { kind: "failed", reason: "no" } : { kind: "applied" }) }),
+      answer: () => ({ outcome: (r) => (r.person.value === "bad" ? { kind: "failed", reason: "no" } : { kind: "applied" }) }),
     });
     const { done, tally, settled } = await runOf(
       [

@@ -8,7 +8,7 @@ import type { BatchSettlement, RowSettlement } from "../../src/transport/types.j
 import { batchOf, rel } from "./fakes.js";
 
 /** A settler over a fresh tally, with a sink and a journal that record what they are given. */
-function settlerOf(o: Partial<SettlerOptions> & { ignoresApplied?: boolean; sinkFails?: unknown } = {}) {
+function settlerOf(o: Partial<SettlerOptions> & { ignoresApplied?: boolean; sinkFails?: Error } = {}) {
   const tally = new Tally();
   const sunk: SettledRow[] = [];
   const journal: { applied: number[]; failed: { index: number; reason: string }[] }[] = [];
