@@ -9,7 +9,7 @@ import { colorLevel } from "./report/summary.js";
 import { resolveObjectTypeName, runList, runTypes, type ListRawOptions } from "./commands/list.js";
 import { VERSION } from "./version.js";
 import { DEFAULT_VERIFY_TIMEOUT_MS } from "./verify/poll.js";
-import { DEFAULT_BACKOFF, DEFAULT_CONCURRENCY, DEFAULT_RATE, DEFAULT_TIMEOUT_MS } from "./transport/retry.js";
+import { DEFAULT_BACKOFF, DEFAULT_CONCURRENCY, DEFAULT_PIPELINES_RATE, DEFAULT_RATE, DEFAULT_TIMEOUT_MS } from "./transport/retry.js";
 import { DEFAULT_GIVE_UP_AFTER_MS } from "./transport/track.js";
 import { MAX_BATCH_BYTES } from "./plan/types.js";
 import { DEFAULT_OBJECT_TYPE } from "./model/mapping.js";
@@ -96,8 +96,16 @@ function addRunOptions(cmd: Command): Command {
       .addOption(new Option("--api-key <key>").hideHelp())
       .option("--region <region>", "us or eu (default: $CIO_REGION, else us)")
       .option("--track-url <url>", "Track API base URL, overriding --region (default: $CIO_TRACK_URL)")
+      // --- issue 15: a second route ---
+      .option("--via <route>", "track (the Track API) or pipelines (Data Pipelines, one call per relationship)", "track")
+      .option("--pipelines-api-key-file <file>", "file holding the Data Pipelines source API key (default: $CIO_PIPELINES_API_KEY)")
+      .addOption(new Option("--pipelines-api-key <key>").hideHelp())
+      .option("--pipelines-url <url>", "Data Pipelines base URL, overriding --region (default: $CIO_PIPELINES_URL)")
       .option("--concurrency <n>", "requests in flight", shown(DEFAULT_CONCURRENCY))
-      .option("--rate <n>", `requests per second across all of them (Customer.io fair use: ${DEFAULT_RATE})`, shown(DEFAULT_RATE))
+      .option(
+        "--rate <n>",
+        `requests per second across all of them (default: ${DEFAULT_RATE} via track, Customer.io's fair use; ${DEFAULT_PIPELINES_RATE} via pipelines, half its documented 3000 per 3 s)`,
+      )
       .option("--timeout <seconds>", "per request", shown(DEFAULT_TIMEOUT_MS / 1000))
       .option("--max-retries <n>", "retries of a batch on 408, 429, 5xx, timeouts and network errors", shown(DEFAULT_BACKOFF.maxRetries))
       .option("--backoff-base <seconds>", "first retry delay (exponential, full jitter)", shown(DEFAULT_BACKOFF.baseMs / 1000))

@@ -7,8 +7,9 @@ import { FORMATS } from "../input/open.js";
 import { PERSON_KEYS, type MappingOptions } from "../model/mapping.js";
 import type { Action, ObjectRef, PersonRef } from "../model/types.js";
 import { DEFAULT_WINDOW_SIZE } from "../plan/planner.js";
+import { ROUTES, type Route } from "../plan/encoder.js";
 import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type GroupBy } from "../plan/types.js";
-import { DEFAULT_BACKOFF, DEFAULT_CONCURRENCY, DEFAULT_RATE, DEFAULT_TIMEOUT_MS } from "../transport/retry.js";
+import { DEFAULT_BACKOFF, DEFAULT_CONCURRENCY, DEFAULT_PIPELINES_RATE, DEFAULT_RATE, DEFAULT_TIMEOUT_MS } from "../transport/retry.js";
 import { DEFAULT_GIVE_UP_AFTER_MS } from "../transport/track.js";
 
 /** The smallest --batch-bytes: one largest operation and the `{"batch":[]}` around it. */
@@ -43,6 +44,12 @@ export interface RawOptions {
   apiKey?: string;
   siteIdFile?: string;
   apiKeyFile?: string;
+  // --- issue 15: --via pipelines ---
+  via?: string;
+  pipelinesUrl?: string;
+  pipelinesApiKeyFile?: string;
+  /** Refused like --api-key: the key comes from CIO_PIPELINES_API_KEY or --pipelines-api-key-file. */
+  pipelinesApiKey?: string;
   giveUpAfter?: string;
   concurrency?: string;
   rate?: string;
@@ -95,10 +102,16 @@ export interface InputOptions extends MappingOptions {
 
 /** Where and how batches are sent. */
 export interface SendOptions {
+  /** issue 15: the Track API (default) or Data Pipelines. */
+  via: Route;
   region: "us" | "eu";
   trackUrl?: string;
   siteId?: string;
   apiKey?: string;
+  /** --pipelines-url or $CIO_PIPELINES_URL (--via pipelines only). */
+  pipelinesUrl?: string;
+  /** CIO_PIPELINES_API_KEY or --pipelines-api-key-file (--via pipelines, not a dry run). */
+  pipelinesApiKey?: string;
   concurrency: number;
   rate: number;
   timeoutMs: number;
@@ -319,10 +332,13 @@ export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env:
   if (raw.out !== undefined && !dryRun) throw new UsageError("--out writes the batches of a dry run: add --dry-run");
   if (raw.resume === true && raw.journal === undefined) throw new UsageError("--resume needs --journal <file> (the journal of the run to resume)");
   const region = regionOption(raw.region, env.CIO_REGION, dryRun);
+  const via = oneOf("--via", raw.via, ROUTES) ?? "track";
   const send: SendOptions = {
+    via,
     region,
     concurrency: numberFlag("--concurrency", raw.concurrency, 1, { max: 64 }) ?? DEFAULT_CONCURRENCY,
-    rate: numberFlag("--rate", raw.rate, 0.1, { decimal: true }) ?? DEFAULT_RATE,
+    // Each route has its own documented rate (issue 15).
+    rate: numberFlag("--rate", raw.rate, 0.1, { decimal: true }) ?? (via === "pipelines" ? DEFAULT_PIPELINES_RATE : DEFAULT_RATE),
     timeoutMs: Math.round((numberFlag("--timeout", raw.timeout, 0.001, { decimal: true }) ?? DEFAULT_TIMEOUT_MS / 1000) * 1000),
     maxRetries: numberFlag("--max-retries", raw.maxRetries, 0) ?? DEFAULT_BACKOFF.maxRetries,
     backoffBaseMs: Math.round((numberFlag("--backoff-base", raw.backoffBase, 0, { decimal: true }) ?? DEFAULT_BACKOFF.baseMs / 1000) * 1000),
@@ -332,12 +348,18 @@ export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env:
   };
   const maxErrors = numberFlag("--max-errors", raw.maxErrors, 1);
   if (maxErrors !== undefined) send.maxErrors = maxErrors;
-  const trackUrl = raw.trackUrl ?? env.CIO_TRACK_URL;
-  if (trackUrl !== undefined && trackUrl !== "") send.trackUrl = trackUrl;
   // --- issue 9: credentials only from the environment or a file, never from argv ---
   if (raw.apiKey !== undefined) throw credentialOnArgv("--api-key", "CIO_API_KEY", "--api-key-file");
   if (raw.siteId !== undefined) throw credentialOnArgv("--site-id", "CIO_SITE_ID", "--site-id-file");
-  if (!dryRun) {
+  if (raw.pipelinesApiKey !== undefined) throw credentialOnArgv("--pipelines-api-key", "CIO_PIPELINES_API_KEY", "--pipelines-api-key-file");
+  if (via === "pipelines") pipelinesSendOptions(send, raw, env, dryRun);
+  else {
+    const strays = flagsGiven(raw, { pipelinesUrl: "--pipelines-url", pipelinesApiKeyFile: "--pipelines-api-key-file" });
+    if (strays.length > 0) throw new UsageError(`${strays.join(" and ")} go${strays.length === 1 ? "es" : ""} with --via pipelines`);
+    const trackUrl = raw.trackUrl ?? env.CIO_TRACK_URL;
+    if (trackUrl !== undefined && trackUrl !== "") send.trackUrl = trackUrl;
+  }
+  if (!dryRun && via === "track") {
     const siteId = readCredential({ env, envName: "CIO_SITE_ID", file: raw.siteIdFile, fileFlag: "--site-id-file" });
     const apiKey = readCredential({ env, envName: "CIO_API_KEY", file: raw.apiKeyFile, fileFlag: "--api-key-file" });
     if (siteId === undefined) throw new UsageError("CIO_SITE_ID is not set: export it or pass --site-id-file <file> (or use --dry-run)");
@@ -367,5 +389,33 @@ export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env:
 export function payloadShapingOptions(o: RunOptions): Record<string, unknown> {
   // The query and the database are the input's identity (the journal's input), not an option; --db must never reach a file.
   const { path: _path, sql: _sql, ...input } = o.input;
-  return { command: o.command, action: o.action, ...input };
+  // The route too (issue 15): a resume must send what is left the way the run began.
+  return { command: o.command, action: o.action, via: o.send.via, ...input };
 }
+
+// --- issue 15: --via pipelines ---
+/** The flags among `names` (RawOptions key → flag) that were given. */
+function flagsGiven(raw: RawOptions, names: Partial<Record<keyof RawOptions, string>>): string[] {
+  return Object.entries(names)
+    .filter(([key]) => raw[key as keyof RawOptions] !== undefined)
+    .map(([, flag]) => flag);
+}
+
+/** --via pipelines: its URL and its key (CIO_PIPELINES_API_KEY or a file; never argv); Track's flags are refused. */
+function pipelinesSendOptions(send: SendOptions, raw: RawOptions, env: Readonly<Record<string, string | undefined>>, dryRun: boolean): void {
+  const trackOnly = flagsGiven(raw, { siteIdFile: "--site-id-file", apiKeyFile: "--api-key-file", trackUrl: "--track-url" });
+  if (trackOnly.length > 0) {
+    throw new UsageError(
+      `${trackOnly.join(", ")}: for the Track API, not --via pipelines, which takes CIO_PIPELINES_API_KEY (or --pipelines-api-key-file) and --pipelines-url`,
+    );
+  }
+  const url = raw.pipelinesUrl ?? env.CIO_PIPELINES_URL;
+  if (url !== undefined && url !== "") send.pipelinesUrl = url;
+  if (dryRun) return;
+  const key = readCredential({ env, envName: "CIO_PIPELINES_API_KEY", file: raw.pipelinesApiKeyFile, fileFlag: "--pipelines-api-key-file" });
+  if (key === undefined) {
+    throw new UsageError("CIO_PIPELINES_API_KEY is not set: export it or pass --pipelines-api-key-file <file> (or use --dry-run)");
+  }
+  send.pipelinesApiKey = key;
+}
+// --- end issue 15 ---

@@ -14,8 +14,7 @@ import { ReportFile } from "../report/report-file.js";
 import { Chalk } from "chalk";
 import { colorLevel, formatSummary, plural, problemLines, summaryJson, type RunSummary } from "../report/summary.js";
 import { Tally, outcomeError } from "../report/tally.js";
-import { createTrackTransport } from "../transport/track.js";
-import { resolveTrackUrl } from "../transport/url.js";
+import { encoderFor, openTransport, sendUrl } from "./destination.js";
 import type { BatchTransport } from "../transport/types.js";
 import { VERSION } from "../version.js";
 import type { CommandContext } from "./context.js";
@@ -43,7 +42,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
   const app = verifyFlags !== undefined ? await appConnection(raw as VerifyRawOptions, ctx.env, opts.send.region, "--verify") : undefined;
   const verifier = verifyFlags !== undefined ? new Verifier(verifyFlags) : undefined;
   // ---- end issue 14 ----
-  const baseUrl = opts.output.dryRun ? undefined : resolveTrackUrl({ region: opts.send.region, trackUrl: opts.send.trackUrl });
+  const baseUrl = opts.output.dryRun ? undefined : sendUrl(opts.send);
   if (opts.output.dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
     throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --out and --failures)");
   }
@@ -83,7 +82,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
 
   const source = await open();
   const tally = new Tally();
-  const redact = redactor([opts.send.siteId, opts.send.apiKey, app?.apiKey]);
+  const redact = redactor([opts.send.siteId, opts.send.apiKey, opts.send.pipelinesApiKey, app?.apiKey]);
 
   let journal: Journal | undefined;
   let report: ReportFile | undefined;
@@ -165,20 +164,9 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
         out.on("error", () => undefined);
       }
     } else {
-      transport = createTrackTransport({
+      transport = openTransport(opts.send, opts.input, {
         baseUrl: baseUrl as string,
-        siteId: opts.send.siteId as string,
-        apiKey: opts.send.apiKey as string,
-        concurrency: opts.send.concurrency,
-        ratePerSecond: opts.send.rate,
-        timeoutMs: opts.send.timeoutMs,
-        maxRetries: opts.send.maxRetries,
-        backoffBaseMs: opts.send.backoffBaseMs,
-        backoffCapMs: opts.send.backoffCapMs,
-        isolate: opts.send.isolate,
-        maxBatchBytes: opts.input.batchBytes,
         userAgent: `cio-rel/${VERSION}`,
-        giveUpAfterMs: opts.send.giveUpAfterMs,
         ...(opts.output.verbose
           ? {
               onRequest: (r) =>
@@ -221,6 +209,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
     const pipeline = startPipeline({
       action: opts.action,
       input: opts.input,
+      encoder: encoderFor(opts.send.via),
       source,
       sink:
         transport !== undefined
@@ -426,6 +415,7 @@ async function confirmDelete(ctx: CommandContext, opts: RunOptions, open: () => 
   const { done } = startPipeline({
     action: opts.action,
     input: opts.input,
+    encoder: encoderFor(opts.send.via),
     source,
     sink: { kind: "dry-run" },
     rows: { settle: () => undefined },
@@ -498,6 +488,7 @@ function outputPlan(opts: RunOptions, raw: RawOptions, at: (path: string) => str
     ...named("--sql-file", raw.sqlFile),
     ...named("--api-key-file", raw.apiKeyFile),
     ...named("--site-id-file", raw.siteIdFile),
+    ...named("--pipelines-api-key-file", raw.pipelinesApiKeyFile),
   ];
   const outputs = [
     ...named("--journal", opts.output.journal),

@@ -35,8 +35,7 @@ import {
   type Snapshot,
 } from "../sync/snapshot.js";
 import type { CurrentObject, CurrentPerson, DesiredPair, Plan, PlanEntry, ScopeKind } from "../sync/types.js";
-import { createTrackTransport } from "../transport/track.js";
-import { resolveTrackUrl } from "../transport/url.js";
+import { encoderFor, openTransport, sendUrl } from "./destination.js";
 import type { BatchTransport } from "../transport/types.js";
 import { VERSION } from "../version.js";
 import { createAppClient, PAGE_LIMIT, type AppClient } from "../workspace/client.js";
@@ -114,6 +113,7 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
       ...named("--app-api-key-file", raw.appApiKeyFile),
       ...named("--api-key-file", raw.apiKeyFile),
       ...named("--site-id-file", raw.siteIdFile),
+      ...named("--pipelines-api-key-file", raw.pipelinesApiKeyFile),
     ],
     outputs: [
       ...named("--journal", opts.output.journal),
@@ -132,7 +132,7 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   const say = (line: string): void => {
     if (!quiet) ctx.stderr.write(line + "\n");
   };
-  const trackUrl = dryRun ? undefined : resolveTrackUrl({ region: opts.send.region, trackUrl: opts.send.trackUrl });
+  const trackUrl = dryRun ? undefined : sendUrl(opts.send);
   const planFile = opts.output.journal !== undefined ? at(opts.output.journal) + ".plan.ndjson" : undefined;
   const source = command === "undo" ? at(raw.snapshot as string) : opts.input.path === "-" ? "<stdin>" : opts.input.path;
 
@@ -174,12 +174,12 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   const ops = plan.entries.map((e, i) => ({ entry: e, index: i + 1 })).filter((x) => x.entry.op === "add" || x.entry.op === "delete");
   if (planFile !== undefined && !resumed) await writeLines(planFile, plan.entries.map(entryJson));
   const tally = new Tally();
-  const redact = redactor([opts.send.siteId, opts.send.apiKey, ctx.env.CIO_APP_API_KEY]);
+  const redact = redactor([opts.send.siteId, opts.send.apiKey, opts.send.pipelinesApiKey, ctx.env.CIO_APP_API_KEY]);
   const journal: Journal | undefined =
     opts.output.journal !== undefined && planFile !== undefined
       ? await openJournal(at(opts.output.journal), {
           input: planFile,
-          options: { command, scope: plan.scope, personKey: plan.personKey },
+          options: { command, scope: plan.scope, personKey: plan.personKey, via: opts.send.via },
           resume: opts.output.resume,
         })
       : undefined;
@@ -226,18 +226,8 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
     if (dryRun) {
       if (opts.output.out !== undefined) out = createWriteStream(at(opts.output.out));
     } else {
-      transport = createTrackTransport({
+      transport = openTransport(opts.send, opts.input, {
         baseUrl: trackUrl as string,
-        siteId: opts.send.siteId as string,
-        apiKey: opts.send.apiKey as string,
-        concurrency: opts.send.concurrency,
-        ratePerSecond: opts.send.rate,
-        timeoutMs: opts.send.timeoutMs,
-        maxRetries: opts.send.maxRetries,
-        backoffBaseMs: opts.send.backoffBaseMs,
-        backoffCapMs: opts.send.backoffCapMs,
-        isolate: opts.send.isolate,
-        maxBatchBytes: opts.input.batchBytes,
         userAgent: `cio-rel/${VERSION}`,
         ...(opts.output.verbose
           ? {
@@ -264,8 +254,9 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
       const pipeline = startPipeline({
         action,
         input: { ...opts.input, path: planFile ?? source },
+        encoder: encoderFor(opts.send.via),
         source: planSource(mine, planFile ?? "<plan>"),
-        mapper: planMapper(mine),
+        mapper: planMapper(mine, encoderFor(opts.send.via).personKeys),
         plannedRows: true,
         ...(halted !== undefined ? { halted } : {}),
         sink:
@@ -766,16 +757,29 @@ function planSource(ops: ReadonlyArray<{ entry: PlanEntry; index: number }>, nam
 }
 
 /** Maps a planned row to its relationship, from the entry itself rather than through the mapping flags. */
-function planMapper(ops: ReadonlyArray<{ entry: PlanEntry; index: number }>): Mapper {
+function planMapper(ops: ReadonlyArray<{ entry: PlanEntry; index: number }>, personKeys: readonly PersonKey[]): Mapper {
   const byIndex = new Map(ops.map((o) => [o.index, o.entry]));
   return {
     map(row) {
       const e = byIndex.get(row.index);
       if (e === undefined) return { ok: false, reason: "not a planned operation" };
-      const rel = { index: row.index, line: row.line, person: e.person, object: e.object };
+      const rel = { index: row.index, line: row.line, person: routePerson(e, personKeys), object: e.object };
       return { ok: true, relationship: e.op === "add" && e.attributes !== undefined ? { ...rel, attributes: e.attributes } : rel };
     },
   };
+}
+
+/**
+ * The entry's person as the route can address them (issue 15): a delete names the listed person by cio_id, which
+ * Data Pipelines cannot take; another identifier Customer.io listed for them (their id) is used instead.
+ */
+function routePerson(e: PlanEntry, personKeys: readonly PersonKey[]): PersonRef {
+  if (personKeys.includes(e.person.key)) return e.person;
+  for (const key of personKeys) {
+    const value = e.known?.[key];
+    if (value !== undefined) return { key, value };
+  }
+  return e.person;
 }
 
 /** The two runs (adds, deletes) as one result: summed figures, the first halt. */

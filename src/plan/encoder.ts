@@ -1,4 +1,4 @@
-import type { Action, ObjectRef, PersonRef, Relationship } from "../model/types.js";
+import type { Action, ObjectRef, PersonKey, PersonRef, Relationship } from "../model/types.js";
 import { BATCH_HEAD, BATCH_TAIL, OP_TAIL, operationHead as trackOperationHead, relationshipJson as trackRelationshipJson } from "./serialize.js";
 import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type Batch, type Operation } from "./types.js";
 
@@ -10,10 +10,15 @@ import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type Batch, type Operation } from
 // A route that cannot group relationships (Data Pipelines: one call per relationship) sets
 // onePerOperation, with an empty head and tail, so that each relationship's JSON is a whole operation.
 
+/** The routes relationships can take (--via): the Track API, or Data Pipelines (issue 15). */
+export const ROUTES = ["track", "pipelines"] as const;
+/** One of ROUTES. */
+export type Route = (typeof ROUTES)[number];
+
 /** How a destination writes relationships on the wire, and the limits its bodies must keep. */
 export interface Encoder {
-  /** The --via name of the route ("track", "pipelines"), for messages. */
-  readonly route: string;
+  /** The --via name of the route, for messages. */
+  readonly route: Route;
   /** Largest request body in bytes (API.md: 500 KB as 500,000 bytes). */
   readonly maxBatchBytes: number;
   /** Largest operation (Track op, Pipelines call) in bytes. */
@@ -27,6 +32,8 @@ export interface Encoder {
   readonly batchTail: string;
   /** Closes an operation ("" when onePerOperation). */
   readonly operationTail: string;
+  /** The identifiers this route can address a person by, preferred first (sync picks one a listed person has). */
+  readonly personKeys: readonly PersonKey[];
   /** Why this route cannot carry the relationship at all (e.g. a person given by email), or undefined. */
   reject(rel: Relationship, action: Action): string | undefined;
   /** Everything of an operation before its first relationship ("" when onePerOperation). */
@@ -42,6 +49,7 @@ export const trackEncoder: Encoder = {
   maxOperationBytes: MAX_OPERATION_BYTES,
   operationNoun: "operation",
   onePerOperation: false,
+  personKeys: ["cio_id", "id", "email"],
   batchHead: BATCH_HEAD,
   batchTail: BATCH_TAIL,
   operationTail: OP_TAIL,

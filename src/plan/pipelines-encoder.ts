@@ -73,6 +73,7 @@ export const pipelinesEncoder: Encoder = {
   maxOperationBytes: MAX_OPERATION_BYTES,
   operationNoun: "call",
   onePerOperation: true,
+  personKeys: ["id"],
   batchHead: BATCH_HEAD,
   batchTail: BATCH_TAIL,
   operationTail: "",

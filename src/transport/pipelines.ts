@@ -4,7 +4,9 @@
 // to isolate the bad call, as for Track's 400. Its JSON is src/plan/pipelines-encoder.ts.
 import { pipelinesEncoder } from "../plan/pipelines-encoder.js";
 import { bodySnippet, formatApiErrors, parseErrors, statusText, type Answer } from "./response.js";
-import { RETRYABLE_STATUSES } from "./retry.js";
+import { DEFAULT_PIPELINES_RATE, RETRYABLE_STATUSES } from "./retry.js";
+
+export { DEFAULT_PIPELINES_RATE };
 import { createBatchSender, type Destination } from "./sender.js";
 import type { BatchTransport, SendSettings } from "./types.js";
 
@@ -13,13 +15,6 @@ export const PIPELINES_BATCH_PATH = "/batch";
 
 /** Sent with every request: real 400/401 answers instead of a 200 that hides a dropped call. */
 export const STRICT_MODE_HEADER = { "x-strict-mode": "1" } as const;
-
-/**
- * Data Pipelines requests per second by default (--rate via pipelines). The spec documents 3000 requests per 3 s
- * (1000/s) for a source, shared with the workspace's live integrations and backfill scripts; a bulk tool takes
- * half of it, so the integrations feeding the same source keep room.
- */
-export const DEFAULT_PIPELINES_RATE = 500;
 
 /** Settings of the Data Pipelines sender. */
 export interface PipelinesTransportOptions extends SendSettings {

@@ -12,6 +12,12 @@ export const DEFAULT_BACKOFF = { baseMs: 500, capMs: 30_000, maxRetries: 8 } as 
 export const DEFAULT_CONCURRENCY = 8;
 /** Track API requests per second (--rate): Customer.io's fair-use figure. */
 export const DEFAULT_RATE = 100;
+/**
+ * Data Pipelines requests per second (--rate with --via pipelines, issue 15). The spec documents 3000 requests
+ * per 3 s (1000/s) for a source, shared by its live integrations and backfill scripts; a bulk run takes half,
+ * so the integrations feeding the same source keep room.
+ */
+export const DEFAULT_PIPELINES_RATE = 500;
 /** Per-request timeout (--timeout), for the Track and the App API. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 

@@ -19,26 +19,45 @@ export function isLoopbackHost(hostname: string): boolean {
  * Plain http is refused except to loopback, so credentials never cross a network in clear (issue 4).
  */
 export function resolveTrackUrl(o: { region?: string | undefined; trackUrl?: string | undefined }): string {
-  if (o.trackUrl === undefined || o.trackUrl === "") {
-    const region = (o.region ?? "us").toLowerCase();
-    if (region !== "us" && region !== "eu") throw new UsageError(`unknown region "${o.region}": use us or eu`);
-    return TRACK_URLS[region];
+  return resolveBaseUrl(TRACK_URLS, o.region, o.trackUrl, { flag: "--track-url", credentials: "CIO_SITE_ID and CIO_API_KEY" });
+}
+
+/** Data Pipelines base URLs by workspace region (API.md "Data Pipelines API"; the spec's servers). */
+export const PIPELINES_URLS = { us: "https://cdp.customer.io/v1", eu: "https://cdp-eu.customer.io/v1" } as const;
+
+/** The Data Pipelines base URL (issue 15): `pipelinesUrl` when given, else the region's; Track's rules for http. */
+export function resolvePipelinesUrl(o: { region?: string | undefined; pipelinesUrl?: string | undefined }): string {
+  return resolveBaseUrl(PIPELINES_URLS, o.region, o.pipelinesUrl, { flag: "--pipelines-url", credentials: "CIO_PIPELINES_API_KEY" });
+}
+
+/** A base URL: `given` when set (checked: https, or http to loopback; no credentials, query or fragment), else the region's. */
+function resolveBaseUrl(
+  urls: Readonly<Record<Region, string>>,
+  region: string | undefined,
+  given: string | undefined,
+  names: { flag: string; credentials: string },
+): string {
+  if (given === undefined || given === "") {
+    const r = (region ?? "us").toLowerCase();
+    if (r !== "us" && r !== "eu") throw new UsageError(`unknown region "${region}": use us or eu`);
+    return urls[r];
   }
+  const flag = names.flag;
   let url: URL;
   try {
-    url = new URL(o.trackUrl);
+    url = new URL(given);
   } catch {
-    throw new UsageError(`--track-url "${o.trackUrl}" is not a URL`);
+    throw new UsageError(`${flag} "${given}" is not a URL`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new UsageError(`--track-url must be an https URL, not ${url.protocol}`);
+    throw new UsageError(`${flag} must be an https URL, not ${url.protocol}`);
   }
   if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
-    throw new UsageError(`--track-url ${url.host}: plain http is allowed only to loopback hosts; use https`);
+    throw new UsageError(`${flag} ${url.host}: plain http is allowed only to loopback hosts; use https`);
   }
   if (url.username !== "" || url.password !== "") {
-    throw new UsageError("--track-url must not carry credentials: use CIO_SITE_ID and CIO_API_KEY");
+    throw new UsageError(`${flag} must not carry credentials: use ${names.credentials}`);
   }
-  if (url.search !== "" || url.hash !== "") throw new UsageError("--track-url must not carry a query or fragment");
+  if (url.search !== "" || url.hash !== "") throw new UsageError(`${flag} must not carry a query or fragment`);
   return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../src/errors.js";
-import { isLoopbackHost, resolveTrackUrl } from "../../src/transport/url.js";
+import { isLoopbackHost, resolvePipelinesUrl, resolveTrackUrl } from "../../src/transport/url.js";
 
 describe("resolveTrackUrl", () => {
   it.each<[{ region?: string; trackUrl?: string }, string]>([
@@ -53,5 +53,30 @@ describe("isLoopbackHost", () => {
     ["track.customer.io", false],
   ])("%s → %s", (host, expected) => {
     expect(isLoopbackHost(host)).toBe(expected);
+  });
+});
+
+describe("resolvePipelinesUrl (issue 15): Track's rules, the Data Pipelines hosts", () => {
+  it.each<[{ region?: string; pipelinesUrl?: string }, string]>([
+    [{}, "https://cdp.customer.io/v1"],
+    [{ region: "eu" }, "https://cdp-eu.customer.io/v1"],
+    [{ region: "EU", pipelinesUrl: "" }, "https://cdp-eu.customer.io/v1"],
+    [{ region: "eu", pipelinesUrl: "https://proxy.example.com/v1/" }, "https://proxy.example.com/v1"],
+    [{ pipelinesUrl: "http://127.0.0.1:4010/v1" }, "http://127.0.0.1:4010/v1"],
+    [{ pipelinesUrl: "http://[::1]:4010/v1" }, "http://[::1]:4010/v1"],
+  ])("%j → %s", (input, expected) => {
+    expect(resolvePipelinesUrl(input)).toBe(expected);
+  });
+
+  it.each<[{ region?: string; pipelinesUrl?: string }, RegExp]>([
+    [{ region: "ap" }, /unknown region "ap"/],
+    [{ pipelinesUrl: "http://cdp.customer.io/v1" }, /--pipelines-url cdp.customer.io: plain http is allowed only to loopback/],
+    [{ pipelinesUrl: "http://10.1.2.3/v1" }, /plain http/],
+    [{ pipelinesUrl: "https://key:@cdp.customer.io/v1" }, /--pipelines-url must not carry credentials: use CIO_PIPELINES_API_KEY/],
+    [{ pipelinesUrl: "https://cdp.customer.io/v1#x" }, /query or fragment/],
+    [{ pipelinesUrl: "cdp.customer.io" }, /--pipelines-url "cdp.customer.io" is not a URL/],
+  ])("%j is refused", (input, message) => {
+    expect(() => resolvePipelinesUrl(input)).toThrow(UsageError);
+    expect(() => resolvePipelinesUrl(input)).toThrow(message);
   });
 });
