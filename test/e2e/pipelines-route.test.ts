@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { pipelinesContract } from "../contract/pipelines.js";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
 import { runCli } from "./cli.js";
 import {
@@ -60,6 +61,11 @@ describe("--via pipelines", () => {
     }
     expect(fake.pipelines.calls.every((c) => c.verdict.ok)).toBe(true);
     expect(fake.pipelines.calls).toHaveLength(rows.length);
+    // Every request and call validates against the Data Pipelines spec; the calls take the doc's form.
+    expect(pipelinesContract().received(fake.pipelines.requests)).toEqual([]);
+    expect(new Set(fake.pipelines.calls.map((c) => JSON.stringify(c.form)))).toEqual(
+      new Set([JSON.stringify({ objectTypeIn: "objectTypeId", attributesIn: "context.relationshipTraits" })]),
+    );
 
     // The same file via Track ends in exactly the same state.
     const track = await startFake();
@@ -210,5 +216,32 @@ describe("--via pipelines", () => {
     });
     expect(ok.code).toBe(0);
     expect(fake.pipelines.requests.length).toBeGreaterThan(0);
+  });
+  it("an outage mid-run: the rest skipped (exit 5), --resume via pipelines finishes; no file or output holds the key", async () => {
+    const dir = tempDir();
+    const rows = memberships(20, 50);
+    const input = writeMembershipsCsv(dir, rows);
+    // Three batches go through, then Data Pipelines answers 503 to everything.
+    fake = await startFake({ pipelinesApiKey: PKEY, pipelinesScript: [{}, {}, {}, ...Array.from({ length: 400 }, () => ({ status: 503 }))] });
+    const files = ["--journal", join(dir, "run.journal"), "--report", join(dir, "report.ndjson"), "--failures", join(dir, "failed.csv")];
+    const args = ["add", "--file", input, ...MEMBERSHIP_FLAGS, ...FAST_FLAGS, "--batch-bytes", "32012", "--concurrency", "1", ...files];
+    const first = await viaPipelines(fake, [...args, "--give-up-after", "0.5", "--max-retries", "100", "--json", "--verbose"]);
+    expect(first.code).toBe(5);
+    const s1 = summaryOf(first);
+    expect(s1.applied).toBeGreaterThan(0);
+    expect(s1.applied).toBeLessThan(rows.length);
+    expect(s1.applied + s1.skipped + s1.failed).toBe(rows.length);
+    fake.pipelines.faults.clear();
+    const second = await viaPipelines(fake, [...args, "--resume", "--json"]);
+    expect(second.code).toBe(0);
+    expect(actualState(fake)).toEqual(expectedState(rows));
+    // The resumed run sent only what the first did not apply.
+    expect(summaryOf(second).requests).toBeLessThan(s1.batches);
+    const written = ["run.journal", "report.ndjson"].map((f) => readFileSync(join(dir, f), "utf8")).join("\n");
+    for (const text of [written, first.stdout, first.stderr, second.stdout, second.stderr]) {
+      expect(text).not.toContain(PKEY);
+      expect(text).not.toContain(Buffer.from(`${PKEY}:`).toString("base64"));
+    }
+    expect(readFileSync(join(dir, "run.journal"), "utf8").split("\n")[0]).toContain('"via":"pipelines"');
   });
 });
