@@ -104,7 +104,7 @@ function addRunOptions(cmd: Command): Command {
       .option("--concurrency <n>", "requests in flight", shown(DEFAULT_CONCURRENCY))
       .option(
         "--rate <n>",
-        `requests per second across all of them (default: ${DEFAULT_RATE} via track, Customer.io's fair use; ${DEFAULT_PIPELINES_RATE} via pipelines, half its documented 3000 per 3 s)`,
+        `requests per second across all of them (default: ${DEFAULT_RATE} via track, Customer.io's fair use; ${DEFAULT_PIPELINES_RATE} via pipelines, half of Data Pipelines' documented 3000 per 3 s)`,
       )
       .option("--timeout <seconds>", "per request", shown(DEFAULT_TIMEOUT_MS / 1000))
       .option("--max-retries <n>", "retries of a batch on 408, 429, 5xx, timeouts and network errors", shown(DEFAULT_BACKOFF.maxRetries))

@@ -244,4 +244,45 @@ describe("--via pipelines", () => {
     }
     expect(readFileSync(join(dir, "run.journal"), "utf8").split("\n")[0]).toContain('"via":"pipelines"');
   });
+  it("sync: a listed person with no id cannot be deleted via pipelines (invalid, naming --via track); the others are", async () => {
+    fake = await startFake({ pipelinesApiKey: PKEY, app: { apiKey: APP_KEY } });
+    fake.state.addPerson({ id: "1" });
+    fake.state.addPerson({ id: "2", email: "bob@x.io" });
+    fake.state.addPerson({ email: "eve@x.io" }); // no id: Data Pipelines cannot name her
+    for (const p of [
+      { key: "id", value: "1" },
+      { key: "id", value: "2" },
+      { key: "email", value: "eve@x.io" },
+    ] as const)
+      fake.state.add({ objectTypeId: "1", objectId: "acme" }, p);
+    fake.state.settle();
+    const dir = tempDir();
+    const file = join(dir, "members.csv");
+    writeFileSync(file, "id\n1\n");
+    const r = await viaPipelines(
+      fake,
+      [
+        "sync",
+        "--object",
+        "acme",
+        "--people",
+        file,
+        ...FAST_FLAGS,
+        "--read-delay",
+        "0",
+        "--app-url",
+        fake.url,
+        "--delete-unmatchable",
+        "--max-deletes",
+        "2",
+        "--yes",
+      ],
+      { CIO_APP_API_KEY: APP_KEY },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stdout + r.stderr).toMatch(/a person given by cio_id cannot be sent via pipelines: .*--via track/);
+    expect(fake.state.all().map((x) => `${x.personKey}:${x.personValue}`)).toEqual(["email:eve@x.io", "id:1"]);
+    const sent = fake.pipelines.calls.map((c) => c.call as { event?: string; userId?: string });
+    expect(sent).toEqual([expect.objectContaining({ event: "Relationship Deleted", userId: "2" })]);
+  });
 });
