@@ -121,6 +121,7 @@ function addRunOptions(cmd: Command): Command {
       .option("--report <file>", "write one NDJSON line per input row with its outcome")
       .option("--failures <file>", "write failed, invalid, skipped and unconfirmed rows in the input's format, to re-run")
       .option("--journal <file>", "record settled rows after each batch, to resume after a crash")
+      .option("--temp-dir <dir>", "folder for the temporary files that group a large unsorted input (default: $CIO_REL_TEMP_DIR, else the system's)")
       .option("--resume", "with --journal: skip the rows the journal already settled")
       .optionsGroup("Sending:")
       .option("--yes", "delete without asking")

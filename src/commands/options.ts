@@ -1,4 +1,6 @@
+import { statSync } from "node:fs";
 import { UsageError } from "../errors.js";
+import { TEMP_DIR_ENV } from "../spill/temp-store.js";
 import { readCredential } from "./secrets.js";
 import { checkEncoding } from "../input/decode.js";
 import { isDbUrl, SQL_DISPLAY_NAME, urlPassword } from "../input/sql/text.js";
@@ -69,6 +71,7 @@ export interface RawOptions {
   verbose?: boolean;
   debug?: boolean;
   yes?: boolean;
+  tempDir?: string;
   // --- SQL source (issue 17) ---
   sql?: string;
   sqlFile?: string;
@@ -138,6 +141,8 @@ export interface OutputOptions {
   verbose: boolean;
   debug: boolean;
   yes: boolean;
+  /** issue 16: where the planner's temporary files go (--temp-dir, else $CIO_REL_TEMP_DIR, else the system temp folder). */
+  tempDir?: string;
 }
 
 /** Every option of add/delete, typed and checked. */
@@ -382,6 +387,8 @@ export function parseRunOptions(command: "add" | "delete", raw: RawOptions, env:
   if (raw.report !== undefined) output.report = raw.report;
   if (raw.failures !== undefined) output.failures = raw.failures;
   if (raw.journal !== undefined) output.journal = raw.journal;
+  const tempDir = tempDirOption(raw.tempDir, env[TEMP_DIR_ENV]);
+  if (tempDir !== undefined) output.tempDir = tempDir;
   return { command, action: command === "add" ? "add_relationships" : "delete_relationships", input, send, output };
 }
 
@@ -419,3 +426,17 @@ function pipelinesSendOptions(send: SendOptions, raw: RawOptions, env: Readonly<
   send.pipelinesApiKey = key;
 }
 // --- end issue 15 ---
+
+/** `--temp-dir <dir>`, else $CIO_REL_TEMP_DIR (issue 16): an existing folder, checked before anything is read or sent. */
+function tempDirOption(flag: string | undefined, env: string | undefined): string | undefined {
+  const [source, dir] = flag !== undefined ? ["--temp-dir", flag] : [TEMP_DIR_ENV, env === "" ? undefined : env];
+  if (dir === undefined) return undefined;
+  let folder = false;
+  try {
+    folder = statSync(dir).isDirectory();
+  } catch {
+    // reported below
+  }
+  if (!folder) throw new UsageError(`${source} ${dir}: no such folder (temporary files go there)`);
+  return dir;
+}

@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import { InputError } from "../errors.js";
 import type { BatchedRowSource, Row, RowSource } from "../input/types.js";
 import { ColumnError, createMapper, type Mapper, type MappingOptions } from "../model/mapping.js";
@@ -9,7 +8,8 @@ import { Settler } from "../pipeline/settler.js";
 import { SideCounter } from "../pipeline/sides.js";
 import type { Halt, JournalWriter, SettledRows } from "../pipeline/types.js";
 import type { Encoder } from "../plan/encoder.js";
-import { createPlanner, type Planner } from "../plan/planner.js";
+import { createGroupingPlanner, type GroupingPlanner, type GroupingStats } from "../plan/grouping.js";
+import { openTempStore } from "../spill/temp-store.js";
 import { MAX_BATCH_BYTES, type Batch, type PlanEvent, type PlanStats } from "../plan/types.js";
 import type { Tally } from "../report/tally.js";
 import type { OutputError } from "../report/outputs.js";
@@ -42,6 +42,10 @@ export interface PipelineOptions {
   countSides?: boolean;
   /** The destination's wire format and limits (--via), shared by planner and transport; default Track's. */
   encoder?: Encoder;
+  /** issue 16: the folder for the planner's temporary files (default: the system temp folder). */
+  tempDir?: string;
+  /** issue 16: plan in windows only, never grouping the whole input in memory or temporary files (the delete question). */
+  windowOnly?: boolean;
   resume?: SettledRows;
   journal?: JournalWriter;
   /** Called often with running figures, for the progress display. */
@@ -62,6 +66,8 @@ export interface PipelineProgress {
 /** What the pipeline did besides settling rows (the tally holds those counts). */
 export interface PipelineResult {
   plan: PlanStats;
+  /** issue 16: how the input was grouped (held whole, streamed in runs, or split into temporary files). */
+  grouping?: GroupingStats;
   halt?: Halt;
   /** issue 9: an output file could not be written (exit 4). */
   outputError?: OutputError;
@@ -102,25 +108,32 @@ export function startPipeline(o: PipelineOptions): { control: PipelineControl; d
     // Stops reading, and stops dispatching batches that are planned but not yet sent.
     interrupt: () => run.settler.stop({ kind: "interrupted", reason: "not sent: interrupted" }),
   };
-  return { control, done: run.run() };
+  // issue 16: the planner's temporary files go whichever way the run ends (success, error, halt, Ctrl-C).
+  return { control, done: run.run().finally(() => run.close()) };
 }
 
-/** The planner of a run: the one place that decides how rows become batches. */
-function plannerFor(o: PipelineOptions, exclude: ((index: number) => boolean) | undefined): Planner {
-  return createPlanner({
+/**
+ * The planner of a run: the one place that decides how rows become batches. issue 16: it groups the whole input
+ * (in memory, or in temporary files whose failure is an output failure) unless grouping cannot save a request.
+ */
+function plannerFor(o: PipelineOptions, exclude: ((index: number) => boolean) | undefined, settler: Settler): GroupingPlanner {
+  // One relationship per operation (--via pipelines): grouping cannot save a request, so nothing is held or spilled.
+  const windowOnly = o.windowOnly === true || o.encoder?.onePerOperation === true;
+  return createGroupingPlanner({
     action: o.action,
     groupBy: o.input.groupBy,
     windowSize: o.input.windowSize,
     maxBatchBytes: o.input.batchBytes,
     ...(o.encoder !== undefined ? { encoder: o.encoder } : {}),
     ...(exclude !== undefined ? { exclude } : {}),
+    ...(windowOnly ? { windowOnly } : { openStore: () => openTempStore(o.tempDir), onSpillError: (e: unknown) => settler.outputFailed(e) }),
   });
 }
 
 /** One run of the pipeline: the read loop, with the settler, planner and batch sink it feeds. */
 class PipelineRun {
   readonly settler: Settler;
-  readonly #planner: Planner;
+  readonly #planner: GroupingPlanner;
   readonly #sink: BatchSink;
   readonly #sides: SideCounter | undefined;
   readonly #emails: EmailSample;
@@ -138,11 +151,12 @@ class PipelineRun {
       rows: o.rows,
       keepRows: o.keepRows,
       onBatch: progress,
+      rowOf: (rel) => this.#planner.rowOf(rel),
       ...(o.journal !== undefined ? { journal: o.journal } : {}),
       ...(o.sink.kind === "send" && o.sink.maxErrors !== undefined ? { maxErrors: o.sink.maxErrors } : {}),
     });
     if (o.halted !== undefined) this.settler.stop(o.halted);
-    this.#planner = plannerFor(o, o.resume !== undefined ? (index) => this.#resumed.delete(index) : undefined);
+    this.#planner = plannerFor(o, o.resume !== undefined ? (index) => this.#resumed.delete(index) : undefined, this.settler);
     this.#sink = this.#batchSink();
     this.#sides = o.countSides === true ? new SideCounter() : undefined;
     this.#emails = new EmailSample(o.input.fixedPerson === undefined ? o.onEmailsAsIds : undefined);
@@ -166,7 +180,7 @@ class PipelineRun {
     }
     this.#emails.tell();
     // Once halted, the sink settles the planned batches as skipped instead of sending them.
-    await this.#handle(this.#planner.finish());
+    for await (const events of this.#planner.finish()) await this.#handle(events);
     await this.#sink.end();
     await this.settler.drained();
     this.#progress();
@@ -211,13 +225,12 @@ class PipelineRun {
     const halt = s.halt;
     if (halt !== undefined)
       return s.row({ index: row.index, line: row.line, outcome: { kind: "skipped", reason: halt.reason }, relationship: rel, row });
-    s.hold(row);
-    return this.#plan(rel);
+    return this.#plan(rel, row);
   }
 
-  /** Hands a relationship to the planner and its events on. */
-  #plan(rel: Relationship): void | Promise<void> {
-    const events = this.#planner.add(rel);
+  /** Hands a relationship (and its row, when the failures file needs it: the planner keeps it) to the planner, its events on. */
+  #plan(rel: Relationship, row?: Row): void | Promise<void> {
+    const events = this.#planner.add(rel, this.o.keepRows ? row : undefined);
     return events.length > 0 ? this.#handle(events) : undefined;
   }
 
@@ -253,6 +266,11 @@ class PipelineRun {
     return { put: (batch) => queue.push(batch), end: () => queue.end() };
   }
 
+  /** Removes the planner's temporary files; safe to call twice. */
+  close(): void {
+    this.#planner.close();
+  }
+
   #progress(): void {
     this.o.onProgress?.({ tally: this.o.tally, bytesRead: this.o.source.bytesRead() });
   }
@@ -261,6 +279,7 @@ class PipelineRun {
     const s = this.settler;
     const result: PipelineResult = {
       plan: this.#planner.stats(),
+      grouping: this.#planner.grouping(),
       ...(this.#sides?.figures() ?? { objectTypes: [], distinctPeople: 0, distinctObjects: 0 }),
     };
     if (s.halt !== undefined) result.halt = s.halt;
@@ -283,11 +302,24 @@ function dryRunSink(settler: Settler, out: NodeJS.WritableStream | undefined): B
     async put(batch) {
       settler.planned(batch);
       if (stream !== undefined && stream.destroyed !== true && !stream.write(batch.body + "\n")) {
-        await Promise.race([once(stream, "drain"), once(stream, "close")]).catch(() => undefined);
+        await drainOrClose(stream);
       }
     },
     end: async () => undefined,
   };
+}
+
+/** Waits for a stream's drain or close, leaving no listener behind (a race of two once() leaks the loser's). */
+function drainOrClose(out: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off("drain", done);
+      out.off("close", done);
+      resolve();
+    };
+    out.on("drain", done);
+    out.on("close", done);
+  });
 }
 
 /** The source's rows a chunk at a time (one-row chunks from a source that cannot batch). */

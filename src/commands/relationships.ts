@@ -225,6 +225,7 @@ export async function runRelationships(ctx: CommandContext, command: "add" | "de
       rows,
       tally,
       keepRows: failures !== undefined,
+      ...(opts.output.tempDir !== undefined ? { tempDir: opts.output.tempDir } : {}),
       ...(raw.personKey === undefined ? { onEmailsAsIds: (w: string) => note(`cio-rel: warning: ${w}`) } : {}),
       ...(journal?.resume !== undefined ? { resume: journal.resume } : {}),
       ...(journal !== undefined ? { journal } : {}),
@@ -422,6 +423,7 @@ async function confirmDelete(ctx: CommandContext, opts: RunOptions, open: () => 
     tally,
     keepRows: false,
     countSides: true,
+    windowOnly: true,
   });
   const plan = await done;
   const n = plan.plan.relationships;

@@ -273,6 +273,7 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
         rows,
         tally,
         keepRows: failures !== undefined,
+        ...(opts.output.tempDir !== undefined ? { tempDir: opts.output.tempDir } : {}),
         ...(journal?.resume !== undefined ? { resume: journal.resume } : {}),
         ...(journal !== undefined ? { journal } : {}),
         onProgress: (p) =>

@@ -22,6 +22,8 @@ export interface SettlerOptions {
   maxErrors?: number;
   /** Called after each batch settlement, for the progress display. */
   onBatch?: () => void;
+  /** issue 16: the input row a planned relationship came from, kept by the planner (in memory or its temporary files). */
+  rowOf?: (rel: Relationship) => Row | undefined;
 }
 
 const APPLIED: Outcome = { kind: "applied" };
@@ -80,7 +82,7 @@ export class Settler {
     this.o.tally.record(s.index, s.line, s.outcome);
     if (this.o.keepRows) {
       if (s.row === undefined) {
-        const row = this.#held.get(s.index);
+        const row = this.#held.get(s.index) ?? (s.relationship !== undefined ? this.o.rowOf?.(s.relationship) : undefined);
         if (row !== undefined) s.row = row;
       }
       this.#held.delete(s.index);
@@ -145,6 +147,11 @@ export class Settler {
   /** Resolves once every journal write has finished. */
   async drained(): Promise<void> {
     await this.#journalChain;
+  }
+
+  /** issue 16: the planner's temporary files could not be written (a full disk): as any output, exit 4. */
+  outputFailed(e: unknown): void {
+    this.#outputFailed(e);
   }
 
   /** issue 9: an output that cannot be written stops sending (the rest is skipped); the run ends with exit 4. */

@@ -81,6 +81,19 @@ function personKey(p: PersonRef): string {
 
 /** Builds a planner; throws RangeError on limits that cannot work. */
 export function createPlanner(options: PlannerOptions): Planner {
+  return createWindowPlanner(options);
+}
+
+/** A windowed planner that can also be flushed and regrouped between windows (the grouping planner packs through it). */
+export interface WindowedPlanner extends Planner {
+  /** Packs the window now, without emitting the open batch (the next window may fill it). */
+  flush(): readonly PlanEvent[];
+  /** Changes how the next windows are grouped and how large they may grow (flush first). */
+  configure(groupBy: GroupBy, windowSize: number): void;
+}
+
+/** Builds a windowed planner; throws RangeError on limits that cannot work. */
+export function createWindowPlanner(options: PlannerOptions): WindowedPlanner {
   const windowSize = options.windowSize ?? DEFAULT_WINDOW_SIZE;
   if (!Number.isInteger(windowSize) || windowSize < 1) throw new RangeError("windowSize must be a positive integer");
   return new WindowPlanner(options, windowSize);
@@ -89,9 +102,9 @@ export function createPlanner(options: PlannerOptions): Planner {
 // Speed matters here (a million rows per run): the window is indexed by object without building
 // key strings — object type → object id → group — and a small group finds a duplicate person by
 // scanning, so a sorted input allocates nothing per row but the slot.
-class WindowPlanner implements Planner {
-  readonly #groupBy: GroupBy;
-  readonly #windowSize: number;
+class WindowPlanner implements WindowedPlanner {
+  #groupBy: GroupBy;
+  #windowSize: number;
   readonly #exclude: ((index: number) => boolean) | undefined;
   readonly #packer: Packer;
   readonly #encoder: Encoder;
@@ -162,6 +175,18 @@ class WindowPlanner implements Planner {
     this.#flush(out);
     this.#packer.finish(out);
     return out;
+  }
+
+  flush(): readonly PlanEvent[] {
+    if (this.#window.length === 0) return NO_EVENTS;
+    const out: PlanEvent[] = [];
+    this.#flush(out);
+    return out;
+  }
+
+  configure(groupBy: GroupBy, windowSize: number): void {
+    this.#groupBy = groupBy;
+    this.#windowSize = windowSize;
   }
 
   stats(): PlanStats {

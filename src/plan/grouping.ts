@@ -1,0 +1,519 @@
+import type { Row } from "../input/types.js";
+import type { AttributeValue, ObjectRef, PersonRef, Relationship } from "../model/types.js";
+import { createWindowPlanner, DEFAULT_WINDOW_SIZE, MAX_WINDOW_BYTES, type PlannerOptions, type WindowedPlanner } from "./planner.js";
+import { attributesJson } from "./serialize.js";
+import { Bloom, DistinctCount, objectHash, personHash } from "./sketch.js";
+import { decodeRecords, encodeRecord, recordBound, rowFieldsJson, type DecodedRecord } from "./spill-codec.js";
+import type { PlanEvent, PlanStats } from "./types.js";
+
+// Any input order packs like sorted (issue 16). The packer fills batches best when it sees every
+// relationship of an object (or of a person) together; a window of the input sees that only when the
+// input is sorted. So relationships go one of three ways:
+//
+//   memory  the first relationships are held whole (up to memoryRelationships / memoryBytes); an input that
+//           ends there is grouped whole, by whichever grouping is fewer bytes.
+//   stream  an input whose held prefix comes in runs of the cheaper grouping's key (sorted by object, say)
+//           is streamed through the windowed planner as before: it packs optimally and costs nothing more.
+//           A Bloom filter of the runs already closed watches the rest; once more than 1 % of runs reopen
+//           a group, the remainder spills instead.
+//   spill   any other order is hash-partitioned by the grouping key into temporary files (compact records,
+//           the failures file's row included), then read back one partition at a time, grouped whole and
+//           packed; the packer's open batch carries across partitions. With --group-by auto the partition
+//           key is the prefix's cheaper grouping; when distinct counts of the whole input (HyperLogLog) say
+//           the other is fewer bytes, the partitions are partitioned again by the other key before packing.
+//
+// Duplicates keep the windowed planner's rules: both rows of a pair land in the same partition in input
+// order, so the later row wins within a partition exactly as within a window. The planner's own effects
+// (files) are injected as a SpillStore; this module stays pure.
+
+/** Where spilled records go: temporary files in the CLI (src/spill/temp-store.ts), memory in tests. */
+export interface SpillStore {
+  /** Appends whole records to a partition; on a throw none of these bytes count. */
+  append(partition: number, bytes: Uint8Array): void;
+  /** Reads a partition's appended bytes from `position` into `into` at `offset`; 0 at the end. */
+  read(partition: number, position: number, into: Buffer, offset: number, length: number): number;
+  /** Frees a partition once it has been read back. */
+  drop(partition: number): void;
+  /** Removes everything the store holds; safe to call twice. */
+  close(): void;
+}
+
+/** How a grouping planner is set up: a windowed planner's options and the spill's. */
+export interface GroupingOptions extends PlannerOptions {
+  /** Opens the store at the first spill. Absent: an input that is neither small nor in runs is windowed as before. */
+  openStore?: () => SpillStore;
+  /** Told once when the store fails (a full disk). Rows not written stay in memory and are still planned at finish. */
+  onSpillError?: (error: unknown) => void;
+  /** Relationships held before deciding between streaming and spilling (default windowSize): an input no longer is grouped whole. */
+  decideAfter?: number;
+  /** Bytes of spilled records kept in memory before they go to temporary files (default 16 MB). */
+  memoryBytes?: number;
+  /** Partitions of a spill (default 128). */
+  partitions?: number;
+  /** Window the input as before, never hold or spill (--via pipelines: one call per relationship, grouping is moot). */
+  windowOnly?: boolean;
+}
+
+/** How an input was grouped (for the benchmark and tests). */
+export interface GroupingStats {
+  mode: "memory" | "stream" | "spill";
+  /** Relationships written to the store. */
+  spilled: number;
+  /** Bytes written to the store (all passes). */
+  spilledBytes: number;
+  /** The key the spill was partitioned by at the end. */
+  partitionedBy?: "object" | "person";
+}
+
+/** Turns relationships into plan events, grouping whole whatever the input order. */
+export interface GroupingPlanner {
+  /** Takes one relationship (and its input row, when the failures file needs it); returns the events it caused. */
+  add(rel: Relationship, row?: Row): readonly PlanEvent[];
+  /** The rest of the events, a few batches at a time: consume each before asking for the next (back-pressure). */
+  finish(): AsyncGenerator<readonly PlanEvent[], void, undefined>;
+  /** The input row a planned relationship came from, when add() was given one. */
+  rowOf(rel: Relationship): Row | undefined;
+  stats(): PlanStats;
+  grouping(): GroupingStats;
+  /** Removes the temporary files (also done when finish() ends); safe to call twice. */
+  close(): void;
+}
+
+type Dim = "object" | "person";
+
+const NO_EVENTS: readonly PlanEvent[] = Object.freeze([]);
+const DEFAULT_PARTITIONS = 128;
+/** Spilled records kept in memory before the first temporary file: inputs up to ~300k rows never touch the disk. */
+const DEFAULT_MEMORY_BYTES = 16 * 1024 * 1024;
+/** Each partition's write buffer: 128 of them hold 4 MB. */
+const PART_BUFFER = 32 * 1024;
+/** Bytes read back at a time. */
+const READ_CHUNK = 1024 * 1024;
+/** Runs seen before the order watch may decide the input is not in runs. */
+const MIN_RUNS = 1_000;
+/** Share of runs that may reopen a closed group while streaming (each costs about one operation head). */
+const MAX_REOPENED = 0.01;
+/** Bytes of an operation head without its identifiers: {"type":"object","identifiers":,"action":"add_relationships","cio_relationships":[ ]}, */
+const HEAD_FRAME = 83;
+/** Bytes of a relationship entry without its identifiers: {"identifiers":} and a comma. */
+const ENTRY_FRAME = 17;
+
+/** Approximate JSON bytes of a person's identifiers ({"id":"v"}); string lengths are close enough to compare. */
+function personLen(p: PersonRef): number {
+  return p.key.length + p.value.length + 7;
+}
+
+/** Approximate JSON bytes of an object's identifiers. */
+function objectLen(o: ObjectRef): number {
+  return "cioObjectId" in o ? o.cioObjectId.length + 20 : o.typeId.length + o.id.length + 35;
+}
+
+function sameObject(a: ObjectRef, b: ObjectRef): boolean {
+  if ("cioObjectId" in a) return "cioObjectId" in b && a.cioObjectId === b.cioObjectId;
+  return !("cioObjectId" in b) && a.id === b.id && a.typeId === b.typeId;
+}
+
+function samePerson(a: PersonRef, b: PersonRef): boolean {
+  return a.value === b.value && a.key === b.key;
+}
+
+function same(dim: Dim, a: Relationship, b: Relationship): boolean {
+  return dim === "object" ? sameObject(a.object, b.object) : samePerson(a.person, b.person);
+}
+
+function keyHash(dim: Dim, rel: Relationship): number {
+  return dim === "object" ? objectHash(rel.object) : personHash(rel.person);
+}
+
+/** Rough bytes a relationship holds in memory (the window planner's measure). */
+function weight(rel: Relationship): number {
+  return 64 + rel.person.value.length + (rel.attributes === undefined ? 0 : attributesJson(rel.attributes).length);
+}
+
+/** Builds a grouping planner; throws RangeError on limits that cannot work. */
+export function createGroupingPlanner(options: GroupingOptions): GroupingPlanner {
+  return new Grouper(options);
+}
+
+/** Cost of both groupings of a set of relationships, from exact distinct counts (the held prefix). */
+function exactCosts(rels: readonly Relationship[]): { object: number; person: number; runs: Record<Dim, number>; distinct: Record<Dim, number> } {
+  const objects = new Set<string>();
+  const people = new Set<string>();
+  let object = 0;
+  let person = 0;
+  const runs = { object: 0, person: 0 };
+  let prev: Relationship | undefined;
+  for (const rel of rels) {
+    const o = rel.object;
+    const ok = "cioObjectId" in o ? `\u0001${o.cioObjectId}` : `${o.typeId}\u0000${o.id}`;
+    const pk = `${rel.person.key}\u0000${rel.person.value}`;
+    const ol = objectLen(o);
+    const pl = personLen(rel.person);
+    if (!objects.has(ok)) {
+      objects.add(ok);
+      object += HEAD_FRAME + ol;
+    }
+    if (!people.has(pk)) {
+      people.add(pk);
+      person += HEAD_FRAME + pl;
+    }
+    object += ENTRY_FRAME + pl;
+    person += ENTRY_FRAME + ol;
+    if (prev === undefined || !sameObject(prev.object, o)) runs.object++;
+    if (prev === undefined || !samePerson(prev.person, rel.person)) runs.person++;
+    prev = rel;
+  }
+  return { object, person, runs, distinct: { object: objects.size, person: people.size } };
+}
+
+class Grouper implements GroupingPlanner {
+  readonly #o: GroupingOptions;
+  readonly #window: WindowedPlanner;
+  readonly #windowSize: number;
+  readonly #decideAfter: number;
+  readonly #memBytes: number;
+  readonly #parts: number;
+  readonly #rows = new WeakMap<Relationship, Row>();
+
+  #mode: "memory" | "stream" | "spill";
+  // memory: the prefix held whole until the decision
+  #held: Relationship[] = [];
+  #heldBytes = 0;
+  // stream: the order watch
+  #dim: Dim = "object";
+  #watch = false;
+  #prev: Relationship | undefined;
+  #closed: Bloom | undefined;
+  #runs = 0;
+  #reopened = 0;
+  // spill
+  #store: SpillStore | undefined;
+  #failed = false;
+  /** Partition id offset of the current partition set (a repartition writes a second set). */
+  #base = 0;
+  #bufs: (Buffer | undefined)[] = [];
+  #pos: number[] = [];
+  /** Records not in the store, per partition: all of them until memoryBytes is reached, and those a failed store could not take. */
+  #mem: Buffer[][] = [];
+  #memHeld = 0;
+  #written: boolean[] = [];
+  #spilled = 0;
+  #spilledBytes = 0;
+  // spill with --group-by auto: what each grouping of the spilled relationships would cost
+  #objects: DistinctCount | undefined;
+  #people: DistinctCount | undefined;
+  #objectIdBytes = 0;
+  #personIdBytes = 0;
+  #closedStore = false;
+
+  constructor(o: GroupingOptions) {
+    this.#o = o;
+    this.#windowSize = o.windowSize ?? DEFAULT_WINDOW_SIZE;
+    this.#window = createWindowPlanner(o);
+    this.#decideAfter = o.decideAfter ?? this.#windowSize;
+    this.#memBytes = o.memoryBytes ?? DEFAULT_MEMORY_BYTES;
+    this.#parts = o.partitions ?? DEFAULT_PARTITIONS;
+    if (!Number.isInteger(this.#parts) || this.#parts < 1) throw new RangeError("partitions must be a positive integer");
+    this.#mode = o.windowOnly === true ? "stream" : "memory";
+  }
+
+  add(rel: Relationship, row?: Row): readonly PlanEvent[] {
+    if (this.#mode === "spill") {
+      this.#spill(rel, row === undefined ? undefined : rowFieldsJson(row.fields));
+      return NO_EVENTS;
+    }
+    if (row !== undefined) this.#rows.set(rel, row);
+    if (this.#mode === "stream") {
+      const events = this.#window.add(rel);
+      return this.#watch ? this.#watchOrder(rel, events) : events;
+    }
+    this.#held.push(rel);
+    this.#heldBytes += weight(rel);
+    if (this.#held.length < this.#decideAfter && this.#heldBytes < MAX_WINDOW_BYTES) return NO_EVENTS;
+    return this.#decide();
+  }
+
+  async *finish(): AsyncGenerator<readonly PlanEvent[], void, undefined> {
+    try {
+      if (this.#mode === "memory") {
+        const held = this.#held;
+        this.#held = [];
+        const costs = exactCosts(held);
+        const dim = this.#o.groupBy !== "auto" ? this.#o.groupBy : costs.object <= costs.person ? "object" : "person";
+        this.#window.configure(dim, Number.MAX_SAFE_INTEGER);
+        const out: PlanEvent[] = [];
+        for (const rel of held) for (const ev of this.#window.add(rel)) out.push(ev);
+        yield out;
+      } else if (this.#mode === "spill") {
+        yield* this.#readBack();
+      }
+      yield this.#window.finish();
+    } finally {
+      this.close();
+    }
+  }
+
+  rowOf(rel: Relationship): Row | undefined {
+    return this.#rows.get(rel);
+  }
+
+  stats(): PlanStats {
+    return this.#window.stats();
+  }
+
+  grouping(): GroupingStats {
+    const g: GroupingStats = { mode: this.#mode, spilled: this.#spilled, spilledBytes: this.#spilledBytes };
+    if (this.#mode === "spill") g.partitionedBy = this.#dim;
+    return g;
+  }
+
+  close(): void {
+    if (this.#closedStore) return;
+    this.#closedStore = true;
+    this.#store?.close();
+  }
+
+  // ---- memory → stream or spill
+
+  /** The held prefix is full: stream it if it comes in runs of its cheaper grouping, else spill from here on. */
+  #decide(): readonly PlanEvent[] {
+    const held = this.#held;
+    this.#held = [];
+    const costs = exactCosts(held);
+    const dim: Dim = this.#o.groupBy !== "auto" ? this.#o.groupBy : costs.object <= costs.person ? "object" : "person";
+    this.#dim = dim;
+    const inRuns = costs.runs[dim] <= costs.distinct[dim] * (1 + MAX_REOPENED) + 1;
+    if (inRuns || this.#o.openStore === undefined) {
+      this.#mode = "stream";
+      this.#window.configure(dim, this.#windowSize);
+      const out: PlanEvent[] = [];
+      for (const rel of held) for (const ev of this.#window.add(rel)) out.push(ev);
+      if (inRuns) {
+        // Watch the rest: every group of the prefix but the open one is closed.
+        this.#watch = true;
+        this.#closed = new Bloom();
+        this.#runs = costs.runs[dim];
+        this.#reopened = costs.runs[dim] - costs.distinct[dim];
+        const last = held[held.length - 1] as Relationship;
+        for (const rel of held) if (!same(dim, rel, last)) this.#closed.add(keyHash(dim, rel));
+        this.#prev = last;
+      }
+      return out;
+    }
+    this.#startSpill(dim);
+    for (const rel of held) {
+      const row = this.#rows.get(rel);
+      this.#spill(rel, row === undefined ? undefined : rowFieldsJson(row.fields));
+    }
+    return NO_EVENTS;
+  }
+
+  /** Streaming: counts runs that reopen a closed group; too many, and the rest of the input spills. */
+  #watchOrder(rel: Relationship, events: readonly PlanEvent[]): readonly PlanEvent[] {
+    const dim = this.#dim;
+    const prev = this.#prev as Relationship;
+    this.#prev = rel;
+    if (same(dim, prev, rel)) return events;
+    const closed = this.#closed as Bloom;
+    this.#runs++;
+    closed.add(keyHash(dim, prev));
+    if (closed.has(keyHash(dim, rel))) this.#reopened++;
+    if (this.#runs < MIN_RUNS || this.#reopened <= this.#runs * MAX_REOPENED || this.#o.openStore === undefined) return events;
+    // Out of order after all: pack what the window holds, spill the rest.
+    this.#watch = false;
+    this.#closed = undefined;
+    const flushed = this.#window.flush();
+    this.#startSpill(dim);
+    return events.length === 0 ? flushed : [...events, ...flushed];
+  }
+
+  // ---- spill
+
+  #startSpill(dim: Dim): void {
+    this.#mode = "spill";
+    this.#dim = dim;
+    if (this.#o.groupBy === "auto") {
+      this.#objects = new DistinctCount();
+      this.#people = new DistinctCount();
+    }
+  }
+
+  #spill(rel: Relationship, rowJson: string | undefined): void {
+    const dim = this.#dim;
+    const h = keyHash(dim, rel);
+    if (this.#objects !== undefined && this.#people !== undefined) {
+      const oh = dim === "object" ? h : objectHash(rel.object);
+      const ph = dim === "person" ? h : personHash(rel.person);
+      this.#objects.add(oh);
+      this.#people.add(ph);
+      this.#objectIdBytes += objectLen(rel.object);
+      this.#personIdBytes += personLen(rel.person);
+    }
+    const extras = { attributesJson: rel.attributes === undefined ? undefined : attributesJson(rel.attributes), rowJson };
+    this.#write(this.#base + (h % this.#parts), rel, extras);
+    this.#spilled++;
+  }
+
+  #write(part: number, rel: Relationship, extras: { attributesJson: string | undefined; rowJson: string | undefined }): void {
+    const bound = recordBound(rel, extras);
+    let buf = this.#bufs[part];
+    if (buf === undefined) {
+      buf = Buffer.allocUnsafe(Math.max(PART_BUFFER, bound));
+      this.#bufs[part] = buf;
+      this.#pos[part] = 0;
+    }
+    let pos = this.#pos[part] as number;
+    if (pos + bound > buf.length) {
+      this.#flushPart(part);
+      pos = 0;
+      if (bound > buf.length) {
+        buf = Buffer.allocUnsafe(bound);
+        this.#bufs[part] = buf;
+      }
+    }
+    this.#pos[part] = encodeRecord(buf, pos, rel, extras);
+  }
+
+  /** Moves a partition's write buffer on: to memory while the spill is small, else to the store. */
+  #flushPart(part: number): void {
+    const buf = this.#bufs[part];
+    const pos = this.#pos[part] ?? 0;
+    if (buf === undefined || pos === 0) return;
+    this.#pos[part] = 0;
+    if (this.#store === undefined && !this.#failed && this.#memHeld + pos > this.#memBytes && this.#o.openStore !== undefined) this.#toStore();
+    if (this.#store !== undefined && !this.#failed && this.#append(part, buf.subarray(0, pos))) return;
+    (this.#mem[part] ??= []).push(Buffer.from(buf.subarray(0, pos)));
+    this.#memHeld += pos;
+  }
+
+  /** The spill outgrew memory: opens the store and moves what memory holds into it, in order. */
+  #toStore(): void {
+    try {
+      this.#store = (this.#o.openStore as () => SpillStore)();
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    for (let p = 0; p < this.#mem.length; p++) {
+      const chunks = this.#mem[p];
+      if (chunks === undefined) continue;
+      while (chunks.length > 0 && !this.#failed && this.#append(p, chunks[0] as Buffer)) {
+        this.#memHeld -= (chunks.shift() as Buffer).length;
+      }
+    }
+  }
+
+  /** Appends to the store; false (and the failure told) when it cannot. */
+  #append(part: number, bytes: Buffer): boolean {
+    try {
+      (this.#store as SpillStore).append(part, bytes);
+    } catch (e) {
+      this.#fail(e);
+      return false;
+    }
+    this.#written[part] = true;
+    this.#spilledBytes += bytes.length;
+    return true;
+  }
+
+  #fail(e: unknown): void {
+    this.#failed = true;
+    this.#o.onSpillError?.(e);
+  }
+
+  /** Every partition grouped whole and packed, one at a time; events a chunk at a time. */
+  async *#readBack(): AsyncGenerator<readonly PlanEvent[], void, undefined> {
+    for (let p = this.#base; p < this.#base + this.#parts; p++) this.#flushPart(p);
+    const flushed = this.#window.flush();
+    if (flushed.length > 0) yield flushed;
+    const other: Dim = this.#dim === "object" ? "person" : "object";
+    if (this.#objects !== undefined && this.#people !== undefined) {
+      // Which grouping of the whole spilled input is fewer bytes: entries by identifier bytes, heads by distinct count.
+      const n = Math.max(1, this.#spilled);
+      const byObject = this.#personIdBytes + n * ENTRY_FRAME + this.#objects.estimate() * (HEAD_FRAME + this.#objectIdBytes / n);
+      const byPerson = this.#objectIdBytes + n * ENTRY_FRAME + this.#people.estimate() * (HEAD_FRAME + this.#personIdBytes / n);
+      const cheaper: Dim = byObject <= byPerson ? "object" : "person";
+      if (cheaper !== this.#dim) this.#repartition(other);
+    }
+    this.#window.configure(this.#dim, Number.MAX_SAFE_INTEGER);
+    for (let p = this.#base; p < this.#base + this.#parts; p++) {
+      for (const chunk of this.#records(p)) {
+        const out: PlanEvent[] = [];
+        for (const r of chunk) {
+          if (r.row !== undefined) this.#rows.set(r.rel, r.row);
+          for (const ev of this.#window.add(r.rel)) out.push(ev);
+        }
+        if (out.length > 0) yield out;
+      }
+      const groups = this.#window.flush();
+      if (groups.length > 0) yield groups;
+    }
+  }
+
+  /** Partitions the spilled records again by the other key (the whole input turned out cheaper grouped by it). */
+  #repartition(dim: Dim): void {
+    const from = this.#base;
+    this.#base = from + this.#parts;
+    this.#dim = dim;
+    for (let p = from; p < from + this.#parts; p++) {
+      for (const chunk of this.#records(p)) {
+        for (const r of chunk) {
+          const extras = {
+            attributesJson: r.rel.attributes === undefined ? undefined : attributesJson(r.rel.attributes),
+            rowJson: r.row === undefined ? undefined : rowFieldsJson(r.row.fields),
+          };
+          this.#write(this.#base + (keyHash(dim, r.rel) % this.#parts), r.rel, extras);
+        }
+      }
+      this.#bufs[p] = undefined;
+    }
+    for (let p = this.#base; p < this.#base + this.#parts; p++) this.#flushPart(p);
+  }
+
+  /** A partition's records in written order, a chunk at a time; the partition is dropped once read. */
+  *#records(part: number): Generator<DecodedRecord[], void, undefined> {
+    const attributes = new Map<string, Record<string, AttributeValue>>();
+    const attributesOf = (json: string): Record<string, AttributeValue> => {
+      let a = attributes.get(json);
+      if (a === undefined) {
+        if (attributes.size >= 4096) attributes.clear();
+        a = JSON.parse(json) as Record<string, AttributeValue>;
+        attributes.set(json, a);
+      }
+      return a;
+    };
+    if (this.#written[part] === true && this.#store !== undefined) {
+      const store = this.#store;
+      let buf = Buffer.allocUnsafe(READ_CHUNK);
+      let carry = 0;
+      let position = 0;
+      for (;;) {
+        if (carry === buf.length) {
+          // One record larger than the chunk: grow.
+          const bigger = Buffer.allocUnsafe(buf.length * 2);
+          buf.copy(bigger, 0, 0, carry);
+          buf = bigger;
+        }
+        const n = store.read(part, position, buf, carry, buf.length - carry);
+        if (n === 0) break;
+        position += n;
+        const end = carry + n;
+        const records: DecodedRecord[] = [];
+        const used = decodeRecords(buf, 0, end, attributesOf, (r) => records.push(r));
+        carry = end - used;
+        if (carry > 0) buf.copy(buf, 0, used, end);
+        yield records;
+      }
+      store.drop(part);
+      this.#written[part] = false;
+    }
+    const chunks = this.#mem[part] ?? [];
+    this.#mem[part] = [];
+    for (const chunk of chunks) {
+      this.#memHeld -= chunk.length;
+      const records: DecodedRecord[] = [];
+      decodeRecords(chunk, 0, chunk.length, attributesOf, (r) => records.push(r));
+      yield records;
+    }
+  }
+}

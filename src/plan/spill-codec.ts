@@ -1,0 +1,140 @@
+import { JsonNumber, type Row } from "../input/types.js";
+import type { AttributeValue, ObjectRef, PersonKey, Relationship } from "../model/types.js";
+
+// The compact record a spilled relationship becomes in a temporary file (issue 16): everything settlement
+// needs — Row.index, line, person, object, attributes — and, when the failures file is asked for, the input
+// row's fields, so that no map of rows waiting for their outcome grows with the input. Binary rather than
+// JSON: a record costs one Buffer.write per string to encode and one toString per string to decode.
+//
+//   u32 index | u32 line | u8 flags | strings, each u32 byte length + UTF-8:
+//   person value, then object id (typed: type id, id; else cio_object_id), then attributes JSON, row JSON
+//   flags: bits 0-1 person key (PERSON_KEY_CODES), bit 2 cio_object_id, bit 3 attributes, bit 4 row
+
+const PERSON_KEY_CODES: readonly PersonKey[] = ["id", "email", "cio_id"];
+const CIO_OBJECT = 4;
+const HAS_ATTRIBUTES = 8;
+const HAS_ROW = 16;
+const HEAD_BYTES = 9;
+
+/** What a record carries besides the relationship itself: the attributes' and row's JSON, already made. */
+export interface SpillExtras {
+  attributesJson: string | undefined;
+  rowJson: string | undefined;
+}
+
+/** Upper bound of a record's encoded size (UTF-8 takes at most 3 bytes per UTF-16 unit). */
+export function recordBound(rel: Relationship, extras: SpillExtras): number {
+  const o = rel.object;
+  let n = HEAD_BYTES + 4 * 6 + 3 * rel.person.value.length;
+  n += "cioObjectId" in o ? 3 * o.cioObjectId.length : 3 * (o.typeId.length + o.id.length);
+  if (extras.attributesJson !== undefined) n += 3 * extras.attributesJson.length;
+  if (extras.rowJson !== undefined) n += 3 * extras.rowJson.length;
+  return n;
+}
+
+/** Writes one record at `pos` (the caller made room for recordBound bytes); returns the position after it. */
+export function encodeRecord(buf: Buffer, pos: number, rel: Relationship, extras: SpillExtras): number {
+  const o = rel.object;
+  const cio = "cioObjectId" in o;
+  let flags = PERSON_KEY_CODES.indexOf(rel.person.key);
+  if (cio) flags |= CIO_OBJECT;
+  if (extras.attributesJson !== undefined) flags |= HAS_ATTRIBUTES;
+  if (extras.rowJson !== undefined) flags |= HAS_ROW;
+  buf.writeUInt32LE(rel.index, pos);
+  buf.writeUInt32LE(rel.line, pos + 4);
+  buf[pos + 8] = flags;
+  let p = writeString(buf, pos + HEAD_BYTES, rel.person.value);
+  if (cio) p = writeString(buf, p, o.cioObjectId);
+  else p = writeString(buf, writeString(buf, p, o.typeId), o.id);
+  if (extras.attributesJson !== undefined) p = writeString(buf, p, extras.attributesJson);
+  if (extras.rowJson !== undefined) p = writeString(buf, p, extras.rowJson);
+  return p;
+}
+
+function writeString(buf: Buffer, pos: number, s: string): number {
+  const n = buf.write(s, pos + 4, "utf8");
+  buf.writeUInt32LE(n, pos);
+  return pos + 4 + n;
+}
+
+/** Node's Buffer has utf8Slice (what toString("utf8", ...) calls after checking its arguments); @types/node does not say so. */
+type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
+
+/** A little-endian u32 without readUInt32LE's argument checks (the caller has checked the bounds). */
+function u32(buf: Buffer, p: number): number {
+  return ((buf[p] as number) | ((buf[p + 1] as number) << 8) | ((buf[p + 2] as number) << 16)) + (buf[p + 3] as number) * 0x1000000;
+}
+
+/** A record read back: the relationship, and the input row when one was written. */
+export interface DecodedRecord {
+  rel: Relationship;
+  row: Row | undefined;
+}
+
+/**
+ * Reads whole records from buf[start, end) and hands each to `onRecord`; returns where the first incomplete
+ * record starts (end when all were whole). `attributesOf` turns attributes JSON into the object to send
+ * (sharing one object per distinct JSON keeps the serialiser's per-object cache working).
+ */
+export function decodeRecords(
+  buf: Buffer,
+  start: number,
+  end: number,
+  attributesOf: (json: string) => Record<string, AttributeValue>,
+  onRecord: (r: DecodedRecord) => void,
+): number {
+  let pos = start;
+  for (;;) {
+    if (end - pos < HEAD_BYTES) return pos;
+    const flags = buf[pos + 8] as number;
+    const strings = 2 + ((flags & CIO_OBJECT) !== 0 ? 0 : 1) + ((flags & HAS_ATTRIBUTES) !== 0 ? 1 : 0) + ((flags & HAS_ROW) !== 0 ? 1 : 0);
+    // Whole? Walk the lengths before decoding anything.
+    let p = pos + HEAD_BYTES;
+    for (let i = 0; i < strings; i++) {
+      if (end - p < 4) return pos;
+      p += 4 + u32(buf, p);
+      if (p > end) return pos;
+    }
+    const index = u32(buf, pos);
+    const line = u32(buf, pos + 4);
+    p = pos + HEAD_BYTES;
+    const read = (): string => {
+      const n = u32(buf, p);
+      const s = (buf as Utf8Sliceable).utf8Slice(p + 4, p + 4 + n);
+      p += 4 + n;
+      return s;
+    };
+    const person = { key: PERSON_KEY_CODES[flags & 3] as PersonKey, value: read() };
+    let object: ObjectRef;
+    if ((flags & CIO_OBJECT) !== 0) object = { cioObjectId: read() };
+    else {
+      const typeId = read();
+      object = { typeId, id: read() };
+    }
+    const rel: Relationship = { index, line, person, object };
+    if ((flags & HAS_ATTRIBUTES) !== 0) rel.attributes = attributesOf(read());
+    const row = (flags & HAS_ROW) !== 0 ? { index, line, fields: parseRowFields(read()) } : undefined;
+    onRecord({ rel, row });
+    pos = p;
+  }
+}
+
+/** Marks a JsonNumber in row JSON (a key no reader can produce: readers never keep a NUL-led key of this shape). */
+const NUMBER_TAG = "\u0000cio-rel-number";
+
+/** JSON of a row's fields that keeps JsonNumbers (their text) through the temporary file. */
+export function rowFieldsJson(fields: Record<string, unknown>): string {
+  return JSON.stringify(fields, (_key, value: unknown) => (value instanceof JsonNumber ? { [NUMBER_TAG]: [value.text, value.value] } : value));
+}
+
+function parseRowFields(json: string): Record<string, unknown> {
+  // JSON.stringify writes the tag's NUL as \u0000.
+  if (!json.includes("\\u0000cio-rel-number")) return JSON.parse(json) as Record<string, unknown>;
+  return JSON.parse(json, (_key, value: unknown) => {
+    if (value !== null && typeof value === "object" && NUMBER_TAG in value) {
+      const [text, number] = (value as Record<string, [string, number]>)[NUMBER_TAG] as [string, number];
+      return new JsonNumber(text, number);
+    }
+    return value;
+  }) as Record<string, unknown>;
+}
