@@ -10,21 +10,22 @@ import type { PlanEvent, PlanStats } from "./types.js";
 // relationship of an object (or of a person) together; a window of the input sees that only when the
 // input is sorted. So relationships go one of three ways:
 //
-//   memory  the first relationships are held whole (up to memoryRelationships / memoryBytes); an input that
-//           ends there is grouped whole, by whichever grouping is fewer bytes.
-//   stream  an input whose held prefix comes in runs of the cheaper grouping's key (sorted by object, say)
+//   memory  the first `decideAfter` relationships (a window's worth) are held; an input that ends there is
+//           grouped whole, by whichever grouping is fewer bytes.
+//   stream  an input whose held prefix comes in runs of its cheaper grouping's key (sorted by object, say)
 //           is streamed through the windowed planner as before: it packs optimally and costs nothing more.
 //           A Bloom filter of the runs already closed watches the rest; once more than 1 % of runs reopen
 //           a group, the remainder spills instead.
-//   spill   any other order is hash-partitioned by the grouping key into temporary files (compact records,
-//           the failures file's row included), then read back one partition at a time, grouped whole and
-//           packed; the packer's open batch carries across partitions. With --group-by auto the partition
-//           key is the prefix's cheaper grouping; when distinct counts of the whole input (HyperLogLog) say
-//           the other is fewer bytes, the partitions are partitioned again by the other key before packing.
+//   spill   any other order is hash-partitioned by the grouping key into compact records (the failures
+//           file's row included), kept in memory up to `memoryBytes` and in temporary files beyond, then
+//           read back one partition at a time, grouped whole and packed; the packer's open batch carries
+//           across partitions. With --group-by auto the partition key is the prefix's cheaper grouping;
+//           when distinct counts of the whole spill (HyperLogLog) say the other is fewer bytes, the records
+//           are partitioned again by the other key before packing.
 //
 // Duplicates keep the windowed planner's rules: both rows of a pair land in the same partition in input
-// order, so the later row wins within a partition exactly as within a window. The planner's own effects
-// (files) are injected as a SpillStore; this module stays pure.
+// order, so the later row wins within a partition exactly as within a window. The files are an injected
+// SpillStore (src/spill/temp-store.ts); this module stays pure.
 
 /** Where spilled records go: temporary files in the CLI (src/spill/temp-store.ts), memory in tests. */
 export interface SpillStore {
@@ -40,7 +41,7 @@ export interface SpillStore {
 
 /** How a grouping planner is set up: a windowed planner's options and the spill's. */
 export interface GroupingOptions extends PlannerOptions {
-  /** Opens the store at the first spill. Absent: an input that is neither small nor in runs is windowed as before. */
+  /** Opens the store once the spill outgrows memoryBytes. Absent: the spill stays in memory (tests). */
   openStore?: () => SpillStore;
   /** Told once when the store fails (a full disk). Rows not written stay in memory and are still planned at finish. */
   onSpillError?: (error: unknown) => void;
@@ -89,8 +90,8 @@ const DEFAULT_MEMORY_BYTES = 16 * 1024 * 1024;
 const PART_BUFFER = 32 * 1024;
 /** Bytes read back at a time. */
 const READ_CHUNK = 1024 * 1024;
-/** Runs seen before the order watch may decide the input is not in runs. */
-const MIN_RUNS = 1_000;
+/** Reopened runs the order watch tolerates whatever their share (a few stragglers in a sorted export). */
+const MIN_REOPENED = 10;
 /** Share of runs that may reopen a closed group while streaming (each costs about one operation head). */
 const MAX_REOPENED = 0.01;
 /** Bytes of an operation head without its identifiers: {"type":"object","identifiers":,"action":"add_relationships","cio_relationships":[ ]}, */
@@ -283,21 +284,19 @@ class Grouper implements GroupingPlanner {
     const dim: Dim = this.#o.groupBy !== "auto" ? this.#o.groupBy : costs.object <= costs.person ? "object" : "person";
     this.#dim = dim;
     const inRuns = costs.runs[dim] <= costs.distinct[dim] * (1 + MAX_REOPENED) + 1;
-    if (inRuns || this.#o.openStore === undefined) {
+    if (inRuns) {
       this.#mode = "stream";
       this.#window.configure(dim, this.#windowSize);
       const out: PlanEvent[] = [];
       for (const rel of held) for (const ev of this.#window.add(rel)) out.push(ev);
-      if (inRuns) {
-        // Watch the rest: every group of the prefix but the open one is closed.
-        this.#watch = true;
-        this.#closed = new Bloom();
-        this.#runs = costs.runs[dim];
-        this.#reopened = costs.runs[dim] - costs.distinct[dim];
-        const last = held[held.length - 1] as Relationship;
-        for (const rel of held) if (!same(dim, rel, last)) this.#closed.add(keyHash(dim, rel));
-        this.#prev = last;
-      }
+      // Watch the rest: every group of the prefix but the open one is closed.
+      this.#watch = true;
+      this.#closed = new Bloom();
+      this.#runs = costs.runs[dim];
+      this.#reopened = costs.runs[dim] - costs.distinct[dim];
+      const last = held[held.length - 1] as Relationship;
+      for (const rel of held) if (!same(dim, rel, last)) this.#closed.add(keyHash(dim, rel));
+      this.#prev = last;
       return out;
     }
     this.#startSpill(dim);
@@ -318,7 +317,7 @@ class Grouper implements GroupingPlanner {
     this.#runs++;
     closed.add(keyHash(dim, prev));
     if (closed.has(keyHash(dim, rel))) this.#reopened++;
-    if (this.#runs < MIN_RUNS || this.#reopened <= this.#runs * MAX_REOPENED || this.#o.openStore === undefined) return events;
+    if (this.#reopened <= MIN_REOPENED || this.#reopened <= this.#runs * MAX_REOPENED) return events;
     // Out of order after all: pack what the window holds, spill the rest.
     this.#watch = false;
     this.#closed = undefined;
