@@ -88,8 +88,12 @@ export function createPlanner(options: PlannerOptions): Planner {
 export interface WindowedPlanner extends Planner {
   /** Packs the window now, without emitting the open batch (the next window may fill it). */
   flush(): readonly PlanEvent[];
-  /** Changes how the next windows are grouped and how large they may grow (flush first). */
-  configure(groupBy: GroupBy, windowSize: number): void;
+  /**
+   * Changes how the next windows are grouped and how large they may grow (flush first). With `carry`, a full
+   * window keeps its last group for the next one instead of packing it: input in runs of that grouping's key then
+   * packs every group whole, whatever the window boundaries.
+   */
+  configure(groupBy: GroupBy, windowSize: number, carry?: boolean): void;
 }
 
 /** Builds a windowed planner; throws RangeError on limits that cannot work. */
@@ -105,6 +109,7 @@ export function createWindowPlanner(options: PlannerOptions): WindowedPlanner {
 class WindowPlanner implements WindowedPlanner {
   #groupBy: GroupBy;
   #windowSize: number;
+  #carry = false;
   readonly #exclude: ((index: number) => boolean) | undefined;
   readonly #packer: Packer;
   readonly #encoder: Encoder;
@@ -165,7 +170,7 @@ class WindowPlanner implements WindowedPlanner {
     }
     if (this.#window.length >= this.#windowSize || this.#windowBytes >= MAX_WINDOW_BYTES) {
       out ??= [];
-      this.#flush(out);
+      this.#flush(out, this.#carry);
     }
     return out ?? NO_EVENTS;
   }
@@ -184,9 +189,10 @@ class WindowPlanner implements WindowedPlanner {
     return out;
   }
 
-  configure(groupBy: GroupBy, windowSize: number): void {
+  configure(groupBy: GroupBy, windowSize: number, carry = false): void {
     this.#groupBy = groupBy;
     this.#windowSize = windowSize;
+    this.#carry = carry && groupBy !== "auto";
   }
 
   stats(): PlanStats {
@@ -227,8 +233,11 @@ class WindowPlanner implements WindowedPlanner {
   }
 
   /** Packs the window's live relationships, grouped; group order is first-seen order. */
-  #flush(out: PlanEvent[]): void {
+  #flush(out: PlanEvent[], carry = false): void {
     const window = this.#window;
+    // The last relationship's group, carried into the next window when it is small enough to be still open.
+    const lastRel = carry ? window[window.length - 1] : undefined;
+    let carried: Relationship[] | undefined;
     this.#windowBytes = 0;
     const exclude = this.#exclude;
     if (exclude !== undefined) {
@@ -239,13 +248,15 @@ class WindowPlanner implements WindowedPlanner {
     }
     const type = this.#groupBy === "auto" ? this.#cheaperGrouping() : this.#groupBy;
     if (type === "object") {
+      const last = lastRel !== undefined ? this.#groups[this.#groups.length - 1] : undefined;
       for (const group of this.#groups) {
         const rels: Relationship[] = [];
         for (const slot of group.slots) {
           const rel = window[slot];
           if (rel !== undefined) rels.push(rel);
         }
-        if (rels.length > 0) this.#packer.addGroup("object", group.ref, rels, out);
+        if (group === last && rels.length * 2 < this.#windowSize) carried = rels;
+        else if (rels.length > 0) this.#packer.addGroup("object", group.ref, rels, out);
       }
     } else {
       const people = new Map<string, Relationship[]>();
@@ -256,12 +267,18 @@ class WindowPlanner implements WindowedPlanner {
         if (rels === undefined) people.set(key, [rel]);
         else rels.push(rel);
       }
-      for (const rels of people.values()) this.#packer.addGroup("person", (rels[0] as Relationship).person, rels, out);
+      const last = lastRel !== undefined ? people.get(personKey(lastRel.person)) : undefined;
+      for (const rels of people.values()) {
+        if (rels === last && rels.length * 2 < this.#windowSize) carried = rels;
+        else this.#packer.addGroup("person", (rels[0] as Relationship).person, rels, out);
+      }
     }
     this.#window = [];
     this.#groups = [];
     this.#byType.clear();
     this.#byCioId.clear();
+    // Distinct pairs already: adding them again raises no duplicate, and they fill less than half the window.
+    if (carried !== undefined) for (const rel of carried) this.add(rel);
   }
 
   /** `auto`: the grouping with fewer groups in this window; a tie goes to object. */

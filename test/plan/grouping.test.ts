@@ -144,7 +144,13 @@ describe("grouping planner: any order packs like sorted", () => {
   });
 
   it("the windowed planner alone packs the shuffled input far from the optimum (what the spill fixes)", () => {
-    const planner = createPlanner({ action: "add_relationships", groupBy: "auto", windowSize: 50, maxBatchBytes: MAX_BATCH, maxOperationBytes: MAX_OP });
+    const planner = createPlanner({
+      action: "add_relationships",
+      groupBy: "auto",
+      windowSize: 50,
+      maxBatchBytes: MAX_BATCH,
+      maxOperationBytes: MAX_OP,
+    });
     const events: PlanEvent[] = [];
     for (const r of shuffled(rels)) events.push(...planner.add(r));
     events.push(...planner.finish());
@@ -226,7 +232,13 @@ describe("grouping planner: any order packs like sorted", () => {
     const input = shuffled(rels);
     const planner = createGroupingPlanner(tiny(new MemoryStore(), { windowOnly: true }));
     const events = await runAll(planner, input);
-    const windowed = createPlanner({ action: "add_relationships", groupBy: "auto", windowSize: 50, maxBatchBytes: MAX_BATCH, maxOperationBytes: MAX_OP });
+    const windowed = createPlanner({
+      action: "add_relationships",
+      groupBy: "auto",
+      windowSize: 50,
+      maxBatchBytes: MAX_BATCH,
+      maxOperationBytes: MAX_OP,
+    });
     const expected: PlanEvent[] = [];
     for (const r of input) expected.push(...windowed.add(r));
     expected.push(...windowed.finish());
@@ -240,7 +252,9 @@ describe("grouping planner: what settlement needs survives the spill", () => {
     const base = shuffled(memberships(80, 8, 2));
     const n = base.length;
     // Repeat three pairs far apart, with other roles.
-    const repeats = [base[3], base[40], base[n - 10]].map((r, i) => rel(n + 10 + i, (r as Relationship).person.value, (r as Relationship).object.id, { role: `late-${i}` }));
+    const repeats = [base[3], base[40], base[n - 10]].map((r, i) =>
+      rel(n + 10 + i, (r as Relationship).person.value, ((r as Relationship).object as { id: string }).id, { role: `late-${i}` }),
+    );
     const input = [...base.slice(0, n - 5), ...repeats, ...base.slice(n - 5)];
     for (const storeless of [false, true]) {
       const planner = createGroupingPlanner(storeless ? tiny(undefined, { memoryBytes: 1e9 }) : tiny(new MemoryStore()));
@@ -250,7 +264,7 @@ describe("grouping planner: what settlement needs survives the spill", () => {
       expect(dups).toEqual([3, 40, n - 10].map((i, k) => [(base[i] as Relationship).index, n + 10 + k]).sort((a, b) => a[0]! - b[0]!));
       const sent = batchesOf(events).flatMap((b) => b.operations.flatMap((op) => op.relationships));
       for (const [k, r] of repeats.entries()) {
-        const same = sent.filter((s) => s.person.value === r.person.value && "id" in s.object && s.object.id === r.object.id);
+        const same = sent.filter((s) => s.person.value === r.person.value && "id" in s.object && "id" in r.object && s.object.id === r.object.id);
         expect(same.map((s) => s.attributes)).toEqual([{ role: `late-${k}` }]);
       }
       expect(sent.length + dups.length).toBe(input.length);
@@ -262,7 +276,12 @@ describe("grouping planner: what settlement needs survives the spill", () => {
     const excluded = new Set(input.filter((_, i) => i % 3 === 0).map((r) => r.index));
     const planner = createGroupingPlanner(tiny(new MemoryStore(), { exclude: (i) => excluded.has(i) }));
     const events = await runAll(planner, input);
-    expect(sentIndexes(events)).toEqual(input.map((r) => r.index).filter((i) => !excluded.has(i)).sort((a, b) => a - b));
+    expect(sentIndexes(events)).toEqual(
+      input
+        .map((r) => r.index)
+        .filter((i) => !excluded.has(i))
+        .sort((a, b) => a - b),
+    );
     expect(events.some((e) => e.type !== "batch")).toBe(false);
   });
 
@@ -273,7 +292,12 @@ describe("grouping planner: what settlement needs survives the spill", () => {
       rows.set(r.index, {
         index: r.index,
         line: r.line,
-        fields: { user_id: r.person.value, account_id: (r.object as { id: string }).id, big: new JsonNumber("12345678901234567890", 12345678901234567000), note: { "ü": [1, null, "x"] } },
+        fields: {
+          user_id: r.person.value,
+          account_id: (r.object as { id: string }).id,
+          big: new JsonNumber("12345678901234567890", 12345678901234567000),
+          note: { ü: [1, null, "x"] },
+        },
       });
     }
     const planner = createGroupingPlanner(tiny(new MemoryStore()));
@@ -291,7 +315,11 @@ describe("grouping planner: what settlement needs survives the spill", () => {
   it("relationships with every identifier shape and non-ASCII text come back byte for byte", async () => {
     const input: Relationship[] = [];
     for (let i = 0; i < 300; i++) {
-      const person = [{ key: "id", value: `ü${i % 37}` }, { key: "email", value: `p${i % 23}@例え.jp` }, { key: "cio_id", value: `c${i % 11}` }][i % 3] as Relationship["person"];
+      const person = [
+        { key: "id", value: `ü${i % 37}` },
+        { key: "email", value: `p${i % 23}@例え.jp` },
+        { key: "cio_id", value: `c${i % 11}` },
+      ][i % 3] as Relationship["person"];
       const object = i % 4 === 0 ? { cioObjectId: `co-${i % 13}` } : { typeId: String(1 + (i % 2)), id: `ob ${i % 29} "q"` };
       input.push(relOf(i + 2, person, object, i % 5 === 0 ? undefined : { role: `r${i % 3}`, n: i % 7, ok: i % 2 === 0, gone: null }));
     }
