@@ -179,6 +179,8 @@ class Grouper implements GroupingPlanner {
   readonly #parts: number;
   readonly #partBuffer: number;
   readonly #rows = new WeakMap<Relationship, Row>();
+  /** Row.index of the partition being packed whose records say --resume excluded them. */
+  readonly #excludedNow = new Set<number>();
 
   #mode: "memory" | "stream" | "spill";
   // memory: the prefix held whole until the decision
@@ -214,7 +216,13 @@ class Grouper implements GroupingPlanner {
   constructor(o: GroupingOptions) {
     this.#o = o;
     this.#windowSize = o.windowSize ?? DEFAULT_WINDOW_SIZE;
-    this.#window = createWindowPlanner(o);
+    // Spilled relationships were asked about --resume when they were written (the answer rides in the record), so
+    // that the caller's exclude is asked once per row and never has to remember rows until they are read back.
+    const exclude = o.exclude;
+    this.#window = createWindowPlanner({
+      ...o,
+      ...(exclude !== undefined ? { exclude: (index: number) => this.#excludedNow.delete(index) || exclude(index) } : {}),
+    });
     this.#decideAfter = o.decideAfter ?? this.#windowSize;
     this.#memBytes = o.memoryBytes ?? this.#windowSize * MEMORY_BYTES_PER_SLOT;
     this.#parts = o.partitions ?? DEFAULT_PARTITIONS;
@@ -289,8 +297,10 @@ class Grouper implements GroupingPlanner {
     const dim: Dim = this.#o.groupBy !== "auto" ? this.#o.groupBy : costs.object <= costs.person ? "object" : "person";
     this.#dim = dim;
     // In runs: each group's relationships together, and groups of two or more on average: a prefix whose keys are
-    // nearly all distinct (a shuffled input's first rows) says nothing about the order.
-    const inRuns = costs.runs[dim] <= costs.distinct[dim] * (1 + MAX_REOPENED) + 1 && costs.distinct[dim] * 2 <= held.length;
+    // nearly all distinct (a shuffled input's first rows) says nothing about the order. A prefix with no key twice in
+    // either grouping streams too: grouping it gains nothing, and the order watch spills the rest if keys repeat later.
+    const noRepeats = costs.distinct.object === held.length && costs.distinct.person === held.length;
+    const inRuns = costs.runs[dim] <= costs.distinct[dim] * (1 + MAX_REOPENED) + 1 && (costs.distinct[dim] * 2 <= held.length || noRepeats);
     if (inRuns) {
       this.#mode = "stream";
       this.#window.configure(dim, this.#windowSize, true);
@@ -356,7 +366,11 @@ class Grouper implements GroupingPlanner {
       this.#objectIdBytes += objectLen(rel.object);
       this.#personIdBytes += personLen(rel.person);
     }
-    const extras = { attributesJson: rel.attributes === undefined ? undefined : attributesJson(rel.attributes), rowJson };
+    const extras = {
+      attributesJson: rel.attributes === undefined ? undefined : attributesJson(rel.attributes),
+      rowJson,
+      excluded: this.#o.exclude?.(rel.index) === true,
+    };
     this.#write(this.#base + (h % this.#parts), rel, extras);
     this.#spilled++;
   }
@@ -448,6 +462,7 @@ class Grouper implements GroupingPlanner {
         const out: PlanEvent[] = [];
         for (const r of chunk) {
           if (r.row !== undefined) this.#rows.set(r.rel, r.row);
+          if (r.excluded) this.#excludedNow.add(r.rel.index);
           for (const ev of this.#window.add(r.rel)) out.push(ev);
         }
         if (out.length > 0) yield out;
@@ -468,6 +483,7 @@ class Grouper implements GroupingPlanner {
           const extras = {
             attributesJson: r.rel.attributes === undefined ? undefined : attributesJson(r.rel.attributes),
             rowJson: r.row === undefined ? undefined : rowFieldsJson(r.row.fields),
+            excluded: r.excluded,
           };
           this.#write(this.#base + (keyHash(dim, r.rel) % this.#parts), r.rel, extras);
         }

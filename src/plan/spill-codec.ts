@@ -8,18 +8,22 @@ import type { AttributeValue, ObjectRef, PersonKey, Relationship } from "../mode
 //
 //   u32 index | u32 line | u8 flags | strings, each u32 byte length + UTF-8:
 //   person value, then object id (typed: type id, id; else cio_object_id), then attributes JSON, row JSON
-//   flags: bits 0-1 person key (PERSON_KEY_CODES), bit 2 cio_object_id, bit 3 attributes, bit 4 row
+//   flags: bits 0-1 person key (PERSON_KEY_CODES), bit 2 cio_object_id, bit 3 attributes, bit 4 row,
+//          bit 5 excluded (--resume settled it: planned for dedupe, then dropped)
 
 const PERSON_KEY_CODES: readonly PersonKey[] = ["id", "email", "cio_id"];
 const CIO_OBJECT = 4;
 const HAS_ATTRIBUTES = 8;
 const HAS_ROW = 16;
+const EXCLUDED = 32;
 const HEAD_BYTES = 9;
 
 /** What a record carries besides the relationship itself: the attributes' and row's JSON, already made. */
 export interface SpillExtras {
   attributesJson: string | undefined;
   rowJson: string | undefined;
+  /** The resumed journal settled the row: it takes part in dedupe, then is dropped (asked once, when it is spilled). */
+  excluded?: boolean;
 }
 
 /** Upper bound of a record's encoded size (UTF-8 takes at most 3 bytes per UTF-16 unit). */
@@ -40,6 +44,7 @@ export function encodeRecord(buf: Buffer, pos: number, rel: Relationship, extras
   if (cio) flags |= CIO_OBJECT;
   if (extras.attributesJson !== undefined) flags |= HAS_ATTRIBUTES;
   if (extras.rowJson !== undefined) flags |= HAS_ROW;
+  if (extras.excluded === true) flags |= EXCLUDED;
   buf.writeUInt32LE(rel.index, pos);
   buf.writeUInt32LE(rel.line, pos + 4);
   buf[pos + 8] = flags;
@@ -69,6 +74,7 @@ function u32(buf: Buffer, p: number): number {
 export interface DecodedRecord {
   rel: Relationship;
   row: Row | undefined;
+  excluded: boolean;
 }
 
 /**
@@ -114,7 +120,7 @@ export function decodeRecords(
     const rel: Relationship = { index, line, person, object };
     if ((flags & HAS_ATTRIBUTES) !== 0) rel.attributes = attributesOf(read());
     const row = (flags & HAS_ROW) !== 0 ? { index, line, fields: parseRowFields(read()) } : undefined;
-    onRecord({ rel, row });
+    onRecord({ rel, row, excluded: (flags & EXCLUDED) !== 0 });
     pos = p;
   }
 }
