@@ -245,6 +245,12 @@ describe("fake Data Pipelines: group and track calls", () => {
     expect((await send({ batch: [bad] })).status).toBe(400);
     expect(api.state.all().map((r) => r.personValue)).toEqual(["1"]);
     expect(api.pipelines.counters.poisonedCalls).toBe(2);
+    // A poison call is well formed: its write and form are recorded like a good call's.
+    expect(api.pipelines.calls[1]).toMatchObject({
+      accepted: false,
+      write: expect.objectContaining({ person: { key: "id", value: bad["userId"] } }),
+    });
+    expect(api.pipelines.calls[1]?.form?.objectTypeIn).toBeDefined();
     expect(api.pipelines.calls.filter((c) => c.verdict.ok === false).every((c) => c.verdict.ok === false && c.verdict.problem === "poison")).toBe(
       true,
     );

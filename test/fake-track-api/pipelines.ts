@@ -44,7 +44,7 @@ export type CallProblem = "invalid" | "unsupported" | "too_large" | "poison";
 
 /** One call as the fake judged it. */
 export type CallVerdict =
-  { ok: true; write: PipelinesWrite; form: CallForm } | { ok: false; problem: CallProblem; message: string; write?: PipelinesWrite };
+  { ok: true; write: PipelinesWrite; form: CallForm } | { ok: false; problem: CallProblem; message: string; write?: PipelinesWrite; form?: CallForm };
 
 /** Ids that make a call bad on purpose (the Track fake's poison rows, for Pipelines): a userId or an object id. */
 export interface PipelinesPoison {
@@ -193,7 +193,7 @@ export function judgeCall(call: unknown, endpoint: PipelinesEndpoint, poison: Pi
     const judged = type === "group" ? judgeGroup(call, batchContext) : judgeTrack(call);
     const w = judged.write;
     if ((poison.people ?? []).includes(w.person.value) || (poison.objects ?? []).includes(w.object.objectId)) {
-      return { ok: false, problem: "poison", message: "the call could not be processed", write: w };
+      return { ok: false, problem: "poison", message: "the call could not be processed", write: w, form: judged.form };
     }
     return { ok: true, ...judged };
   } catch (e) {

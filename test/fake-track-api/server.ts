@@ -71,7 +71,7 @@ export interface PipelinesCall {
   /** The call as sent. */
   call: unknown;
   verdict: CallVerdict;
-  /** Where a good call carried its object type and attributes (undefined for a bad call). */
+  /** Where a call carried its object type and attributes (undefined for a call too bad to read; a poison call has one). */
   form: CallForm | undefined;
   /** The write a call asks for (also for a poison call; undefined for a call too bad to read). */
   write: PipelinesWrite | undefined;
@@ -595,7 +595,7 @@ export async function startFakeTrackApi(options: FakeOptions = {}): Promise<Fake
           else state.delete(write.object, write.person);
         }
       }
-      const form = verdict.ok ? verdict.form : undefined;
+      const form = verdict.form;
       pipelines.calls.push({ requestSeq: rec.seq, endpoint, index, strict, call: calls[index], verdict, form, write, accepted });
     });
     const max = options.maxRecordedRequests;
