@@ -7,6 +7,8 @@ import { runCli, spawnCli, tempDir, type CliResult, type RunOptions, type SpawnO
 /** Recognisable credentials: every secrets test greps output and files for them. */
 export const SITE_ID = "site-7c1e55d0";
 export const API_KEY = "KEY-5f0b9e2a-do-not-leak";
+/** The Data Pipelines source key the fake accepts (issue 15); as recognisable, for the same greps. */
+export const PIPELINES_KEY = "PKEY-91d3c7a0-do-not-leak";
 
 /** One generated membership row. */
 export interface Membership {
@@ -57,9 +59,9 @@ export function actualState(fake: FakeTrackApi): Map<string, Record<string, unkn
   return m;
 }
 
-/** A fake Track API that knows the test credentials. */
+/** A fake Track API that knows the test credentials (the Data Pipelines source key too). */
 export function startFake(options: FakeOptions = {}): Promise<FakeTrackApi> {
-  return startFakeTrackApi({ siteId: SITE_ID, apiKey: API_KEY, ...options });
+  return startFakeTrackApi({ siteId: SITE_ID, apiKey: API_KEY, pipelinesApiKey: PIPELINES_KEY, ...options });
 }
 
 /** Runs the CLI (in process) against the fake with the test credentials in the environment. */
@@ -67,6 +69,14 @@ export function runAgainst(fake: FakeTrackApi, args: readonly string[], options:
   return runCli([...args, "--track-url", fake.url], {
     ...options,
     env: { CIO_SITE_ID: SITE_ID, CIO_API_KEY: API_KEY, ...options.env },
+  });
+}
+
+/** Runs the CLI (in process) with `--via pipelines` against the fake's Data Pipelines endpoint, the source key in the environment (issue 15). */
+export function runViaPipelines(fake: FakeTrackApi, args: readonly string[], options: RunOptions = {}): Promise<CliResult> {
+  return runCli([...args, "--via", "pipelines", "--pipelines-url", fake.pipelines.url], {
+    ...options,
+    env: { CIO_PIPELINES_API_KEY: PIPELINES_KEY, ...options.env },
   });
 }
 
