@@ -170,7 +170,6 @@ const entry = (type: "object" | "person", otherId: string, role: string | undefi
 class TruthCounter {
   readonly #attrs: boolean;
   #objectBytes = 0;
-  #objectOps = 0;
   #openAccount = -1;
   #openOp = 0;
   #personEntries = 0;
@@ -208,7 +207,6 @@ class TruthCounter {
     if (this.#openAccount !== -1) this.#objectBytes += this.#openOp + 1;
     this.#openAccount = account;
     this.#openOp = emptyOp("object", accountId) + firstEntry;
-    this.#objectOps++;
   }
 
   truth(): Truth {

@@ -2,6 +2,7 @@
 // as UTF-8 and cutting it into lines (a string per line), nothing else. Run as a child process, like
 // cio-rel, so both pay the same process start. Prints the line count (the header included).
 import { createReadStream } from "node:fs";
+import { TextDecoder } from "node:util";
 
 const file = process.argv[2];
 if (file === undefined) throw new Error("usage: node bench/split-lines-alone.mjs <file>");
