@@ -1,4 +1,4 @@
-import { CommanderError, type Command } from "commander";
+import { CommanderError, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { buildProgram } from "./cli.js";
 import { CioRelError, EXIT, InputError, UsageError } from "./errors.js";
 import type { CommandContext } from "./commands/context.js";
@@ -90,7 +90,7 @@ function errorDocument(e: CioRelError, help: string): ErrorDocument {
  * A flag that needs a value followed by another flag (`add --object --people f`) took that flag as its value;
  * commander would then complain about the stray file instead. Says which flag needs a value.
  */
-export function checkFlagValues(command: Command, args: readonly string[]): void {
+export function checkFlagValues(command: CommandUnknownOpts, args: readonly string[]): void {
   const needsValue = new Set(command.options.filter((o) => o.required && o.long !== undefined).map((o) => o.long as string));
   const known = new Set(command.options.flatMap((o) => [o.long, o.negate ? o.long : undefined]).filter((f): f is string => f !== undefined));
   for (let i = 0; i < args.length; i++) {

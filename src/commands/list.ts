@@ -5,10 +5,9 @@ import { open } from "node:fs/promises";
 import { resolve } from "node:path";
 import { checkOutputs, OUTPUT_MODE, WRITE_FLAGS } from "../report/outputs.js";
 import { EXIT, InputError, UsageError } from "../errors.js";
-import { FORMATS, openRowSource } from "../input/open.js";
-import { ColumnError, createMapper, DEFAULT_OBJECT_TYPE, PERSON_KEYS } from "../model/mapping.js";
-import { DEFAULT_BACKOFF, DEFAULT_TIMEOUT_MS } from "../transport/retry.js";
-import type { ObjectRef, PersonKey, PersonRef } from "../model/types.js";
+import { openRowSource } from "../input/open.js";
+import { ColumnError, createMapper, DEFAULT_OBJECT_TYPE } from "../model/mapping.js";
+import { PERSON_KEYS, type ObjectRef, type PersonKey, type PersonRef } from "../model/types.js";
 import { csvField } from "../report/failures-file.js";
 import { formatCount, formatDuration } from "../report/format.js";
 import { VERSION } from "../version.js";
@@ -25,37 +24,10 @@ import {
 import { readAppApiKey, resolveAppUrl } from "../workspace/config.js";
 import { isTypeId, isTypeName, matchObjectType, typeNameNeedsKey } from "../workspace/object-type.js";
 import type { CommandContext } from "./context.js";
+import { appConnectionDefaults, type AppConnectionFlags, type LIST_FORMATS, type ListFlags, type TypesFlags } from "./flags.js";
 import { redactor } from "./secrets.js";
 
-/** Flags of `list` and `types` as commander hands them over. */
-export interface ListRawOptions {
-  object?: string;
-  objects?: string;
-  person?: string;
-  people?: string;
-  objectType?: string;
-  personKey?: string;
-  inputFormat?: string;
-  format?: string;
-  out?: string;
-  region?: string;
-  appUrl?: string;
-  appApiKeyFile?: string;
-  appRate?: string;
-  concurrency?: string;
-  timeout?: string;
-  maxRetries?: string;
-  progress?: string;
-  quiet?: boolean;
-  json?: boolean;
-  verbose?: boolean;
-}
-
-/** Output formats of list and types. */
-export const LIST_FORMATS = ["csv", "ndjson", "json"] as const;
 type OutFormat = (typeof LIST_FORMATS)[number];
-/** Listings in flight (--concurrency of list). */
-export const DEFAULT_LIST_CONCURRENCY = 4;
 /** Columns of a listed person, in this order: `add`/`delete` read them back (id, falling back to cio_id). */
 const PERSON_COLUMNS = ["id", "email", "cio_id"] as const;
 /** Plain progress lines at most this often on long runs. */
@@ -88,36 +60,19 @@ export interface ListSummaryJson {
 type Target = { line: number | undefined; object: ListedObjectRef } | { line: number | undefined; person: PersonRef };
 type Row = Record<string, unknown>;
 
-function oneOf<T extends string>(flag: string, value: string | undefined, choices: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if ((choices as readonly string[]).includes(value)) return value as T;
-  throw new UsageError(`${flag} must be one of ${choices.join(", ")} (got "${value}")`);
-}
-
-function numberFlag(flag: string, value: string | undefined, min: number, max: number, decimal: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max || (!decimal && !Number.isInteger(n))) {
-    throw new UsageError(`${flag} must be ${decimal ? "a number" : "a whole number"} ≥ ${min} and ≤ ${max} (got "${value}")`);
-  }
-  return n;
-}
-
 /** The App API client for a command, from flags and environment; the key never from argv. */
-async function openClient(ctx: CommandContext, raw: ListRawOptions, rate: number): Promise<{ client: AppClient; key: string }> {
+async function openClient(ctx: CommandContext, raw: AppConnectionFlags, rate: number): Promise<{ client: AppClient; key: string }> {
   const key = await readAppApiKey(raw.appApiKeyFile, ctx.env);
   if (key === undefined)
     throw new UsageError("CIO_APP_API_KEY is not set: export it or pass --app-api-key-file <file> (an App API key, not the Track API key)");
-  const baseUrl = resolveAppUrl({ region: raw.region ?? ctx.env.CIO_REGION, appUrl: raw.appUrl ?? ctx.env.CIO_APP_URL });
+  const baseUrl = resolveAppUrl({ region: raw.region, appUrl: raw.appUrl });
   const redact = redactor([key]);
-  const timeout = numberFlag("--timeout", raw.timeout, 0.001, 3600, true) ?? DEFAULT_TIMEOUT_MS / 1000;
-  const maxRetries = numberFlag("--max-retries", raw.maxRetries, 0, 100, false) ?? DEFAULT_BACKOFF.maxRetries;
   const client = createAppClient({
     baseUrl,
     apiKey: key,
     ratePerSecond: rate,
-    timeoutMs: Math.round(timeout * 1000),
-    maxRetries,
+    timeoutMs: Math.round(raw.timeout * 1000),
+    maxRetries: raw.maxRetries,
     userAgent: `cio-rel/${VERSION}`,
     ...(ctx.now !== undefined && { now: ctx.now }),
     ...(raw.verbose === true && {
@@ -163,14 +118,14 @@ async function outputStream(ctx: CommandContext, out: string | undefined): Promi
 /** The listings asked for: one from --object/--person, or one per row of --objects/--people. */
 async function targetsOf(
   ctx: CommandContext,
-  raw: ListRawOptions,
+  raw: ListFlags,
   typeId: string,
   report: (line: string) => void,
 ): Promise<{ targets: Target[]; invalid: number; kind: "object" | "person" }> {
   const shapes = [raw.object, raw.objects, raw.person, raw.people].filter((x) => x !== undefined).length;
   if (shapes !== 1) throw new UsageError("say what to list: one of --object <id>, --objects <file>, --person <value> or --people <file>");
   if (raw.personKey !== undefined && raw.object !== undefined) throw new UsageError("--person-key goes with --person or --people");
-  const personKey = oneOf("--person-key", raw.personKey, PERSON_KEYS);
+  const personKey = raw.personKey;
   if (raw.object !== undefined) {
     if (raw.object.trim() === "") throw new UsageError("--object needs an object id");
     return { targets: [{ line: undefined, object: { typeId, id: raw.object } }], invalid: 0, kind: "object" };
@@ -181,7 +136,7 @@ async function targetsOf(
   }
   const path = (raw.objects ?? raw.people) as string;
   const kind = raw.objects !== undefined ? "object" : "person";
-  const format = oneOf("--input-format", raw.inputFormat, FORMATS);
+  const format = raw.inputFormat;
   const source = await openRowSource(path, { ...(format !== undefined && { format }), stdin: ctx.stdin });
   // The mapping rules of add/delete pick the identifier column; the other side is a placeholder.
   const mapper = createMapper(
@@ -261,13 +216,10 @@ function attributeColumns(objects: Array<{ attributes: Record<string, unknown> }
 }
 
 /** `cio-rel list`: returns the exit code. */
-export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise<number> {
+export async function runList(ctx: CommandContext, raw: ListFlags): Promise<number> {
   const now = ctx.now ?? Date.now;
   const started = now();
-  const format = oneOf("--format", raw.format, LIST_FORMATS) ?? "csv";
-  const rate = numberFlag("--app-rate", raw.appRate, 0.1, APP_RATE, true) ?? APP_RATE;
-  const concurrency = numberFlag("--concurrency", raw.concurrency, 1, 16, false) ?? DEFAULT_LIST_CONCURRENCY;
-  const progressMode = oneOf("--progress", raw.progress, ["auto", "plain", "none"] as const) ?? "auto";
+  const { format, appRate: rate, concurrency, progress: progressMode } = raw;
   await checkOut(
     ctx,
     raw.out,
@@ -446,8 +398,8 @@ export async function runList(ctx: CommandContext, raw: ListRawOptions): Promise
 }
 
 /** `cio-rel types`: the workspace's object types (id, name, slug). */
-export async function runTypes(ctx: CommandContext, raw: ListRawOptions): Promise<number> {
-  const format = oneOf("--format", raw.format, LIST_FORMATS) ?? "csv";
+export async function runTypes(ctx: CommandContext, raw: TypesFlags): Promise<number> {
+  const format = raw.format;
   await checkOut(ctx, raw.out, undefined);
   const { client, key } = await openClient(ctx, raw, APP_RATE);
   try {
@@ -482,12 +434,15 @@ export async function resolveObjectTypeName(
   if (value === undefined || !isTypeName(value)) return value;
   const key = await readAppApiKey(raw.appApiKeyFile, ctx.env);
   if (key === undefined) throw typeNameNeedsKey(value);
+  // The App API's own defaults (--timeout, --max-retries), under the key, URL and region the command was given.
   const { client } = await openClient(
     ctx,
     {
+      ...appConnectionDefaults(),
       ...(raw.appApiKeyFile !== undefined && { appApiKeyFile: raw.appApiKeyFile }),
       ...(raw.appUrl !== undefined && { appUrl: raw.appUrl }),
-      ...(raw.region !== undefined && { region: raw.region }),
+      // validate has no --region: the environment's, as the App API commands read it.
+      ...(raw.region !== undefined ? { region: raw.region } : ctx.env.CIO_REGION?.trim() ? { region: ctx.env.CIO_REGION } : {}),
     },
     APP_RATE,
   );

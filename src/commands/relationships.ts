@@ -19,27 +19,33 @@ import type { BatchTransport } from "../transport/types.js";
 import { VERSION } from "../version.js";
 import type { CommandContext } from "./context.js";
 import { closeInput, prepareInput, type PreparedInput } from "./input.js";
-import { parseRunOptions, payloadShapingOptions, type RawOptions, type RunOptions } from "./options.js";
+import type { InputFlags, RelationshipFlags } from "./flags.js";
+import { parseRunOptions, payloadShapingOptions, type RunOptions } from "./options.js";
 import type { SettledRow } from "./outcomes.js";
 import { startPipeline, type PipelineResult } from "./pipeline.js";
 import { DISTINCT_CAP } from "../pipeline/sides.js";
 import { redactor } from "./secrets.js";
-import { appConnection, parseVerifyFlags, Verifier, type VerifyRawOptions } from "./verify-phase.js";
+import { appConnection, parseVerifyFlags, Verifier } from "./verify-phase.js";
 import { createAppClient, type AppClient } from "../workspace/client.js";
 import type { VerifySummary } from "../report/summary.js";
 import { noteWorkspaceWrite } from "./freshness.js";
 import { OUTPUT_MODE, OutputError, WRITE_FLAGS, checkOutputs, describeFsError, type NamedPath, type OutputPlan } from "../report/outputs.js";
 
 /** `cio-rel add` and `cio-rel delete`: plan, (confirm,) send or dry-run, report; returns the exit code. */
-export async function runRelationships(ctx: CommandContext, command: "add" | "delete", raw: RawOptions): Promise<number> {
+export async function runRelationships(
+  ctx: CommandContext,
+  command: "add" | "delete",
+  raw: RelationshipFlags,
+  fromEnv?: ReadonlyMap<string, string>,
+): Promise<number> {
   const started = (ctx.now ?? Date.now)();
-  const opts = parseRunOptions(command, raw, ctx.env);
+  const opts = parseRunOptions(command, raw, ctx.env, fromEnv);
   checkFixedSides(opts);
   const fixedWarning = fixedEmailWarning(raw);
   if (fixedWarning !== undefined) ctx.stderr.write(`cio-rel: warning: ${fixedWarning}\n`);
   // ---- issue 14: --verify (flags and the App API key checked before anything is sent) ----
-  const verifyFlags = parseVerifyFlags(raw as VerifyRawOptions, { dryRun: opts.output.dryRun });
-  const app = verifyFlags !== undefined ? await appConnection(raw as VerifyRawOptions, ctx.env, opts.send.region, "--verify") : undefined;
+  const verifyFlags = parseVerifyFlags(raw, { dryRun: opts.output.dryRun });
+  const app = verifyFlags !== undefined ? await appConnection(raw, ctx.env, opts.send.region, "--verify") : undefined;
   const verifier = verifyFlags !== undefined ? new Verifier(verifyFlags) : undefined;
   // ---- end issue 14 ----
   const baseUrl = opts.output.dryRun ? undefined : sendUrl(opts.send);
@@ -368,7 +374,7 @@ export function noRowsNote(source: RowSource): string {
 }
 
 /** The warning for --person given an email address without --person-key (it would be sent as an id). */
-export function fixedEmailWarning(raw: RawOptions): string | undefined {
+export function fixedEmailWarning(raw: Pick<InputFlags, "person" | "personKey">): string | undefined {
   if (raw.person === undefined || raw.personKey !== undefined || !looksLikeEmail(raw.person.trim())) return undefined;
   return `--person ${JSON.stringify(raw.person)} looks like an email address but is sent as id: pass --person-key email to send it as an email address`;
 }
@@ -482,7 +488,7 @@ async function endStream(s: NodeJS.WritableStream, path: string): Promise<void> 
 }
 
 /** issue 9: the files read and the files written, as checkOutputs compares them. */
-function outputPlan(opts: RunOptions, raw: RawOptions, at: (path: string) => string): OutputPlan {
+function outputPlan(opts: RunOptions, raw: RelationshipFlags, at: (path: string) => string): OutputPlan {
   const named = (flag: string, given: string | undefined): NamedPath[] => (given === undefined ? [] : [{ flag, given, path: at(given) }]);
   const inputFlag = raw.file !== undefined ? "--file" : raw.people !== undefined ? "--people" : "--objects";
   const inputs = [

@@ -23,7 +23,7 @@ import { ReportFile } from "../report/report-file.js";
 import { colorLevel, formatSummary, summaryJson, type RunSummary } from "../report/summary.js";
 import { Tally, outcomeError } from "../report/tally.js";
 import { checkOutputs, type NamedPath } from "../report/outputs.js";
-import { DEFAULT_DELETE_LIMIT, guardDeletes, parseDeleteLimit, type DeleteLimit } from "../sync/guard.js";
+import { guardDeletes, type DeleteLimit } from "../sync/guard.js";
 import { assertPlanBalanced, objectKey, personKeyOf, planObjectScope, planPersonScope } from "../sync/plan.js";
 import { entryJson, estimateReads, formatEstimate, formatPlan, parseEntry } from "../sync/render.js";
 import {
@@ -42,8 +42,9 @@ import { createAppClient, PAGE_LIMIT, type AppClient } from "../workspace/client
 import { readAppApiKey, resolveAppUrl } from "../workspace/config.js";
 import type { CommandContext } from "./context.js";
 import { closeInput, prepareInput } from "./input.js";
-import { DEFAULT_READ_DELAY_S, noteWorkspaceWrite, readWaitMs } from "./freshness.js";
-import { parseRunOptions, type RawOptions, type RunOptions } from "./options.js";
+import { noteWorkspaceWrite, readWaitMs } from "./freshness.js";
+import type { SyncFlags } from "./flags.js";
+import { parseRunOptions, type RunOptions } from "./options.js";
 import type { SettledRow } from "./outcomes.js";
 import { startPipeline, type PipelineResult } from "./pipeline.js";
 import type { Halt } from "../pipeline/types.js";
@@ -52,19 +53,6 @@ import { redactor } from "./secrets.js";
 import { appConnection, parseVerifyFlags, Verifier } from "./verify-phase.js";
 import type { VerifySummary } from "../report/summary.js";
 
-/** The flags of sync and undo beyond those of add. */
-export interface SyncRawOptions extends RawOptions {
-  scope?: string;
-  objectsScope?: string;
-  maxDeletes?: string;
-  planOut?: string;
-  snapshot?: string;
-  deleteUnmatchable?: boolean;
-  appUrl?: string;
-  appApiKeyFile?: string;
-  readDelay?: string;
-}
-
 /** The halt of a run interrupted between its adds and its deletes. */
 const INTERRUPTED: Halt = { kind: "interrupted", reason: "not sent: interrupted" };
 
@@ -72,31 +60,21 @@ const INTERRUPTED: Halt = { kind: "interrupted", reason: "not sent: interrupted"
 const READS_IN_FLIGHT = 4;
 
 /** `cio-rel sync` (desired state from a file) and `cio-rel undo` (from a snapshot); returns the exit code. */
-export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw: SyncRawOptions): Promise<number> {
+export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw: SyncFlags, fromEnv?: ReadonlyMap<string, string>): Promise<number> {
   const now = ctx.now ?? Date.now;
   const started = now();
   const at = (path: string): string => resolve(ctx.cwd, path);
   if (command === "undo" && raw.snapshot === undefined) throw new UsageError("undo needs --snapshot <file> (written by cio-rel sync --snapshot)");
   // undo reads no mapped file: the snapshot stands in as the input for the shared option checks.
-  const opts: RunOptions = parseRunOptions(
-    "add",
-    command === "undo" ? ({ ...raw, file: raw.snapshot as string, snapshot: undefined } as RawOptions) : raw,
-    ctx.env,
-  );
-  const scopeKind: ScopeKind = raw.scope === undefined || raw.scope === "object" ? "object" : raw.scope === "person" ? "person" : badScope(raw.scope);
+  const opts: RunOptions = parseRunOptions("add", command === "undo" ? { ...raw, file: raw.snapshot as string } : raw, ctx.env, fromEnv);
+  const scopeKind: ScopeKind = raw.scope;
   if (raw.objectsScope !== undefined && scopeKind === "person")
     throw new UsageError("--objects-scope names objects to mirror; it does not go with --scope person");
   if (command === "sync" && opts.input.path === "-" && opts.output.journal !== undefined) {
     throw new UsageError("--journal needs the input in a file: standard input cannot be read again to resume");
   }
-  let limit: DeleteLimit = DEFAULT_DELETE_LIMIT;
-  if (raw.maxDeletes !== undefined) {
-    const parsed = parseDeleteLimit(raw.maxDeletes);
-    if ("problem" in parsed) throw new UsageError(parsed.problem);
-    limit = parsed;
-  }
-  const readDelayMs = raw.readDelay === undefined ? DEFAULT_READ_DELAY_S * 1000 : Number(raw.readDelay) * 1000;
-  if (!Number.isFinite(readDelayMs) || readDelayMs < 0) throw new UsageError(`--read-delay must be a number of seconds ≥ 0 (got "${raw.readDelay}")`);
+  const limit: DeleteLimit = raw.maxDeletes;
+  const readDelayMs = raw.readDelay * 1000;
   const dryRun = opts.output.dryRun;
   if (dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
     throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --plan-out)");
@@ -364,10 +342,6 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   return exitCode;
 }
 
-function badScope(value: string): never {
-  throw new UsageError(`--scope must be object or person (got "${value}")`);
-}
-
 /** The plan counts as --json shows them; add, delete and unchanged exactly as issue 13 names them. */
 function planJson(plan: Plan): Record<string, unknown> {
   const c = plan.counts;
@@ -390,14 +364,14 @@ function planJson(plan: Plan): Record<string, unknown> {
 async function buildPlan(
   ctx: CommandContext,
   command: "sync" | "undo",
-  raw: SyncRawOptions,
+  raw: SyncFlags,
   opts: RunOptions,
   scopeKind: ScopeKind,
   readDelayMs: number,
   say: (line: string) => void,
 ): Promise<{ plan: Plan; reads: { requests: number; pages: number } } | number> {
   const at = (path: string): string => resolve(ctx.cwd, path);
-  const appUrl = resolveAppUrl({ region: opts.send.region, appUrl: raw.appUrl ?? ctx.env.CIO_APP_URL });
+  const appUrl = resolveAppUrl({ region: opts.send.region, appUrl: raw.appUrl });
   const appKey = await readAppApiKey(raw.appApiKeyFile !== undefined ? at(raw.appApiKeyFile) : undefined, ctx.env);
   if (appKey === undefined) {
     throw new UsageError(

@@ -1,7 +1,8 @@
 import { EXIT, UsageError } from "../errors.js";
 import type { CommandContext } from "./context.js";
 import { closeInput, prepareInput } from "./input.js";
-import { parseInputOptions, type RawOptions } from "./options.js";
+import type { ValidateFlags } from "./flags.js";
+import { parseInputOptions } from "./options.js";
 import { startPipeline } from "./pipeline.js";
 import { fixedEmailWarning, noRowsNote } from "./relationships.js";
 import type { SettledRow } from "./outcomes.js";
@@ -11,7 +12,7 @@ import { Tally } from "../report/tally.js";
 const JSON_ERRORS_CAP = 1000;
 
 /** `cio-rel validate <file>`: reads and checks every row without sending; exit 2 when any row is invalid (issue 5). */
-export async function runValidate(ctx: CommandContext, file: string | undefined, raw: RawOptions): Promise<number> {
+export async function runValidate(ctx: CommandContext, file: string | undefined, raw: ValidateFlags): Promise<number> {
   if (file === undefined && raw.sql === undefined && raw.sqlFile === undefined) {
     throw new UsageError("validate needs the rows: a file (- for stdin), or --sql / --sql-file");
   }

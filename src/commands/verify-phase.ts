@@ -4,6 +4,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { UsageError } from "../errors.js";
 import type { Action } from "../model/types.js";
+import type { VerifyFlagValues } from "./flags.js";
 import { formatCount } from "../report/format.js";
 import type { ProgressMode } from "../report/progress.js";
 import { createStatusLine } from "../report/status-line.js";
@@ -23,52 +24,29 @@ export interface VerifyFlags {
   sample?: number;
 }
 
-/** The raw flags, as commander hands them over. */
-export interface VerifyRawOptions {
-  verify?: boolean;
-  verifyTimeout?: string;
-  verifySample?: string;
-  appApiKeyFile?: string;
-  appUrl?: string;
-}
-
 /** The flags of --verify, or undefined without it; a usage error for a combination that cannot work. */
-export function parseVerifyFlags(raw: VerifyRawOptions, o: { dryRun: boolean }): VerifyFlags | undefined {
+export function parseVerifyFlags(raw: VerifyFlagValues, o: { dryRun: boolean }): VerifyFlags | undefined {
   if (raw.verify !== true) {
     if (raw.verifyTimeout !== undefined) throw new UsageError("--verify-timeout goes with --verify");
     if (raw.verifySample !== undefined) throw new UsageError("--verify-sample goes with --verify");
     return undefined;
   }
   if (o.dryRun) throw new UsageError("--verify reads back what a run sent; a dry run sends nothing");
-  const flags: VerifyFlags = { timeoutMs: DEFAULT_VERIFY_TIMEOUT_MS };
-  if (raw.verifyTimeout !== undefined) {
-    const s = Number(raw.verifyTimeout);
-    if (raw.verifyTimeout.trim() === "" || !Number.isFinite(s) || s < 0) {
-      throw new UsageError(`--verify-timeout must be a number of seconds ≥ 0 (got "${raw.verifyTimeout}")`);
-    }
-    flags.timeoutMs = Math.round(s * 1000);
-  }
-  if (raw.verifySample !== undefined) {
-    const n = Number(raw.verifySample);
-    if (!/^\s*\d+\s*$/.test(raw.verifySample) || !Number.isSafeInteger(n) || n < 1) {
-      throw new UsageError(`--verify-sample must be a whole number of objects ≥ 1 (got "${raw.verifySample}")`);
-    }
-    flags.sample = n;
-  }
+  const flags: VerifyFlags = { timeoutMs: raw.verifyTimeout !== undefined ? Math.round(raw.verifyTimeout * 1000) : DEFAULT_VERIFY_TIMEOUT_MS };
+  if (raw.verifySample !== undefined) flags.sample = raw.verifySample;
   return flags;
 }
 
 /** Where the App API is and its key, checked before anything is sent: a run must not send and then fail to verify. */
 export async function appConnection(
-  raw: VerifyRawOptions,
+  raw: Pick<VerifyFlagValues, "appApiKeyFile" | "appUrl">,
   env: Readonly<Record<string, string | undefined>>,
   region: string | undefined,
   why: string,
 ): Promise<{ baseUrl: string; apiKey: string }> {
   const apiKey = await readAppApiKey(raw.appApiKeyFile, env);
   if (apiKey === undefined) throw new UsageError(`${why} reads through the App API: set CIO_APP_API_KEY or give --app-api-key-file`);
-  const appUrl = raw.appUrl ?? env.CIO_APP_URL;
-  return { baseUrl: resolveAppUrl({ region, appUrl: appUrl === "" ? undefined : appUrl }), apiKey };
+  return { baseUrl: resolveAppUrl({ region, appUrl: raw.appUrl }), apiKey };
 }
 
 /** A listing of the client as the verification core reads it. */

@@ -2,7 +2,7 @@
 // The rows are read, mapped and deduplicated exactly as `add` would, then read back through the App API:
 // each is present, missing or listed with other attributes. `--failures` gets the rows to re-send with `add`.
 import { resolve } from "node:path";
-import { EXIT, UsageError } from "../errors.js";
+import { EXIT } from "../errors.js";
 import { objectLabel, personLabel } from "../model/types.js";
 import { FailuresFile } from "../report/failures-file.js";
 import { formatCount, formatDuration } from "../report/format.js";
@@ -15,17 +15,13 @@ import { VERSION } from "../version.js";
 import { createAppClient, type AppClient } from "../workspace/client.js";
 import type { CommandContext } from "./context.js";
 import { closeInput, prepareInput } from "./input.js";
-import { parseInputOptions, type RawOptions } from "./options.js";
+import type { VerifyCommandFlags } from "./flags.js";
+import { parseInputOptions, regionOption } from "./options.js";
 import type { SettledRow } from "./outcomes.js";
 import { startPipeline } from "./pipeline.js";
 import { fixedEmailWarning } from "./relationships.js";
 import { redactor } from "./secrets.js";
-import { appConnection, parseVerifyFlags, Verifier, type VerifyRawOptions } from "./verify-phase.js";
-
-/** The flags of `verify` as commander hands them over. */
-export interface VerifyCommandOptions extends RawOptions, VerifyRawOptions {
-  region?: string;
-}
+import { appConnection, parseVerifyFlags, Verifier } from "./verify-phase.js";
 
 /** What became of one row of the file: the verdicts of Customer.io, or why it was not checked. */
 export type VerifyStatus = "present" | "missing" | "mismatch" | "unread" | "not-checked" | "invalid" | "duplicate";
@@ -57,18 +53,17 @@ function statusOf(verdict: Verdict | undefined): VerifyStatus {
 }
 
 /** `cio-rel verify`: every row of the file checked against Customer.io; returns the exit code. */
-export async function runVerify(ctx: CommandContext, raw: VerifyCommandOptions): Promise<number> {
+export async function runVerify(ctx: CommandContext, raw: VerifyCommandFlags, fromEnv?: ReadonlyMap<string, string>): Promise<number> {
   const now = ctx.now ?? Date.now;
   const started = now();
   const input = parseInputOptions(raw);
   // Checking now: one read unless --verify-timeout asks to wait for writes still on their way.
   const flags = parseVerifyFlags({ ...raw, verify: true }, { dryRun: false }) as NonNullable<ReturnType<typeof parseVerifyFlags>>;
   if (raw.verifyTimeout === undefined) flags.timeoutMs = 0;
-  const region = raw.region ?? ctx.env.CIO_REGION;
-  if (region !== undefined && region !== "us" && region !== "eu") throw new UsageError(`--region must be one of us, eu (got "${region}")`);
+  const region = regionOption(raw.region, fromEnv?.has("region") === true, false);
   const app = await appConnection(raw, ctx.env, region, "verify");
-  const timeoutMs = Math.round(numberOr(raw.timeout, "--timeout", 30) * 1000);
-  const maxRetries = Math.round(numberOr(raw.maxRetries, "--max-retries", 8));
+  const timeoutMs = Math.round(raw.timeout * 1000);
+  const maxRetries = raw.maxRetries;
   const redact = redactor([app.apiKey]);
   const warning = fixedEmailWarning(raw);
   if (warning !== undefined) ctx.stderr.write(`cio-rel: warning: ${warning}\n`);
@@ -160,7 +155,7 @@ export async function runVerify(ctx: CommandContext, raw: VerifyCommandOptions):
       if (interrupts === 1) verifier.interrupt();
       else verifier.abort();
     });
-    const mode = resolveProgressMode((raw.progress ?? "auto") as "auto", ctx.stderr.isTTY === true, quiet || json);
+    const mode = resolveProgressMode(raw.progress, ctx.stderr.isTTY === true, quiet || json);
     const finished = await verifier.finish({
       client,
       onRow: (s, verdict) => settleRow(s, statusOf(verdict), verdict === undefined || verdict.confirmed ? undefined : verdict.reason),
@@ -242,12 +237,4 @@ export async function runVerify(ctx: CommandContext, raw: VerifyCommandOptions):
 function tallyCheck(rows: number, counts: Record<VerifyStatus, number>): void {
   const sum = Object.values(counts).reduce((a, b) => a + b, 0);
   if (sum !== rows) throw new Error(`accounting mismatch: ${rows} rows read, but ${JSON.stringify(counts)} = ${sum}`);
-}
-
-/** A positive number flag, or its default. */
-function numberOr(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number ≥ 0 (got "${value}")`);
-  return n;
 }

@@ -7,7 +7,7 @@ import { checkEncoding } from "./decode.js";
 import { readJsonArray } from "./json.js";
 import { readNdjson } from "./ndjson.js";
 import { readLines } from "./text.js";
-import type { BatchedRowSource, Format, Row } from "./types.js";
+import { FORMATS, type BatchedRowSource, type Format, type Row } from "./types.js";
 
 /** How to read an input; all optional. */
 export interface OpenOptions {
@@ -26,9 +26,6 @@ export interface OpenOptions {
   /** The folder a relative path is read from (default the process's); messages keep the path as given. */
   cwd?: string;
 }
-
-/** The formats, in the order messages list them. */
-export const FORMATS: readonly Format[] = ["csv", "tsv", "json", "ndjson", "lines"];
 
 const BY_EXTENSION: Readonly<Record<string, Format>> = {
   ".csv": "csv",

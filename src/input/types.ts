@@ -1,5 +1,7 @@
 /** Input formats cio-rel reads (issue 2). `lines` is a plain list, one identifier per line. */
-export type Format = "csv" | "tsv" | "json" | "ndjson" | "lines";
+export const FORMATS = ["csv", "tsv", "json", "ndjson", "lines"] as const;
+/** One of FORMATS. */
+export type Format = (typeof FORMATS)[number];
 
 /** The column name readers give the single value of a headerless CSV or a `lines` file. */
 export const IDENTIFIER_COLUMN = "";

@@ -1,12 +1,10 @@
 import { ERROR_COLUMN, IDENTIFIER_COLUMN, JsonNumber, type Row } from "../input/types.js";
-import type { AttributeValue, ObjectRef, PersonKey, PersonRef, Relationship } from "./types.js";
+import { PERSON_KEYS, type AttributeValue, type ObjectRef, type PersonKey, type PersonRef, type Relationship } from "./types.js";
 import { attributesProblem, objectTypeIdProblem, objectValueProblem, personValueProblem } from "./validate.js";
 
 // Rows → relationships (issue 2, "Commands and input shapes"). Which column holds what is decided
 // once — from the CSV header, or from the first JSON row's keys — so the per-row work is lookups.
 
-/** The column names the person side is found under, each naming the identifier it holds. */
-export const PERSON_KEYS: readonly PersonKey[] = ["id", "email", "cio_id"];
 /** The object id column unless --object-column names another. */
 export const OBJECT_ID_COLUMN = "object_id";
 /** A column of Customer.io's own object ids, used when there is no object_id column. */

@@ -1,5 +1,7 @@
 /** The three identifiers a person can be addressed by inside a relationship (API.md: exactly one). */
-export type PersonKey = "id" | "email" | "cio_id";
+export const PERSON_KEYS = ["id", "email", "cio_id"] as const;
+/** One of PERSON_KEYS. */
+export type PersonKey = (typeof PERSON_KEYS)[number];
 
 /** A person as Customer.io identifies them. */
 export interface PersonRef {

@@ -6,7 +6,9 @@ export const MAX_BATCH_BYTES = 500_000;
 export const MAX_OPERATION_BYTES = 32_000;
 
 /** How relationships are grouped into operations (issue 2). */
-export type GroupBy = "object" | "person" | "auto";
+/** --group-by: operations per object, per person, or whichever makes fewer. */
+export const GROUP_BYS = ["object", "person", "auto"] as const;
+export type GroupBy = (typeof GROUP_BYS)[number];
 
 /** One Track API operation: one object with many people, or one person with many objects. */
 export type Operation =

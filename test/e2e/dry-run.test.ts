@@ -195,7 +195,10 @@ describe("dry run end to end (issue 2)", () => {
   it.each([
     [["add", "--people", "fixtures/people.csv", "--dry-run"], /--people needs --object/],
     [["add", "--object", "acme", "--dry-run"], /--object needs --people/],
-    [["add", "--object", "acme", "--person", "1", "--people", "x.csv", "--dry-run"], /not several/],
+    [
+      ["add", "--object", "acme", "--person", "1", "--people", "x.csv", "--dry-run"],
+      /option '--object <object_id>' cannot be used with option '--person <value>'/,
+    ],
     [["add", "--object", "acme", "--people", "fixtures/people.csv", "--group-by", "nope", "--dry-run"], /--group-by must be one of/],
     [["add", "--object", "acme", "--people", "fixtures/people.csv"], /CIO_SITE_ID is not set/],
     [["add", "--object", "acme", "--people", "fixtures/missing.csv", "--dry-run"], /fixtures\/missing\.csv/],

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
-import type { Command, Option } from "commander";
+import type { CommandUnknownOpts as Command, Option } from "@commander-js/extra-typings";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli.js";
 import { ROOT } from "./cli.js";
@@ -9,7 +9,8 @@ import { ROOT } from "./cli.js";
 // Issue 11, "Flags from one source": README's flag tables cannot drift from --help. Each table under
 // "## Flags" is captioned with the commands it covers, "Sending (add, delete, sync, undo):"; every flag
 // --help shows must be in a table covering that command, every flag a table names must exist on one of
-// its commands, and a default the README states must be the one --help states.
+// its commands, and on every command a row covers, the row must state the default, the environment
+// variables and the HTTP statuses that command's --help line states (rendered by cio-rel's own help).
 
 /** The commands as commander registers them, built in process (no output is written). */
 function commands(): readonly Command[] {
@@ -49,16 +50,28 @@ function readmeTables(): FlagTable[] {
   return tables;
 }
 
-/** A default as the README states it: "(default X", "(default: X" or "`X` (default)"; its first word. */
-function readmeDefault(meaning: string): string | undefined {
-  const m = /\(default:? `?([^`;,:)\s]+)/.exec(meaning) ?? /`([^`]+)` \(default\)/.exec(meaning);
-  return m?.[1];
+/** A default as a text states it, "(default X", "(default: X", "(default `X`" or "`X` (default)": its first word and, after "else", its fallback. */
+function statedDefault(text: string): string | undefined {
+  // Backticks, quotes and case are typography: `UTF-8` in README is utf-8 in --help.
+  const plain = text.replace(/[`"]/g, "").toLowerCase();
+  const m = /\(default:? ([^;,:)\s]+)(?:[^)]*?, else ([^;,:)\s]+))?/.exec(plain);
+  if (m !== null) return m[2] !== undefined ? `${m[1]} else ${m[2]}` : m[1];
+  return /`([^`]+)` \(default\)/.exec(text)?.[1]?.toLowerCase();
 }
 
-/** The default --help shows: commander's, or the one its description states as "(default: X". */
-function helpDefault(option: Option): string | undefined {
-  if (typeof option.defaultValue === "string") return option.defaultValue;
-  return /\(default: ([^;,)\s]+)/.exec(option.description)?.[1];
+/** The environment variables a text names: $CIO_REGION, `$DATABASE_URL`, ... */
+function envNames(text: string): string[] {
+  return [...new Set([...text.matchAll(/\$([A-Z][A-Z0-9_]+)/g)].map((m) => m[1] as string))].sort();
+}
+
+/** The HTTP statuses a text names (408, 429, 5xx): what --max-retries retries must read the same in both. */
+function statuses(text: string): string[] {
+  return [...new Set([...text.matchAll(/\b[1-5](?:\d\d|xx)\b/g)].map((m) => m[0]))].sort();
+}
+
+/** An option's line in --help as cio-rel renders it (defaults and environment variables included). */
+function helpText(cmd: Command, option: Option): string {
+  return cmd.createHelp().optionDescription(option);
 }
 
 const visible = (cmd: Command): Option[] => cmd.options.filter((o) => !o.hidden && o.long !== undefined);
@@ -99,31 +112,50 @@ describe("README flag tables agree with --help", () => {
     expect(unknown).toEqual([]);
   });
 
-  it("a default the README states is the one --help states, and commander's defaults are all stated", () => {
+  it("every row states the default and the environment variables --help states, on every command it covers", () => {
     const wrong: string[] = [];
     for (const t of tables) {
       for (const [flag, meaning] of t.rows) {
-        const stated = readmeDefault(meaning);
         for (const name of t.commands) {
-          const option = cmds.find((c) => c.name() === name)?.options.find((o) => o.long === flag);
+          const cmd = cmds.find((c) => c.name() === name) as Command;
+          const option = cmd.options.find((o) => o.long === flag);
           if (option === undefined) continue;
-          const help = helpDefault(option);
-          if (stated !== undefined && stated !== help) wrong.push(`${name} ${flag}: README ${stated}, --help ${String(help)}`);
-          if (stated === undefined && typeof option.defaultValue === "string")
-            wrong.push(`${name} ${flag}: README states no default, --help ${help}`);
+          const help = helpText(cmd, option);
+          if (statedDefault(help) !== statedDefault(meaning))
+            wrong.push(`${name} ${flag}: README ${String(statedDefault(meaning))}, --help ${String(statedDefault(help))}`);
+          if (statuses(help).join() !== statuses(meaning).join())
+            wrong.push(`${name} ${flag}: README names statuses ${statuses(meaning).join() || "none"}, --help ${statuses(help).join() || "none"}`);
+          if (envNames(help).join() !== envNames(meaning).join())
+            wrong.push(`${name} ${flag}: README names ${envNames(meaning).join() || "no variable"}, --help ${envNames(help).join() || "none"}`);
         }
       }
     }
     expect(wrong).toEqual([]);
   });
 
-  it("the checker sees a drift: a wrong default and an unknown flag are caught", () => {
-    expect(readmeDefault("requests in flight (default 8)")).toBe("8");
-    expect(readmeDefault("`auto` (default), `tty`")).toBe("auto");
-    expect(readmeDefault("largest body (default: 500000)")).toBe("500000");
-    expect(readmeDefault("the column holding the person")).toBeUndefined();
-    const concurrency = visible(cmds.find((c) => c.name() === "add") as Command).find((o) => o.long === "--concurrency") as Option;
-    expect(helpDefault(concurrency)).toBe("8");
-    expect(readmeDefault("requests in flight (default 9)")).not.toBe(helpDefault(concurrency));
+  it("options read from the environment say so in --help, and no secret is one of them", () => {
+    for (const cmd of cmds) {
+      for (const option of visible(cmd)) {
+        if (option.envVar === undefined) continue;
+        expect(helpText(cmd, option), `${cmd.name()} ${option.long}`).toContain(`$${option.envVar}`);
+        expect(option.envVar).not.toMatch(/KEY|SITE_ID|PASSWORD|DATABASE_URL/);
+      }
+    }
+  });
+
+  it("the checker sees a drift: a wrong default, a missing variable and an unknown flag are caught", () => {
+    expect(statedDefault("requests in flight (default 8)")).toBe("8");
+    expect(statedDefault("`auto` (default), `tty`")).toBe("auto");
+    expect(statedDefault("largest body (default: 500000)")).toBe("500000");
+    expect(statedDefault("us or eu (default `$CIO_REGION`, else `us`)")).toBe("$cio_region else us");
+    expect(statedDefault("the column holding the person")).toBeUndefined();
+    expect(statuses("retries on 408, 429, 5xx, timeouts")).not.toEqual(statuses("retries on 408, 429, 500, 502, 503, 504, timeouts"));
+    const add = cmds.find((c) => c.name() === "add") as Command;
+    const concurrency = visible(add).find((o) => o.long === "--concurrency") as Option;
+    expect(statedDefault(helpText(add, concurrency))).toBe("8");
+    expect(statedDefault("requests in flight (default 9)")).not.toBe(statedDefault(helpText(add, concurrency)));
+    const region = visible(add).find((o) => o.long === "--region") as Option;
+    expect(helpText(add, region)).toBe("us or eu (default: $CIO_REGION, else us)");
+    expect(envNames("`https://track.customer.io` (default `us`)")).not.toEqual(envNames(helpText(add, region)));
   });
 });

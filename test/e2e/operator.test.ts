@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CommandContext } from "../../src/commands/context.js";
+import { relationshipDefaults } from "../../src/commands/flags.js";
 import { runRelationships } from "../../src/commands/relationships.js";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
 import { ROOT, runCli } from "./cli.js";
@@ -57,6 +58,7 @@ describe("deletions are confirmed (issue 5)", () => {
     fake = await startFake();
     const { ctx, out } = context({ CIO_SITE_ID: SITE_ID, CIO_API_KEY: API_KEY }, false, true);
     const code = await runRelationships(ctx, "delete", {
+      ...relationshipDefaults(),
       file: join(ROOT, "fixtures/memberships.csv"),
       personColumn: "user_id",
       objectColumn: "account_id",
@@ -75,6 +77,7 @@ describe("deletions are confirmed (issue 5)", () => {
     fake.state.add({ objectTypeId: "1", objectId: "acme" }, { key: "id", value: "1001" });
     const { ctx, out } = context({ CIO_SITE_ID: SITE_ID, CIO_API_KEY: API_KEY }, true, true);
     const code = await runRelationships(ctx, "delete", {
+      ...relationshipDefaults(),
       object: "acme",
       people: join(ROOT, "fixtures/people.csv"),
       trackUrl: fake.url,
