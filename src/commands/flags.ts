@@ -118,13 +118,9 @@ export const flag = {
   // The file flags name the variable they stand in for; the variable holds the secret itself, so no .env().
   appApiKeyFile: () => new Option("--app-api-key-file <file>", "file holding the App API key (default: $CIO_APP_API_KEY)"),
   timeout: () =>
-    new Option("--timeout <seconds>", "per request")
-      .default(DEFAULT_TIMEOUT_MS / 1000)
-      .argParser(numberArg("--timeout", 0.001, { decimal: true, max: 3600 })),
+    new Option("--timeout <seconds>", "per request").default(DEFAULT_TIMEOUT_MS / 1000).argParser(numberArg("--timeout", 0.001, { decimal: true })),
   maxRetries: (what: "a batch" | "a request") =>
-    new Option("--max-retries <n>", `retries of ${what} on ${RETRIED}`)
-      .default(DEFAULT_BACKOFF.maxRetries)
-      .argParser(numberArg("--max-retries", 0, { max: 100 })),
+    new Option("--max-retries <n>", `retries of ${what} on ${RETRIED}`).default(DEFAULT_BACKOFF.maxRetries).argParser(numberArg("--max-retries", 0)),
   verifySample: (description: string) =>
     new Option("--verify-sample <n>", description).argParser(numberArg("--verify-sample", 1, { what: "a whole number of objects" })),
   // output
