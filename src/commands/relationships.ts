@@ -1,35 +1,47 @@
-import { createWriteStream, openSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { EXIT, UsageError } from "../errors.js";
-import { createHash } from "node:crypto";
 import type { SqlRowSource } from "../input/sql/source.js";
 import { hasTopLevelOrderBy, SQL_DISPLAY_NAME } from "../input/sql/text.js";
-import type { Row, RowSource } from "../input/types.js";
-import { looksLikeEmail, validateObject, validatePerson } from "../model/validate.js";
+import type { RowSource } from "../input/types.js";
 import { objectLabel, personLabel } from "../model/types.js";
+import { looksLikeEmail, validateObject, validatePerson } from "../model/validate.js";
+import { DISTINCT_CAP } from "../pipeline/sides.js";
 import { FailuresFile } from "../report/failures-file.js";
-import { openJournal, type Journal, type JournalInput } from "../report/journal.js";
+import { openJournal, type JournalInput } from "../report/journal.js";
+import { checkOutputs, type NamedPath, type OutputError, type OutputPlan } from "../report/outputs.js";
 import { createProgress, resolveProgressMode } from "../report/progress.js";
 import { ReportFile } from "../report/report-file.js";
-import { Chalk } from "chalk";
-import { colorLevel, formatSummary, plural, problemLines, summaryJson, type RunSummary } from "../report/summary.js";
-import { Tally, outcomeError } from "../report/tally.js";
-import { encoderFor, openTransport, sendUrl } from "./destination.js";
+import { plural } from "../report/summary.js";
+import { Tally } from "../report/tally.js";
 import type { BatchTransport } from "../transport/types.js";
-import { VERSION } from "../version.js";
+import type { AppClient } from "../workspace/client.js";
 import type { CommandContext } from "./context.js";
+import { encoderFor, sendUrl } from "./destination.js";
+import { noteWorkspaceWrite } from "./freshness.js";
 import { closeInput, prepareInput, type PreparedInput } from "./input.js";
 import type { InputFlags, RelationshipFlags } from "./flags.js";
 import { parseRunOptions, payloadShapingOptions, type RunOptions } from "./options.js";
-import type { SettledRow } from "./outcomes.js";
 import { startPipeline, type PipelineResult } from "./pipeline.js";
-import { DISTINCT_CAP } from "../pipeline/sides.js";
 import { redactor } from "./secrets.js";
+import {
+  closeOutputs,
+  createSendTransport,
+  endStream,
+  exitCodeFor,
+  openOut,
+  pipelineSink,
+  printSummary,
+  progressFigures,
+  rowSinkOf,
+  rowWriter,
+  runSummary,
+  RunInterrupts,
+  verifyApplied,
+  type RowFiles,
+  type Verified,
+} from "./send-run.js";
 import { appConnection, parseVerifyFlags, Verifier } from "./verify-phase.js";
-import { createAppClient, type AppClient } from "../workspace/client.js";
-import type { VerifySummary } from "../report/summary.js";
-import { noteWorkspaceWrite } from "./freshness.js";
-import { OUTPUT_MODE, OutputError, WRITE_FLAGS, checkOutputs, describeFsError, type NamedPath, type OutputPlan } from "../report/outputs.js";
 
 /** `cio-rel add` and `cio-rel delete`: plan, (confirm,) send or dry-run, report; returns the exit code. */
 export async function runRelationships(
@@ -46,32 +58,15 @@ export async function runRelationships(
   // ---- issue 14: --verify (flags and the App API key checked before anything is sent) ----
   const verifyFlags = parseVerifyFlags(raw, { dryRun: opts.output.dryRun });
   const app = verifyFlags !== undefined ? await appConnection(raw, ctx.env, opts.send.region, "--verify") : undefined;
-  const verifier = verifyFlags !== undefined ? new Verifier(verifyFlags) : undefined;
   // ---- end issue 14 ----
   const baseUrl = opts.output.dryRun ? undefined : sendUrl(opts.send);
-  if (opts.output.dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
-    throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --out and --failures)");
-  }
-  if (opts.output.journal !== undefined && opts.input.path === "-") {
-    throw new UsageError("--journal needs the input in a file: standard input cannot be read again to resume");
-  }
-  // Notes (a sniffed delimiter) go through the progress display once it runs; the delete question reads the
-  // input twice, so each note is said once.
-  let log: ((line: string) => void) | undefined;
-  const said = new Set<string>();
-  const note = (line: string): void => {
-    if (said.has(line)) return;
-    said.add(line);
-    if (log !== undefined) log(line);
-    else ctx.stderr.write(line + "\n");
-  };
+  checkRecordFlags(opts);
+  const notes = new Notes(ctx);
   // Files the user named are relative to the command's folder, which is not the process's in tests.
   const at = (path: string): string => resolve(ctx.cwd, path);
   // --- issue 9: every output is checked before anything is read (nothing is created here) ---
   await checkOutputs(outputPlan(opts, raw, at));
-  const opener = ctx.openOutput;
-  // --- end issue 9 output checks ---
-  const input = await prepareInput(ctx, opts.input, { onNote: (m) => note(`cio-rel: note: ${m}`) });
+  const input = await prepareInput(ctx, opts.input, { onNote: (m) => notes.say(`cio-rel: note: ${m}`) });
   const journaling = opts.output.journal !== undefined;
   // --- SQL source (issue 17): a resume must read the same rows in the same order ---
   if (journaling && input.sql !== undefined && !hasTopLevelOrderBy(input.sql.query)) {
@@ -80,46 +75,126 @@ export async function runRelationships(
     );
   }
   const open = (): Promise<RowSource> => input.open({ hashHead: journaling });
-
   if (command === "delete" && !opts.output.dryRun && !opts.output.yes) {
     const declined = await confirmDelete(ctx, opts, open);
     if (declined !== undefined) return declined;
   }
-
   const source = await open();
-  const tally = new Tally();
-  const redact = redactor([opts.send.siteId, opts.send.apiKey, opts.send.pipelinesApiKey, app?.apiKey]);
+  const files = await openRowFiles(ctx, opts, input, source, at);
+  const run: SendRun = {
+    ctx,
+    command,
+    raw,
+    opts,
+    source,
+    files,
+    tally: new Tally(),
+    redact: redactor([opts.send.siteId, opts.send.apiKey, opts.send.pipelinesApiKey, app?.apiKey]),
+    baseUrl,
+    app,
+    verifier: verifyFlags !== undefined ? new Verifier(verifyFlags) : undefined,
+    notes,
+    at,
+  };
+  const sent = await sendAll(run);
+  return finishRun(run, sent, started);
+}
 
-  let journal: Journal | undefined;
-  let report: ReportFile | undefined;
-  let failures: FailuresFile | undefined;
+/** Everything a run of add/delete carries from its setup into sending and reporting. */
+interface SendRun {
+  ctx: CommandContext;
+  command: "add" | "delete";
+  raw: RelationshipFlags;
+  opts: RunOptions;
+  source: RowSource;
+  files: RowFiles;
+  tally: Tally;
+  redact: (text: string) => string;
+  /** The Track URL; undefined in a dry run. */
+  baseUrl: string | undefined;
+  app: { baseUrl: string; apiKey: string } | undefined;
+  verifier: Verifier | undefined;
+  notes: Notes;
+  at: (path: string) => string;
+}
+
+/** What sending (and --verify) left for the summary. */
+interface Sent {
+  result: PipelineResult;
+  verified: Verified | undefined;
+  transport: BatchTransport | undefined;
+  /** issue 9: an output that could not be finished (a full disk). */
+  closeFailure: OutputError | undefined;
+}
+
+/** --report and --journal record what was sent, so a dry run refuses them; a journal needs a file to read again. */
+function checkRecordFlags(opts: RunOptions): void {
+  if (opts.output.dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
+    throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --out and --failures)");
+  }
+  if (opts.output.journal !== undefined && opts.input.path === "-") {
+    throw new UsageError("--journal needs the input in a file: standard input cannot be read again to resume");
+  }
+}
+
+/**
+ * Notes (a sniffed delimiter) go through the progress display once it runs; the delete question reads the
+ * input twice, so each note is said once.
+ */
+class Notes {
+  log: ((line: string) => void) | undefined;
+  readonly #said = new Set<string>();
+
+  constructor(private readonly ctx: CommandContext) {}
+
+  say(line: string): void {
+    if (this.#said.has(line)) return;
+    this.#said.add(line);
+    if (this.log !== undefined) this.log(line);
+    else this.ctx.stderr.write(line + "\n");
+  }
+}
+
+/** Opens the journal, then --report and --failures; on a failure closes what was opened (and the input). */
+async function openRowFiles(
+  ctx: CommandContext,
+  opts: RunOptions,
+  input: PreparedInput,
+  source: RowSource,
+  at: (path: string) => string,
+): Promise<RowFiles> {
+  const opener = ctx.openOutput;
+  const files: RowFiles = {};
   try {
     // The journal first: a refused resume must not truncate the report and failures of the run it resumes.
     if (opts.output.journal !== undefined) {
-      journal = await openJournal(at(opts.output.journal), {
+      files.journal = await openJournal(at(opts.output.journal), {
         input: journalInput(opts, input, source, at),
         options: payloadShapingOptions(opts),
         resume: opts.output.resume,
         ...(opener !== undefined ? { opener } : {}),
       });
     }
-    if (opts.output.report !== undefined) report = await ReportFile.open(at(opts.output.report), opener);
+    if (opts.output.report !== undefined) files.report = await ReportFile.open(at(opts.output.report), opener);
     if (opts.output.failures !== undefined) {
-      failures = await FailuresFile.open(
-        at(opts.output.failures),
-        {
-          format: source.format,
-          headerless: source.headerless,
-          columns: () => source.columns(),
-          delimiter: () => source.delimiter?.() ?? opts.input.delimiter,
-        },
-        opener,
-      );
+      const layout = {
+        format: source.format,
+        headerless: source.headerless,
+        columns: () => source.columns(),
+        delimiter: () => source.delimiter?.() ?? opts.input.delimiter,
+      };
+      files.failures = await FailuresFile.open(at(opts.output.failures), layout, opener);
     }
+    return files;
   } catch (error) {
-    await Promise.all([closeInput(source), journal?.close(), report?.close()]);
+    await Promise.all([closeInput(source), files.journal?.close(), files.report?.close()]);
     throw error;
   }
+}
+
+/** Sends (or dry-runs) the input through the pipeline, then --verify; closes every output. */
+async function sendAll(run: SendRun): Promise<Sent> {
+  const { ctx, opts, source, files, tally, redact } = run;
   const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, opts.output.quiet || opts.output.json);
   const progress = createProgress({
     mode,
@@ -127,228 +202,96 @@ export async function runRelationships(
     ...(source.totalBytes !== undefined ? { totalBytes: source.totalBytes } : {}),
     ...(ctx.now !== undefined ? { now: ctx.now } : {}),
   });
-  log = (line) => progress.log(line);
+  run.notes.log = (line) => progress.log(line);
+  const verbose = opts.output.verbose ? (line: string): void => progress.log(redact(line)) : undefined;
   let out: NodeJS.WritableStream | undefined;
   let transport: BatchTransport | undefined;
   let appClient: AppClient | undefined;
-  // issue 9: a file that cannot be finished (a full disk) is reported with exit 4 after the summary, not thrown.
-  let closeFailure: OutputError | undefined;
-  const closeAll = async (): Promise<void> => {
-    const closing = [
-      report?.close(),
-      failures?.close(),
-      journal?.close(),
-      transport?.close(),
-      appClient?.close(),
-      out !== undefined ? endStream(out, at(opts.output.out as string)) : undefined,
-      closeInput(source),
-    ].filter((p) => p !== undefined);
-    for (const r of await Promise.allSettled(closing)) {
-      if (r.status === "fulfilled") continue;
-      if (!(r.reason instanceof OutputError)) throw r.reason;
-      closeFailure ??= r.reason;
-    }
-  };
-
-  let result: PipelineResult;
-  let verified: { summary: VerifySummary; halt?: "auth" | "interrupted" } | undefined;
-  let interrupts = 0;
   let unhook: (() => void) | undefined;
+  let result: PipelineResult;
+  let verified: Verified | undefined;
+  let closeFailure: OutputError | undefined;
   try {
-    if (opts.output.dryRun) {
-      if (opts.output.out !== undefined) {
-        // No-follow and 0600 like every output (issue 9); opened here so a failure is a message, not a stream error.
-        const path = at(opts.output.out);
-        let fd: number;
-        try {
-          fd = openSync(path, WRITE_FLAGS, OUTPUT_MODE);
-        } catch (e) {
-          throw new UsageError(`--out ${opts.output.out}: cannot write it: ${describeFsError(e)}`);
-        }
-        out = createWriteStream(path, { fd });
-        // A write that fails later is reported when the stream ends (endStream), not as an unhandled error.
-        out.on("error", () => undefined);
-      }
-    } else {
-      transport = openTransport(opts.send, opts.input, {
-        baseUrl: baseUrl as string,
-        userAgent: `cio-rel/${VERSION}`,
-        ...(opts.output.verbose
-          ? {
-              onRequest: (r) =>
-                progress.log(
-                  redact(
-                    `${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${r.bytes} B ${Math.round(r.ms)} ms` +
-                      (r.attempt > 1 ? ` (attempt ${r.attempt})` : ""),
-                  ),
-                ),
-            }
-          : {}),
-      });
-    }
-    /** The report and failures lines of a row; `confirmed` is --verify's verdict on an applied row. */
-    const writeRow = (s: SettledRow, confirmed?: boolean): void | Promise<void> => {
-      const error = outcomeError(s.outcome);
-      const failuresFile = failures; // a const, so the check below narrows it inside the closure
-      const fail = failuresFile !== undefined && error !== undefined && s.row !== undefined;
-      if (report === undefined && !fail) return;
-      return (async () => {
-        if (report !== undefined) {
-          await report.write({
-            row: s.index,
-            line: s.line,
-            outcome: s.outcome,
-            person: s.relationship?.person,
-            object: s.relationship?.object,
-            ...(confirmed !== undefined ? { confirmed } : {}),
-          });
-        }
-        if (fail) await failuresFile.write(s.row as Row, redact(error));
-      })();
-    };
-    const rows = {
-      // Not async: most rows write nothing, and the pipeline awaits only a promise it is given.
-      // With --verify, applied rows wait for their verdict before their lines are written.
-      settle: (s: SettledRow): void | Promise<void> => (verifier?.take(s, opts.action) === true ? undefined : writeRow(s)),
-      ignoresApplied: report === undefined && verifier === undefined,
-    };
+    if (opts.output.dryRun) out = openOut(opts, run.at);
+    else transport = createSendTransport(opts, run.baseUrl as string, verbose);
+    const write = rowWriter(files, redact);
+    const interrupts = new RunInterrupts(progress, transport, run.verifier);
     const pipeline = startPipeline({
       action: opts.action,
       input: opts.input,
       encoder: encoderFor(opts.send.via),
       source,
-      sink:
-        transport !== undefined
-          ? {
-              kind: "send",
-              transport,
-              concurrency: opts.send.concurrency,
-              ...(opts.send.maxErrors !== undefined ? { maxErrors: opts.send.maxErrors } : {}),
-            }
-          : out !== undefined
-            ? { kind: "dry-run", out }
-            : { kind: "dry-run" },
-      rows,
+      sink: pipelineSink(opts, transport, out),
+      rows: rowSinkOf(write, files, run.verifier, () => opts.action),
       tally,
-      keepRows: failures !== undefined,
+      keepRows: files.failures !== undefined,
       ...(opts.output.tempDir !== undefined ? { tempDir: opts.output.tempDir } : {}),
-      ...(raw.personKey === undefined ? { onEmailsAsIds: (w: string) => note(`cio-rel: warning: ${w}`) } : {}),
-      ...(journal?.resume !== undefined ? { resume: journal.resume } : {}),
-      ...(journal !== undefined ? { journal } : {}),
-      onProgress: (p) =>
-        progress.update({
-          rowsRead: p.tally.rowsRead,
-          applied: p.tally.count("applied"),
-          failed: p.tally.count("failed"),
-          requests: transport?.stats.requests ?? 0,
-          // Reading runs ahead of sending by up to a window of rows; scale the bytes read by the share of
-          // rows read that are settled, so percent and ETA follow the work done, not the reader.
-          bytesRead: p.tally.rowsRead === 0 ? 0 : (p.bytesRead * p.tally.settled()) / p.tally.rowsRead,
-        }),
+      ...(run.raw.personKey === undefined ? { onEmailsAsIds: (w: string) => run.notes.say(`cio-rel: warning: ${w}`) } : {}),
+      ...(files.journal?.resume !== undefined ? { resume: files.journal.resume } : {}),
+      ...(files.journal !== undefined ? { journal: files.journal } : {}),
+      onProgress: (p) => progress.update(progressFigures(p, transport, true)),
     });
-    let verifying = false;
-    unhook = ctx.onInterrupt?.(() => {
-      interrupts++;
-      if (verifying) {
-        if (interrupts === 1) {
-          progress.log("Interrupted: stopping the verification (Ctrl-C again to abort the reads in flight)…");
-          verifier?.interrupt();
-        } else verifier?.abort();
-      } else if (interrupts === 1) {
-        progress.log("Interrupted: finishing the requests in flight (Ctrl-C again to abort them)…");
-        pipeline.control.interrupt();
-        // issue 9: waits (backoff, Retry-After, rate limit) end now; only requests on the wire finish.
-        transport?.stopWaiting();
-      } else {
-        transport?.abort();
-      }
-    });
+    interrupts.control = pipeline.control;
+    unhook = interrupts.hook(ctx);
     result = await pipeline.done;
-    // ---- issue 14: read back what was applied; held rows get their report/failures lines here ----
-    if (verifier !== undefined && app !== undefined) {
+    if (run.verifier !== undefined && run.app !== undefined) {
       progress.stop();
-      // A new interrupt during the verification stops it, not the (finished) sending.
-      interrupts = 0;
-      verifying = true;
-      appClient = createAppClient({
-        baseUrl: app.baseUrl,
-        apiKey: app.apiKey,
-        timeoutMs: opts.send.timeoutMs,
-        maxRetries: opts.send.maxRetries,
-        userAgent: `cio-rel/${VERSION}`,
-        ...(opts.output.verbose
-          ? {
-              onRequest: (r) =>
-                progress.log(
-                  redact(
-                    `${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${Math.round(r.ms)} ms` +
-                      (r.attempt > 1 ? ` (attempt ${r.attempt})` : ""),
-                  ),
-                ),
-            }
-          : {}),
+      interrupts.verifying();
+      verified = await verifyApplied({
+        ctx,
+        verifier: run.verifier,
+        app: run.app,
+        opts,
+        tally,
+        write,
+        mode,
+        log: verbose,
+        skip: result.halt?.kind === "interrupted" ? "the run was interrupted" : undefined,
+        onClient: (c) => (appClient = c),
       });
-      verified = await verifier.finish(
-        {
-          client: appClient,
-          tally,
-          onRow: (s, verdict) => writeRow(s, verdict?.confirmed),
-          progress: { mode, stream: ctx.stderr },
-          ...(ctx.now !== undefined ? { now: ctx.now } : {}),
-        },
-        result.halt?.kind === "interrupted" ? "the run was interrupted" : undefined,
-      );
     }
   } finally {
     unhook?.();
     progress.stop();
-    await closeAll();
+    const closing = [files.report?.close(), files.failures?.close(), files.journal?.close(), transport?.close(), appClient?.close()];
+    closeFailure = await closeOutputs([
+      ...closing,
+      out !== undefined ? endStream(out, run.at(opts.output.out as string)) : undefined,
+      closeInput(source),
+    ]);
   }
+  return { result, verified, transport, closeFailure };
+}
+
+/** The summary, notes and exit code of a finished run. */
+function finishRun(run: SendRun, sent: Sent, started: number): number {
+  const { ctx, opts, tally, source } = run;
+  const { result } = sent;
   tally.assertBalanced();
   // A sync later in this process waits for these writes to show in reads (issue 13).
   if (!opts.output.dryRun && tally.count("applied") > 0) noteWorkspaceWrite((ctx.now ?? Date.now)());
-
-  const outputFailure = result.outputError ?? closeFailure;
-  const exitCode = outputFailure !== undefined ? EXIT.output : exitCodeFor(result, tally, opts.output.dryRun, verified?.halt);
+  const outputFailure = result.outputError ?? sent.closeFailure;
+  const exitCode = outputFailure !== undefined ? EXIT.output : exitCodeFor(result, tally, opts.output.dryRun, sent.verified?.halt);
   // issue 9: a run that stopped early says how to finish it (null without a journal).
   // So did one whose rows failed for a transient reason (retries ran out on a dead endpoint before
   // --give-up-after): they are not journalled, and --resume sends them again.
   const resumable =
     result.halt?.kind === "interrupted" || result.halt?.kind === "gave-up" || outputFailure !== undefined || (result.retryableFailures ?? 0) > 0;
   const resume = resumable ? (resumeCommand(ctx.argv, opts) ?? null) : undefined;
-  const summary: RunSummary = {
-    command,
-    dryRun: opts.output.dryRun,
+  const summary = runSummary({
+    command: run.command,
+    opts,
     input: source.displayName,
-    ...tally.snapshot(),
-    relationships: result.plan.relationships,
-    operations: result.plan.operations,
-    batches: result.plan.batches,
-    requests: transport?.stats.requests ?? 0,
-    retries: transport?.stats.retries ?? 0,
-    bytes: opts.output.dryRun ? result.plan.bytes : (transport?.stats.bytesSent ?? 0),
+    tally,
+    result,
+    transport: sent.transport,
     durationMs: Math.round((ctx.now ?? Date.now)() - started),
-    files: {
-      report: opts.output.report ?? null,
-      failures: opts.output.failures ?? null,
-      journal: opts.output.journal ?? null,
-      out: opts.output.out ?? null,
-    },
-    verify: verified !== undefined ? { ...verified.summary, halt: verified.summary.halt === null ? null : redact(verified.summary.halt) } : null,
+    verified: sent.verified,
     exitCode,
-    ...(result.halt !== undefined ? { halt: redact(result.halt.reason) } : {}),
-    ...(resume !== undefined && resume !== null ? { resumeCommand: resume } : {}),
-  };
-  if (opts.output.json) {
-    const doc = resume !== undefined ? { ...summaryJson(summary), resume } : summaryJson(summary);
-    ctx.stdout.write(JSON.stringify(doc, null, 2) + "\n");
-  } else if (!opts.output.quiet) ctx.stdout.write(formatSummary(summary, { color: colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0 }) + "\n");
-  else if (summary.failed + summary.invalid + summary.skipped > 0 || summary.halt !== undefined) {
-    // --quiet prints only errors, and the rows that did not make it are errors (issue 10).
-    const quietLines = summary.groups !== undefined && summary.groups.length > 0 ? problemLines(summary, new Chalk({ level: 0 })) : [];
-    if (summary.halt !== undefined) quietLines.push(`Stopped: ${summary.halt}`);
-    ctx.stderr.write(quietLines.join("\n") + "\n");
-  }
+    redact: run.redact,
+    resumeCommand: resume ?? undefined,
+  });
+  printSummary(ctx, opts, summary, resume !== undefined ? { resume } : {});
   if (result.halt?.kind === "input-error") ctx.stderr.write(`cio-rel: ${result.halt.error.message}\n`);
   if (tally.rowsRead === 0) ctx.stderr.write(`cio-rel: note: ${noRowsNote(source)}\n`);
   if (outputFailure !== undefined) ctx.stderr.write(`cio-rel: ${outputFailure.message}\n`);
@@ -386,21 +329,6 @@ function checkFixedSides(opts: RunOptions): void {
   if (objectProblem !== undefined) throw new UsageError(`--object: ${objectProblem}`);
   const personProblem = fixedPerson !== undefined ? validatePerson(fixedPerson) : undefined;
   if (personProblem !== undefined) throw new UsageError(`--person: ${personProblem}`);
-}
-
-/**
- * Exit status from what happened (issues 5, 14): interrupted > auth > API failures > unconfirmed rows >
- * invalid rows > ok. `verifyHalt` is why --verify stopped reading early, if it did.
- */
-export function exitCodeFor(result: PipelineResult, tally: Tally, dryRun: boolean, verifyHalt?: "auth" | "interrupted"): number {
-  const halt = result.halt;
-  if (halt?.kind === "interrupted" || verifyHalt === "interrupted") return EXIT.interrupted;
-  if (halt?.kind === "auth" || verifyHalt === "auth") return EXIT.auth;
-  if (halt?.kind === "input-error") return EXIT.usage;
-  if (!dryRun && (tally.count("failed") > 0 || tally.count("skipped") > 0)) return EXIT.api;
-  if (tally.count("unconfirmed") > 0) return EXIT.unconfirmed;
-  if (tally.count("invalid") > 0) return EXIT.usage;
-  return EXIT.ok;
 }
 
 /**
@@ -473,18 +401,6 @@ function resumeCommand(argv: readonly string[], opts: RunOptions): string | unde
 /** Quotes an argument for a POSIX shell when it needs it. */
 function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@,+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-/** Ends a write stream and waits until it has flushed; a write that failed (a full disk) is an OutputError. */
-async function endStream(s: NodeJS.WritableStream, path: string): Promise<void> {
-  const failed = (s as { errored?: unknown }).errored;
-  if (failed !== null && failed !== undefined) throw new OutputError(path, failed);
-  s.end();
-  if ((s as { writableFinished?: boolean }).writableFinished === true) return;
-  await new Promise<void>((resolve, reject) => {
-    s.once("finish", resolve);
-    s.once("error", (e: unknown) => reject(new OutputError(path, e)));
-  });
 }
 
 /** issue 9: the files read and the files written, as checkOutputs compares them. */

@@ -6,23 +6,20 @@
 // plan (adds first, then deletes, then unchanged and kept pairs) as its Row.index and line, so a deletion
 // worked out from Customer.io's state — which has no input line — still ends in exactly one outcome, and
 // the tally balances over add + delete operations. The report, failures file and journal name plan lines.
-import { createWriteStream } from "node:fs";
 import { open as openFile, readFile, stat } from "node:fs/promises";
-import { once } from "node:events";
 import { resolve } from "node:path";
 import { EXIT, InputError, UsageError } from "../errors.js";
 import { openRowSource } from "../input/open.js";
 import type { Row, RowSource } from "../input/types.js";
 import { ColumnError, createMapper, type Mapper } from "../model/mapping.js";
-import { objectLabel, personLabel, type ObjectRef, type PersonKey, type PersonRef } from "../model/types.js";
+import { objectLabel, personLabel, type Action, type ObjectRef, type PersonKey, type PersonRef } from "../model/types.js";
 import { FailuresFile } from "../report/failures-file.js";
 import { formatCount, formatDuration } from "../report/format.js";
-import { openJournal, type Journal } from "../report/journal.js";
+import { openJournal } from "../report/journal.js";
 import { createProgress, resolveProgressMode } from "../report/progress.js";
 import { ReportFile } from "../report/report-file.js";
-import { colorLevel, formatSummary, summaryJson, type RunSummary } from "../report/summary.js";
-import { Tally, outcomeError } from "../report/tally.js";
-import { checkOutputs, type NamedPath } from "../report/outputs.js";
+import { Tally } from "../report/tally.js";
+import { checkOutputs, type NamedPath, type OutputError, type OutputPlan } from "../report/outputs.js";
 import { guardDeletes, type DeleteLimit } from "../sync/guard.js";
 import { assertPlanBalanced, objectKey, personKeyOf, planObjectScope, planPersonScope } from "../sync/plan.js";
 import { entryJson, estimateReads, formatEstimate, formatPlan, parseEntry } from "../sync/render.js";
@@ -35,23 +32,37 @@ import {
   type Snapshot,
 } from "../sync/snapshot.js";
 import type { CurrentObject, CurrentPerson, DesiredPair, Plan, PlanEntry, ScopeKind } from "../sync/types.js";
-import { encoderFor, openTransport, sendUrl } from "./destination.js";
 import type { BatchTransport } from "../transport/types.js";
 import { VERSION } from "../version.js";
 import { createAppClient, PAGE_LIMIT, type AppClient } from "../workspace/client.js";
 import { readAppApiKey, resolveAppUrl } from "../workspace/config.js";
 import type { CommandContext } from "./context.js";
+import { encoderFor, sendUrl } from "./destination.js";
 import { closeInput, prepareInput } from "./input.js";
 import { noteWorkspaceWrite, readWaitMs } from "./freshness.js";
 import type { SyncFlags } from "./flags.js";
 import { parseRunOptions, type RunOptions } from "./options.js";
-import type { SettledRow } from "./outcomes.js";
 import { startPipeline, type PipelineResult } from "./pipeline.js";
 import type { Halt } from "../pipeline/types.js";
-import { exitCodeFor } from "./relationships.js";
 import { redactor } from "./secrets.js";
+import {
+  closeOutputs,
+  createSendTransport,
+  endStream,
+  exitCodeFor,
+  openOut,
+  pipelineSink,
+  printSummary,
+  progressFigures,
+  rowSinkOf,
+  rowWriter,
+  runSummary,
+  RunInterrupts,
+  verifyApplied,
+  type RowFiles,
+  type Verified,
+} from "./send-run.js";
 import { appConnection, parseVerifyFlags, Verifier } from "./verify-phase.js";
-import type { VerifySummary } from "../report/summary.js";
 
 /** The halt of a run interrupted between its adds and its deletes. */
 const INTERRUPTED: Halt = { kind: "interrupted", reason: "not sent: interrupted" };
@@ -61,9 +72,61 @@ const READS_IN_FLIGHT = 4;
 
 /** `cio-rel sync` (desired state from a file) and `cio-rel undo` (from a snapshot); returns the exit code. */
 export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw: SyncFlags, fromEnv?: ReadonlyMap<string, string>): Promise<number> {
-  const now = ctx.now ?? Date.now;
-  const started = now();
+  const started = (ctx.now ?? Date.now)();
   const at = (path: string): string => resolve(ctx.cwd, path);
+  const flags = parseSyncFlags(ctx, command, raw, fromEnv);
+  const { opts } = flags;
+  await checkOutputs(syncOutputPlan(command, raw, opts, at));
+  // --verify (issue 14): read back what the sync applied, once both its adds and deletes are sent.
+  const verifyFlags = parseVerifyFlags(raw, { dryRun: opts.output.dryRun });
+  const quiet = opts.output.quiet || opts.output.json;
+  const say = (line: string): void => {
+    if (!quiet) ctx.stderr.write(line + "\n");
+  };
+  const baseUrl = opts.output.dryRun ? undefined : sendUrl(opts.send);
+  const planFile = opts.output.journal !== undefined ? at(opts.output.journal) + ".plan.ndjson" : undefined;
+  const source = command === "undo" ? at(raw.snapshot as string) : opts.input.path === "-" ? "<stdin>" : opts.input.path;
+  const planned = await planOrResume(ctx, command, raw, flags, planFile, say);
+  if (typeof planned === "number") return planned;
+  const { plan, reads, resumed } = planned;
+  const stop = await showAndConfirm(ctx, command, raw, opts, plan, flags.limit, resumed, source);
+  if (stop !== undefined) return stop;
+  // Apply (or, in a dry run, pack) the plan's operations through the add/delete pipeline.
+  const ops = plan.entries.map((e, i) => ({ entry: e, index: i + 1 })).filter((x) => x.entry.op === "add" || x.entry.op === "delete");
+  if (planFile !== undefined && !resumed) await writeLines(planFile, plan.entries.map(entryJson));
+  const run: SyncRun = {
+    ctx,
+    command,
+    raw,
+    opts,
+    plan,
+    planFile,
+    source,
+    tally: new Tally(),
+    redact: redactor([opts.send.siteId, opts.send.apiKey, opts.send.pipelinesApiKey, ctx.env.CIO_APP_API_KEY]),
+    baseUrl,
+    verifier: verifyFlags !== undefined ? new Verifier(verifyFlags) : undefined,
+    at,
+  };
+  const sent = await sendPlan(run, ops);
+  return finishSync(run, sent, { ops: ops.length, reads, started, say });
+}
+
+/** The flags of sync and undo, checked. */
+interface SyncSettings {
+  opts: RunOptions;
+  scopeKind: ScopeKind;
+  limit: DeleteLimit;
+  readDelayMs: number;
+}
+
+/** Parses and checks the flags of sync and undo (nothing is read yet). */
+function parseSyncFlags(
+  ctx: CommandContext,
+  command: "sync" | "undo",
+  raw: SyncFlags,
+  fromEnv: ReadonlyMap<string, string> | undefined,
+): SyncSettings {
   if (command === "undo" && raw.snapshot === undefined) throw new UsageError("undo needs --snapshot <file> (written by cio-rel sync --snapshot)");
   // undo reads no mapped file: the snapshot stands in as the input for the shared option checks.
   const opts: RunOptions = parseRunOptions("add", command === "undo" ? { ...raw, file: raw.snapshot as string } : raw, ctx.env, fromEnv);
@@ -75,13 +138,16 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
   }
   const limit: DeleteLimit = raw.maxDeletes;
   const readDelayMs = raw.readDelay * 1000;
-  const dryRun = opts.output.dryRun;
-  if (dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
+  if (opts.output.dryRun && (opts.output.report !== undefined || opts.output.journal !== undefined)) {
     throw new UsageError("--report and --journal record what was sent; a dry run sends nothing (use --plan-out)");
   }
-  // Every file written is checked before anything is read, as for add (issue 9): never an input, a symlink or a folder.
+  return { opts, scopeKind, limit, readDelayMs };
+}
+
+/** Every file written is checked before anything is read, as for add (issue 9): never an input, a symlink or a folder. */
+function syncOutputPlan(command: "sync" | "undo", raw: SyncFlags, opts: RunOptions, at: (path: string) => string): OutputPlan {
   const named = (flag: string, given: string | undefined): NamedPath[] => (given === undefined ? [] : [{ flag, given, path: at(given) }]);
-  await checkOutputs({
+  return {
     inputs: [
       ...(command === "sync" && opts.input.sql === undefined && opts.input.path !== "-"
         ? named(raw.file !== undefined ? "--file" : raw.people !== undefined ? "--people" : "--objects", opts.input.path)
@@ -102,37 +168,56 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
       ...(command === "sync" ? named("--snapshot", raw.snapshot) : []),
     ],
     mustExist: new Set(opts.output.resume ? ["--journal"] : []),
-  });
-  // --verify (issue 14): read back what the sync applied, once both its adds and deletes are sent.
-  const verifyFlags = parseVerifyFlags(raw, { dryRun: opts.output.dryRun });
-  const verifier = verifyFlags !== undefined ? new Verifier(verifyFlags) : undefined;
-  const quiet = opts.output.quiet || opts.output.json;
-  const say = (line: string): void => {
-    if (!quiet) ctx.stderr.write(line + "\n");
   };
-  const trackUrl = dryRun ? undefined : sendUrl(opts.send);
-  const planFile = opts.output.journal !== undefined ? at(opts.output.journal) + ".plan.ndjson" : undefined;
-  const source = command === "undo" ? at(raw.snapshot as string) : opts.input.path === "-" ? "<stdin>" : opts.input.path;
+}
 
-  // A resumed run sends the plan it saved, not a new one: Customer.io's state has moved since (partly by it).
-  let plan: Plan | undefined;
-  let reads = { requests: 0, pages: 0 };
-  let resumed = false;
-  if (opts.output.resume && planFile !== undefined && (await exists(planFile)) && (await exists(at(opts.output.journal as string)))) {
-    plan = await readPlanFile(planFile);
-    resumed = true;
+/**
+ * The plan: the one a journalled run saved when it is resumed (Customer.io's state has moved since, partly by
+ * it), else a new one from the desired and current states; an exit code when planning must stop.
+ */
+async function planOrResume(
+  ctx: CommandContext,
+  command: "sync" | "undo",
+  raw: SyncFlags,
+  flags: SyncSettings,
+  planFile: string | undefined,
+  say: (line: string) => void,
+): Promise<{ plan: Plan; reads: { requests: number; pages: number }; resumed: boolean } | number> {
+  const { opts } = flags;
+  const journal = opts.output.journal;
+  if (
+    opts.output.resume &&
+    planFile !== undefined &&
+    journal !== undefined &&
+    (await exists(planFile)) &&
+    (await exists(resolve(ctx.cwd, journal)))
+  ) {
+    const plan = await readPlanFile(planFile);
     say(
       `Resuming the plan saved in ${planFile}: ${plan.counts.add} adds and ${plan.counts.delete} deletes, those the journal settled are not sent again.`,
     );
-  } else {
-    const built = await buildPlan(ctx, command, raw, opts, scopeKind, readDelayMs, say);
-    if (typeof built === "number") return built;
-    plan = built.plan;
-    reads = built.reads;
+    assertPlanBalanced(plan);
+    return { plan, reads: { requests: 0, pages: 0 }, resumed: true };
   }
-  assertPlanBalanced(plan);
+  const built = await buildPlan(ctx, command, raw, opts, flags.scopeKind, flags.readDelayMs, say);
+  if (typeof built === "number") return built;
+  assertPlanBalanced(built.plan);
+  return { ...built, resumed: false };
+}
 
-  if (raw.planOut !== undefined) await writeLines(at(raw.planOut), plan.entries.map(entryJson));
+/** Writes --plan-out, shows the plan, applies the delete guard and asks before deleting; an exit code to stop. */
+async function showAndConfirm(
+  ctx: CommandContext,
+  command: "sync" | "undo",
+  raw: SyncFlags,
+  opts: RunOptions,
+  plan: Plan,
+  limit: DeleteLimit,
+  resumed: boolean,
+  source: string,
+): Promise<number | undefined> {
+  const dryRun = opts.output.dryRun;
+  if (raw.planOut !== undefined) await writeLines(resolve(ctx.cwd, raw.planOut), plan.entries.map(entryJson));
   const refusal = plan.counts.delete > 0 && !resumed ? guardDeletes(plan.counts, limit) : undefined;
   if (!opts.output.json && !opts.output.quiet) {
     (dryRun ? ctx.stdout : ctx.stderr).write(formatPlan(plan) + "\n");
@@ -143,201 +228,179 @@ export async function runSync(ctx: CommandContext, command: "sync" | "undo", raw
       ctx.stdout.write(JSON.stringify({ command, dryRun, plan: planJson(plan), refused: refusal, exitCode: EXIT.usage }, null, 2) + "\n");
     return EXIT.usage;
   }
-  if (!dryRun && plan.counts.delete > 0 && !opts.output.yes && !resumed) {
-    const declined = await confirmSync(ctx, command, plan, source);
-    if (declined !== undefined) return declined;
-  }
+  if (!dryRun && plan.counts.delete > 0 && !opts.output.yes && !resumed) return confirmSync(ctx, command, plan, source);
+  return undefined;
+}
 
-  // Apply (or, in a dry run, pack) the plan's operations through the add/delete pipeline.
-  const ops = plan.entries.map((e, i) => ({ entry: e, index: i + 1 })).filter((x) => x.entry.op === "add" || x.entry.op === "delete");
-  if (planFile !== undefined && !resumed) await writeLines(planFile, plan.entries.map(entryJson));
-  const tally = new Tally();
-  const redact = redactor([opts.send.siteId, opts.send.apiKey, opts.send.pipelinesApiKey, ctx.env.CIO_APP_API_KEY]);
-  const journal: Journal | undefined =
-    opts.output.journal !== undefined && planFile !== undefined
-      ? await openJournal(at(opts.output.journal), {
-          input: planFile,
-          options: { command, scope: plan.scope, personKey: plan.personKey, via: opts.send.via },
-          resume: opts.output.resume,
-        })
-      : undefined;
-  const report = opts.output.report !== undefined ? await ReportFile.open(at(opts.output.report)) : undefined;
-  const failures =
-    opts.output.failures !== undefined
-      ? await FailuresFile.open(at(opts.output.failures), { format: "ndjson", headerless: false, columns: () => undefined, delimiter: undefined })
-      : undefined;
-  const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, quiet);
-  const progress = createProgress({ mode, stream: ctx.stderr, ...(ctx.now !== undefined ? { now: ctx.now } : {}) });
-  let transport: BatchTransport | undefined;
-  let appClient: AppClient | undefined;
-  let verified: { summary: VerifySummary; halt?: "auth" | "interrupted" } | undefined;
-  let out: NodeJS.WritableStream | undefined;
-  const results: PipelineResult[] = [];
-  let interrupted = false;
-  let unhook: (() => void) | undefined;
-  /** The report and failures lines of a row; `confirmed` is --verify's verdict on an applied row. */
-  const writeRow = (s: SettledRow, confirmed?: boolean): void | Promise<void> => {
-    const error = outcomeError(s.outcome);
-    const fail = failures !== undefined && error !== undefined && s.row !== undefined;
-    if (report === undefined && !fail) return;
-    return (async () => {
-      if (report !== undefined) {
-        await report.write({
-          row: s.index,
-          line: s.line,
-          outcome: s.outcome,
-          person: s.relationship?.person,
-          object: s.relationship?.object,
-          ...(confirmed !== undefined ? { confirmed } : {}),
-        });
-      }
-      if (fail) await failures.write(s.row as Row, redact(error));
-    })();
-  };
-  let action: "add_relationships" | "delete_relationships" = "add_relationships";
-  const rows = {
-    // With --verify, applied rows wait for their verdict before their lines are written.
-    settle: (s: SettledRow): void | Promise<void> => (verifier?.take(s, action) === true ? undefined : writeRow(s)),
-    ignoresApplied: report === undefined && verifier === undefined,
-  };
+/** Everything a sync run carries from planning into sending and reporting. */
+interface SyncRun {
+  ctx: CommandContext;
+  command: "sync" | "undo";
+  raw: SyncFlags;
+  opts: RunOptions;
+  plan: Plan;
+  planFile: string | undefined;
+  /** The desired state's file, for messages. */
+  source: string;
+  tally: Tally;
+  redact: (text: string) => string;
+  /** Where the route sends; undefined in a dry run. */
+  baseUrl: string | undefined;
+  verifier: Verifier | undefined;
+  at: (path: string) => string;
+}
+
+/** What sending the plan (and --verify) left for the summary. */
+interface SyncSent {
+  result: PipelineResult;
+  verified: Verified | undefined;
+  transport: BatchTransport | undefined;
+  interrupted: boolean;
+  closeFailure: OutputError | undefined;
+}
+
+/** Opens the journal (of the plan file), --report and --failures (the plan's entries as NDJSON). */
+async function openSyncFiles(run: SyncRun): Promise<RowFiles> {
+  const { opts, at, planFile, plan } = run;
+  const opener = run.ctx.openOutput;
+  const files: RowFiles = {};
   try {
-    if (dryRun) {
-      if (opts.output.out !== undefined) out = createWriteStream(at(opts.output.out));
-    } else {
-      transport = openTransport(opts.send, opts.input, {
-        baseUrl: trackUrl as string,
-        userAgent: `cio-rel/${VERSION}`,
-        ...(opts.output.verbose
-          ? {
-              onRequest: (r) =>
-                progress.log(redact(`${r.method} ${r.url} ${r.status ?? r.error ?? "no answer"} ${r.bytes} B ${Math.round(r.ms)} ms`)),
-            }
-          : {}),
+    if (opts.output.journal !== undefined && planFile !== undefined) {
+      files.journal = await openJournal(at(opts.output.journal), {
+        input: planFile,
+        options: { command: run.command, scope: plan.scope, personKey: plan.personKey, via: opts.send.via },
+        resume: opts.output.resume,
+        ...(opener !== undefined ? { opener } : {}),
       });
     }
-    let control: { interrupt(): void } | undefined;
-    unhook = ctx.onInterrupt?.(() => {
-      if (interrupted) transport?.abort();
-      interrupted = true;
-      progress.log("Interrupted: finishing the requests in flight (Ctrl-C again to abort them)…");
-      control?.interrupt();
-    });
+    if (opts.output.report !== undefined) files.report = await ReportFile.open(at(opts.output.report), opener);
+    if (opts.output.failures !== undefined) {
+      const layout = { format: "ndjson" as const, headerless: false, columns: () => undefined, delimiter: undefined };
+      files.failures = await FailuresFile.open(at(opts.output.failures), layout, opener);
+    }
+    return files;
+  } catch (error) {
+    await Promise.all([files.journal?.close(), files.report?.close()]);
+    throw error;
+  }
+}
+
+/** Sends (or dry-runs) the plan's adds, then its deletes, through the pipeline; then --verify; closes every output. */
+async function sendPlan(run: SyncRun, ops: ReadonlyArray<{ entry: PlanEntry; index: number }>): Promise<SyncSent> {
+  const { ctx, opts, tally, redact, verifier } = run;
+  const app = verifier !== undefined ? await appConnection(run.raw, ctx.env, opts.send.region, "--verify") : undefined;
+  const files = await openSyncFiles(run);
+  const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, opts.output.quiet || opts.output.json);
+  const progress = createProgress({ mode, stream: ctx.stderr, ...(ctx.now !== undefined ? { now: ctx.now } : {}) });
+  const verbose = opts.output.verbose ? (line: string): void => progress.log(redact(line)) : undefined;
+  const write = rowWriter(files, redact);
+  let action: Action = "add_relationships";
+  const rows = rowSinkOf(write, files, verifier, () => action);
+  let transport: BatchTransport | undefined;
+  let out: NodeJS.WritableStream | undefined;
+  let appClient: AppClient | undefined;
+  let unhook: (() => void) | undefined;
+  let closeFailure: OutputError | undefined;
+  const results: PipelineResult[] = [];
+  let verified: Verified | undefined;
+  let interrupts: RunInterrupts | undefined;
+  try {
+    if (opts.output.dryRun) out = openOut(opts, run.at);
+    else transport = createSendTransport(opts, run.baseUrl as string, verbose);
+    interrupts = new RunInterrupts(progress, transport, verifier);
+    unhook = interrupts.hook(ctx);
     // Adds first: a run cut short leaves people with both the old and the new relationships, never neither.
     for (const a of ["add_relationships", "delete_relationships"] as const) {
       action = a;
       const mine = ops.filter((x) => (x.entry.op === "add") === (action === "add_relationships"));
       if (mine.length === 0) continue;
       // Once the adds halted (or Ctrl-C came), the deletes are not sent at all, yet planned: each still ends in one outcome.
-      const halted = results.find((r) => r.halt !== undefined)?.halt ?? (interrupted ? INTERRUPTED : undefined);
+      const halted = results.find((r) => r.halt !== undefined)?.halt ?? (interrupts.interrupted ? INTERRUPTED : undefined);
       const pipeline = startPipeline({
         action,
-        input: { ...opts.input, path: planFile ?? source },
+        input: { ...opts.input, path: run.planFile ?? run.source },
         encoder: encoderFor(opts.send.via),
-        source: planSource(mine, planFile ?? "<plan>"),
+        source: planSource(mine, run.planFile ?? "<plan>"),
         mapper: planMapper(mine, encoderFor(opts.send.via).personKeys),
         plannedRows: true,
         ...(halted !== undefined ? { halted } : {}),
-        sink:
-          transport !== undefined
-            ? {
-                kind: "send",
-                transport,
-                concurrency: opts.send.concurrency,
-                ...(opts.send.maxErrors !== undefined ? { maxErrors: opts.send.maxErrors } : {}),
-              }
-            : out !== undefined
-              ? { kind: "dry-run", out }
-              : { kind: "dry-run" },
+        sink: pipelineSink(opts, transport, out),
         rows,
         tally,
-        keepRows: failures !== undefined,
+        keepRows: files.failures !== undefined,
         ...(opts.output.tempDir !== undefined ? { tempDir: opts.output.tempDir } : {}),
-        ...(journal?.resume !== undefined ? { resume: journal.resume } : {}),
-        ...(journal !== undefined ? { journal } : {}),
-        onProgress: (p) =>
-          progress.update({
-            rowsRead: p.tally.rowsRead,
-            applied: p.tally.count("applied"),
-            failed: p.tally.count("failed"),
-            requests: transport?.stats.requests ?? 0,
-            bytesRead: 0,
-          }),
+        ...(files.journal?.resume !== undefined ? { resume: files.journal.resume } : {}),
+        ...(files.journal !== undefined ? { journal: files.journal } : {}),
+        onProgress: (p) => progress.update(progressFigures(p, transport, false)),
       });
-      control = pipeline.control;
-      if (interrupted) control.interrupt();
+      interrupts.control = pipeline.control;
       results.push(await pipeline.done);
     }
     // ---- issue 14: read back what was applied; held rows get their report/failures lines here ----
-    if (verifier !== undefined) {
+    if (verifier !== undefined && app !== undefined) {
       progress.stop();
-      const app = await appConnection(raw, ctx.env, opts.send.region, "--verify");
-      appClient = createAppClient({
-        baseUrl: app.baseUrl,
-        apiKey: app.apiKey,
-        timeoutMs: opts.send.timeoutMs,
-        maxRetries: opts.send.maxRetries,
-        userAgent: `cio-rel/${VERSION}`,
+      interrupts.verifying();
+      verified = await verifyApplied({
+        ctx,
+        verifier,
+        app,
+        opts,
+        tally,
+        write,
+        mode,
+        log: verbose,
+        skip: interrupts.interrupted ? "the run was interrupted" : undefined,
+        onClient: (c) => (appClient = c),
       });
-      verified = await verifier.finish(
-        {
-          client: appClient,
-          tally,
-          onRow: (s, verdict) => writeRow(s, verdict?.confirmed),
-          progress: { mode, stream: ctx.stderr },
-          ...(ctx.now !== undefined ? { now: ctx.now } : {}),
-        },
-        interrupted ? "the run was interrupted" : undefined,
-      );
     }
   } finally {
     unhook?.();
     progress.stop();
-    await Promise.all([
-      report?.close(),
-      failures?.close(),
-      journal?.close(),
-      transport?.close(),
-      appClient?.close(),
-      out !== undefined ? endStream(out) : undefined,
-    ]);
+    const closing = [files.report?.close(), files.failures?.close(), files.journal?.close(), transport?.close(), appClient?.close()];
+    closeFailure = await closeOutputs([...closing, out !== undefined ? endStream(out, run.at(opts.output.out as string)) : undefined]);
   }
+  return { result: mergeResults(results), verified, transport, interrupted: interrupts.interrupted, closeFailure };
+}
+
+/** The summary, notes and exit code of a finished sync. */
+function finishSync(
+  run: SyncRun,
+  sent: SyncSent,
+  o: { ops: number; reads: { requests: number; pages: number }; started: number; say: (line: string) => void },
+): number {
+  const { ctx, opts, tally } = run;
+  const dryRun = opts.output.dryRun;
+  const now = ctx.now ?? Date.now;
   if (!dryRun && tally.count("applied") > 0) noteWorkspaceWrite(now());
   tally.assertBalanced();
   // The sync's own identity: every planned add and delete was read into the pipeline and settled once.
-  if (tally.rowsRead !== ops.length) throw new Error(`sync accounting mismatch: ${ops.length} operations planned, ${tally.rowsRead} settled`);
-
-  const merged = mergeResults(results);
-  const exitCode = interrupted && merged.halt === undefined ? EXIT.interrupted : exitCodeFor(merged, tally, dryRun, verified?.halt);
-  const summary: RunSummary = {
-    command,
-    dryRun,
-    input: planFile ?? source,
-    ...tally.snapshot(),
-    relationships: merged.plan.relationships,
-    operations: merged.plan.operations,
-    batches: merged.plan.batches,
-    requests: (transport?.stats.requests ?? 0) + reads.requests,
-    retries: transport?.stats.retries ?? 0,
-    bytes: dryRun ? merged.plan.bytes : (transport?.stats.bytesSent ?? 0),
-    durationMs: Math.round(now() - started),
-    files: {
-      report: opts.output.report ?? null,
-      failures: opts.output.failures ?? null,
-      journal: opts.output.journal ?? null,
-      out: opts.output.out ?? null,
-    },
+  if (tally.rowsRead !== o.ops) throw new Error(`sync accounting mismatch: ${o.ops} operations planned, ${tally.rowsRead} settled`);
+  const merged = sent.result;
+  const outputFailure = merged.outputError ?? sent.closeFailure;
+  const exitCode =
+    outputFailure !== undefined
+      ? EXIT.output
+      : sent.interrupted && merged.halt === undefined
+        ? EXIT.interrupted
+        : exitCodeFor(merged, tally, dryRun, sent.verified?.halt);
+  const summary = runSummary({
+    command: run.command,
+    opts,
+    input: run.planFile ?? run.source,
+    tally,
+    result: merged,
+    transport: sent.transport,
+    otherRequests: o.reads.requests,
+    durationMs: Math.round(now() - o.started),
+    verified: sent.verified,
     exitCode,
-    verify: verified !== undefined ? { ...verified.summary, halt: verified.summary.halt === null ? null : redact(verified.summary.halt) } : null,
-    ...(merged.halt !== undefined ? { halt: redact(merged.halt.reason) } : {}),
-  };
-  if (opts.output.json) {
-    ctx.stdout.write(JSON.stringify({ ...summaryJson(summary), plan: planJson(plan), reads }, null, 2) + "\n");
-  } else if (!opts.output.quiet) {
-    ctx.stdout.write(formatSummary(summary, { color: colorLevel(ctx.env, ctx.stdout.isTTY === true) > 0 }) + "\n");
-  }
+    redact: run.redact,
+  });
+  printSummary(ctx, opts, summary, { plan: planJson(run.plan), reads: o.reads });
   if (merged.halt?.kind === "input-error") ctx.stderr.write(`cio-rel: ${merged.halt.error.message}\n`);
-  if (!dryRun && exitCode === EXIT.ok && ops.length > 0) {
-    say("Customer.io applies writes asynchronously: a sync (or list) run within the next minute may not see them yet.");
+  if (outputFailure !== undefined) ctx.stderr.write(`cio-rel: ${outputFailure.message}\n`);
+  if (!dryRun && exitCode === EXIT.ok && o.ops > 0) {
+    o.say("Customer.io applies writes asynchronously: a sync (or list) run within the next minute may not see them yet.");
   }
   return exitCode;
 }
@@ -770,6 +833,8 @@ function mergeResults(results: readonly PipelineResult[]): PipelineResult {
   }
   const merged: PipelineResult = { plan: { ...(results[0]?.plan ?? {}), ...plan }, objectTypes: [], distinctPeople: 0, distinctObjects: 0 };
   if (halt !== undefined) merged.halt = halt;
+  const outputError = results.find((r) => r.outputError !== undefined)?.outputError;
+  if (outputError !== undefined) merged.outputError = outputError;
   return merged;
 }
 
@@ -814,9 +879,4 @@ async function writeLines(path: string, lines: readonly string[]): Promise<void>
   } finally {
     await handle.close();
   }
-}
-
-async function endStream(s: NodeJS.WritableStream): Promise<void> {
-  s.end();
-  if (!("writableFinished" in s) || (s as { writableFinished?: boolean }).writableFinished !== true) await once(s, "finish");
 }
