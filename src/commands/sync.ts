@@ -423,6 +423,33 @@ function planJson(plan: Plan): Record<string, unknown> {
   };
 }
 
+/** The desired side of a sync or undo: the pairs wanted, and the scope they are read in. */
+interface DesiredState {
+  scope: ScopeKind;
+  desired: DesiredPair[];
+  personKey: PersonKey;
+  scopeObjects: ObjectRef[];
+  scopePeople: PersonRef[];
+  types: Set<string>;
+  attributesMode: "desired" | "exact";
+}
+
+/** What buildPlan's scope readers share. */
+interface PlanReadContext {
+  ctx: CommandContext;
+  command: "sync" | "undo";
+  raw: SyncFlags;
+  opts: RunOptions;
+  client: AppClient;
+  say: (line: string) => void;
+}
+
+/** A plan and the snapshot lines of the current state it was made from (empty unless sync --snapshot). */
+interface ScopePlan {
+  plan: Plan;
+  snapshotLines: string[];
+}
+
 /** Reads the desired state and the current state, plans, and writes --snapshot; an exit code when it must stop. */
 async function buildPlan(
   ctx: CommandContext,
@@ -441,41 +468,8 @@ async function buildPlan(
       `CIO_APP_API_KEY is not set: ${command} reads the current relationships through the App API (export it or pass --app-api-key-file)`,
     );
   }
-
-  // The desired state.
-  let scope: ScopeKind = scopeKind;
-  let desired: DesiredPair[];
-  let personKey: PersonKey;
-  let scopeObjects: ObjectRef[] = [];
-  let scopePeople: PersonRef[] = [];
-  let types = new Set<string>();
-  let attributesMode: "desired" | "exact" = "desired";
-  if (command === "undo") {
-    const snap = await readSnapshot(at(raw.snapshot as string), raw.snapshot as string);
-    ({ desired, personKey } = desiredOfSnapshot(snap));
-    scope = snap.scope;
-    types = new Set(snap.objectTypes);
-    attributesMode = "exact";
-    if (snap.scope === "object") scopeObjects = snap.objects.map((o) => o.object);
-    else scopePeople = snap.people.map((p) => p.person);
-  } else {
-    const read = await readDesired(ctx, opts);
-    if (read.invalid.length > 0) {
-      for (const p of read.invalid.slice(0, 5)) ctx.stderr.write(`cio-rel: ${p}\n`);
-      if (read.invalid.length > 5) ctx.stderr.write(`cio-rel: … and ${read.invalid.length - 5} more invalid rows\n`);
-      ctx.stderr.write(
-        `cio-rel: refused: ${read.invalid.length} invalid rows. A sync makes Customer.io match the file, so the relationships they meant would be deleted; fix them first (cio-rel validate). Nothing was read or sent.\n`,
-      );
-      return EXIT.usage;
-    }
-    desired = read.desired;
-    personKey = opts.input.fixedPerson?.key ?? read.personKey;
-    if (raw.objectsScope !== undefined) scopeObjects = await readObjectsScope(ctx, opts, raw.objectsScope);
-    if (scope === "person") {
-      for (const d of desired) if ("typeId" in d.object) types.add(d.object.typeId);
-      if (raw.objectType !== undefined || desired.some((d) => "cioObjectId" in d.object) || types.size === 0) types.add(opts.input.objectType);
-    }
-  }
+  const state = await readDesiredState(ctx, command, raw, opts, scopeKind);
+  if (typeof state === "number") return state;
 
   // Writes of this process may not be visible yet: wait for them rather than plan from stale reads.
   const { waitMs, sinceMs } = readWaitMs((ctx.now ?? Date.now)(), readDelayMs);
@@ -497,86 +491,10 @@ async function buildPlan(
     ...(ctx.now !== undefined ? { now: ctx.now } : {}),
   });
   try {
-    let plan: Plan;
-    const snapshotLines: string[] = [];
-    if (scope === "object") {
-      const members = new Map<string, ObjectRef>();
-      const expected = new Map<string, number>();
-      for (const d of desired) {
-        const k = objectKey(d.object);
-        if (!members.has(k)) members.set(k, d.object);
-        expected.set(k, (expected.get(k) ?? 0) + 1);
-      }
-      for (const o of scopeObjects) if (!members.has(objectKey(o))) members.set(objectKey(o), o);
-      say(
-        `Reading the people of ${formatCount(members.size)} ${members.size === 1 ? "object" : "objects"}: ${formatEstimate(
-          estimateReads(
-            [...members.keys()].map((k) => expected.get(k) ?? 0),
-            PAGE_LIMIT,
-          ),
-        )}.`,
-      );
-      const typeOf = (o: ObjectRef): string => ("typeId" in o ? o.typeId : opts.input.objectType);
-      const current = await readAll(
-        ctx,
-        client,
-        [...members.values()],
-        objectLabel,
-        (o) => client.peopleOf("typeId" in o ? { typeId: o.typeId, id: o.id } : { typeId: typeOf(o), cioObjectId: o.cioObjectId }),
-        say,
-      );
-      if (typeof current === "number") return current;
-      const byKey = new Map<string, CurrentPerson[]>();
-      for (const [o, people] of current) byKey.set(objectKey(o), people);
-      plan = planObjectScope({
-        personKey,
-        desired,
-        scope: [...members.values()],
-        current: byKey,
-        resendAttributes: command === "sync" && opts.input.attributes !== undefined,
-        deleteUnmatchable: raw.deleteUnmatchable === true,
-      });
-      if (raw.snapshot !== undefined && command === "sync") {
-        snapshotLines.push(
-          snapshotHeaderLine({
-            scope,
-            personKey,
-            objectTypes: [...new Set([...members.values()].map(typeOf))],
-            takenAt: new Date((ctx.now ?? Date.now)()).toISOString(),
-          }),
-        );
-        for (const [o, people] of current) snapshotLines.push(snapshotObjectLine(o, people));
-      }
-    } else {
-      const members = new Map<string, PersonRef>();
-      for (const p of scopePeople) members.set(personKeyOf(p), p);
-      for (const d of desired) if (!members.has(personKeyOf(d.person))) members.set(personKeyOf(d.person), d.person);
-      say(
-        `Reading the objects of ${formatCount(members.size)} ${members.size === 1 ? "person" : "people"}: ${formatEstimate(
-          estimateReads(
-            [...members.keys()].map(() => 0),
-            PAGE_LIMIT,
-          ),
-        )}.`,
-      );
-      const current = await readAll(ctx, client, [...members.values()], personLabel, (p) => client.objectsOf(p), say);
-      if (typeof current === "number") return current;
-      const byKey = new Map<string, CurrentObject[]>();
-      for (const [p, objects] of current) byKey.set(personKeyOf(p), objects);
-      plan = planPersonScope({ personKey, desired, people: [...members.values()], types, current: byKey, attributes: attributesMode });
-      if (raw.snapshot !== undefined && command === "sync") {
-        snapshotLines.push(
-          snapshotHeaderLine({ scope, personKey, objectTypes: [...types].sort(), takenAt: new Date((ctx.now ?? Date.now)()).toISOString() }),
-        );
-        for (const [p, objects] of current)
-          snapshotLines.push(
-            snapshotPersonLine(
-              p,
-              objects.filter((o) => types.has(o.object_type_id)),
-            ),
-          );
-      }
-    }
+    const rc: PlanReadContext = { ctx, command, raw, opts, client, say };
+    const made = state.scope === "object" ? await planObjects(rc, state) : await planPeople(rc, state);
+    if (typeof made === "number") return made;
+    const { plan, snapshotLines } = made;
     if (snapshotLines.length > 0) {
       await writeLines(at(raw.snapshot as string), snapshotLines);
       say(
@@ -587,6 +505,154 @@ async function buildPlan(
   } finally {
     await client.close();
   }
+}
+
+/** The desired state: the snapshot (undo) or the input file (sync); an exit code when the file has invalid rows. */
+async function readDesiredState(
+  ctx: CommandContext,
+  command: "sync" | "undo",
+  raw: SyncFlags,
+  opts: RunOptions,
+  scopeKind: ScopeKind,
+): Promise<DesiredState | number> {
+  if (command === "undo") {
+    const snap = await readSnapshot(resolve(ctx.cwd, raw.snapshot as string), raw.snapshot as string);
+    const { desired, personKey } = desiredOfSnapshot(snap);
+    return {
+      scope: snap.scope,
+      desired,
+      personKey,
+      scopeObjects: snap.scope === "object" ? snap.objects.map((o) => o.object) : [],
+      scopePeople: snap.scope === "object" ? [] : snap.people.map((p) => p.person),
+      types: new Set(snap.objectTypes),
+      attributesMode: "exact",
+    };
+  }
+  const read = await readDesired(ctx, opts);
+  if (read.invalid.length > 0) {
+    for (const p of read.invalid.slice(0, 5)) ctx.stderr.write(`cio-rel: ${p}\n`);
+    if (read.invalid.length > 5) ctx.stderr.write(`cio-rel: … and ${read.invalid.length - 5} more invalid rows\n`);
+    ctx.stderr.write(
+      `cio-rel: refused: ${read.invalid.length} invalid rows. A sync makes Customer.io match the file, so the relationships they meant would be deleted; fix them first (cio-rel validate). Nothing was read or sent.\n`,
+    );
+    return EXIT.usage;
+  }
+  const desired = read.desired;
+  const types = new Set<string>();
+  if (scopeKind === "person") {
+    for (const d of desired) if ("typeId" in d.object) types.add(d.object.typeId);
+    if (raw.objectType !== undefined || desired.some((d) => "cioObjectId" in d.object) || types.size === 0) types.add(opts.input.objectType);
+  }
+  return {
+    scope: scopeKind,
+    desired,
+    personKey: opts.input.fixedPerson?.key ?? read.personKey,
+    scopeObjects: raw.objectsScope !== undefined ? await readObjectsScope(ctx, opts, raw.objectsScope) : [],
+    scopePeople: [],
+    types,
+    attributesMode: "desired",
+  };
+}
+
+/** Object scope: reads the people of every object in the file (and --objects-scope), and plans them. */
+async function planObjects(rc: PlanReadContext, s: DesiredState): Promise<ScopePlan | number> {
+  const { ctx, command, raw, opts, client, say } = rc;
+  const members = new Map<string, ObjectRef>();
+  const expected = new Map<string, number>();
+  for (const d of s.desired) {
+    const k = objectKey(d.object);
+    if (!members.has(k)) members.set(k, d.object);
+    expected.set(k, (expected.get(k) ?? 0) + 1);
+  }
+  for (const o of s.scopeObjects) if (!members.has(objectKey(o))) members.set(objectKey(o), o);
+  say(
+    `Reading the people of ${formatCount(members.size)} ${members.size === 1 ? "object" : "objects"}: ${formatEstimate(
+      estimateReads(
+        [...members.keys()].map((k) => expected.get(k) ?? 0),
+        PAGE_LIMIT,
+      ),
+    )}.`,
+  );
+  const typeOf = (o: ObjectRef): string => ("typeId" in o ? o.typeId : opts.input.objectType);
+  const current = await readAll(
+    ctx,
+    client,
+    [...members.values()],
+    objectLabel,
+    (o) => client.peopleOf("typeId" in o ? { typeId: o.typeId, id: o.id } : { typeId: typeOf(o), cioObjectId: o.cioObjectId }),
+    say,
+  );
+  if (typeof current === "number") return current;
+  const byKey = new Map<string, CurrentPerson[]>();
+  for (const [o, people] of current) byKey.set(objectKey(o), people);
+  const plan = planObjectScope({
+    personKey: s.personKey,
+    desired: s.desired,
+    scope: [...members.values()],
+    current: byKey,
+    resendAttributes: command === "sync" && opts.input.attributes !== undefined,
+    deleteUnmatchable: raw.deleteUnmatchable === true,
+  });
+  const snapshotLines: string[] = [];
+  if (raw.snapshot !== undefined && command === "sync") {
+    snapshotLines.push(
+      snapshotHeaderLine({
+        scope: s.scope,
+        personKey: s.personKey,
+        objectTypes: [...new Set([...members.values()].map(typeOf))],
+        takenAt: new Date((ctx.now ?? Date.now)()).toISOString(),
+      }),
+    );
+    for (const [o, people] of current) snapshotLines.push(snapshotObjectLine(o, people));
+  }
+  return { plan, snapshotLines };
+}
+
+/** Person scope: reads the objects of every person in the file (or the snapshot), and plans them. */
+async function planPeople(rc: PlanReadContext, s: DesiredState): Promise<ScopePlan | number> {
+  const { ctx, command, raw, client, say } = rc;
+  const members = new Map<string, PersonRef>();
+  for (const p of s.scopePeople) members.set(personKeyOf(p), p);
+  for (const d of s.desired) if (!members.has(personKeyOf(d.person))) members.set(personKeyOf(d.person), d.person);
+  say(
+    `Reading the objects of ${formatCount(members.size)} ${members.size === 1 ? "person" : "people"}: ${formatEstimate(
+      estimateReads(
+        [...members.keys()].map(() => 0),
+        PAGE_LIMIT,
+      ),
+    )}.`,
+  );
+  const current = await readAll(ctx, client, [...members.values()], personLabel, (p) => client.objectsOf(p), say);
+  if (typeof current === "number") return current;
+  const byKey = new Map<string, CurrentObject[]>();
+  for (const [p, objects] of current) byKey.set(personKeyOf(p), objects);
+  const plan = planPersonScope({
+    personKey: s.personKey,
+    desired: s.desired,
+    people: [...members.values()],
+    types: s.types,
+    current: byKey,
+    attributes: s.attributesMode,
+  });
+  const snapshotLines: string[] = [];
+  if (raw.snapshot !== undefined && command === "sync") {
+    snapshotLines.push(
+      snapshotHeaderLine({
+        scope: s.scope,
+        personKey: s.personKey,
+        objectTypes: [...s.types].sort(),
+        takenAt: new Date((ctx.now ?? Date.now)()).toISOString(),
+      }),
+    );
+    for (const [p, objects] of current)
+      snapshotLines.push(
+        snapshotPersonLine(
+          p,
+          objects.filter((o) => s.types.has(o.object_type_id)),
+        ),
+      );
+  }
+  return { plan, snapshotLines };
 }
 
 /** Reads every member's listing, a few at a time, with a progress line every few seconds; an exit code on failure. */

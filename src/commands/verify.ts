@@ -170,67 +170,85 @@ export async function runVerify(ctx: CommandContext, raw: VerifyCommandFlags, fr
     await Promise.all([failures?.close(), report?.close(), client?.close(), closeInput(source)]);
   }
 
-  const exitCode =
-    halt === "interrupted"
-      ? EXIT.interrupted
-      : halt === "auth"
-        ? EXIT.auth
-        : counts.unread > 0
-          ? EXIT.api
-          : counts.missing + counts.mismatch > 0
-            ? EXIT.unconfirmed
-            : counts.invalid > 0
-              ? EXIT.usage
-              : EXIT.ok;
-  const durationMs = Math.round(now() - started);
+  const exitCode = verifyExitCode(halt, counts);
+  printVerifyResult(ctx, raw, { file: source.displayName, rows: tally.rowsRead, counts, problems, summary, exitCode, redact, started: started, now });
+  tallyCheck(tally.rowsRead, counts);
+  return exitCode;
+}
+
+/** The exit code of a verify run: a halt first, then rows not read, rows not as the file says, invalid rows. */
+function verifyExitCode(halt: "auth" | "interrupted" | undefined, counts: Record<VerifyStatus, number>): number {
+  if (halt === "interrupted") return EXIT.interrupted;
+  if (halt === "auth") return EXIT.auth;
+  if (counts.unread > 0) return EXIT.api;
+  if (counts.missing + counts.mismatch > 0) return EXIT.unconfirmed;
+  return counts.invalid > 0 ? EXIT.usage : EXIT.ok;
+}
+
+/** What a verify run found, for printing. */
+interface VerifyResult {
+  file: string;
+  rows: number;
+  counts: Record<VerifyStatus, number>;
+  problems: { row: number; line: number; status: VerifyStatus; reason: string }[];
+  summary: Awaited<ReturnType<Verifier["finish"]>>["summary"] | undefined;
+  exitCode: number;
+  redact: (text: string) => string;
+  started: number;
+  now: () => number;
+}
+
+/** Prints the --json document or the summary lines (nothing with --quiet). */
+function printVerifyResult(ctx: CommandContext, raw: VerifyCommandFlags, r: VerifyResult): void {
+  const json = raw.json === true;
+  const quiet = raw.quiet === true;
+  const durationMs = Math.round(r.now() - r.started);
   if (json) {
     const doc = {
       command: "verify",
-      file: source.displayName,
-      rows: tally.rowsRead,
-      present: counts.present,
-      missing: counts.missing,
-      mismatch: counts.mismatch,
-      unread: counts.unread,
-      notChecked: counts["not-checked"],
-      invalid: counts.invalid,
-      duplicate: counts.duplicate,
-      verify: summary === undefined ? null : { ...summary, halt: summary.halt === null ? null : redact(summary.halt) },
-      problems,
-      problemsTruncated: counts.missing + counts.mismatch + counts.unread + counts.invalid > problems.length,
+      file: r.file,
+      rows: r.rows,
+      present: r.counts.present,
+      missing: r.counts.missing,
+      mismatch: r.counts.mismatch,
+      unread: r.counts.unread,
+      notChecked: r.counts["not-checked"],
+      invalid: r.counts.invalid,
+      duplicate: r.counts.duplicate,
+      verify: r.summary === undefined ? null : { ...r.summary, halt: r.summary.halt === null ? null : r.redact(r.summary.halt) },
+      problems: r.problems,
+      problemsTruncated: r.counts.missing + r.counts.mismatch + r.counts.unread + r.counts.invalid > r.problems.length,
       files: { report: raw.report ?? null, failures: raw.failures ?? null },
       durationMs,
-      exitCode,
+      exitCode: r.exitCode,
     };
     ctx.stdout.write(JSON.stringify(doc, null, 2) + "\n");
   } else if (!quiet) {
     const parts = [
-      `${formatCount(counts.present)} present`,
-      `${formatCount(counts.missing)} missing`,
-      `${formatCount(counts.mismatch)} attribute mismatch`,
-      ...(counts.unread > 0 ? [`${formatCount(counts.unread)} not read`] : []),
-      ...(counts["not-checked"] > 0 ? [`${formatCount(counts["not-checked"])} not checked`] : []),
-      `${formatCount(counts.invalid)} invalid`,
-      `${formatCount(counts.duplicate)} duplicate`,
+      `${formatCount(r.counts.present)} present`,
+      `${formatCount(r.counts.missing)} missing`,
+      `${formatCount(r.counts.mismatch)} attribute mismatch`,
+      ...(r.counts.unread > 0 ? [`${formatCount(r.counts.unread)} not read`] : []),
+      ...(r.counts["not-checked"] > 0 ? [`${formatCount(r.counts["not-checked"])} not checked`] : []),
+      `${formatCount(r.counts.invalid)} invalid`,
+      `${formatCount(r.counts.duplicate)} duplicate`,
     ];
-    const lines = [`${source.displayName}: ${formatCount(tally.rowsRead)} rows read: ${parts.join(", ")}`];
-    if (summary !== undefined && summary.listings > 0) {
-      const side = summary.side === "objects" ? (summary.listings === 1 ? "object" : "objects") : summary.listings === 1 ? "person" : "people";
+    const lines = [`${r.file}: ${formatCount(r.rows)} rows read: ${parts.join(", ")}`];
+    if (r.summary !== undefined && r.summary.listings > 0) {
+      const side = r.summary.side === "objects" ? (r.summary.listings === 1 ? "object" : "objects") : r.summary.listings === 1 ? "person" : "people";
       lines.push(
-        `  read ${formatCount(summary.listings)} ${side} (${summary.sideReason}), ${formatCount(summary.requests)} requests in ${formatDuration(summary.durationMs)}`,
+        `  read ${formatCount(r.summary.listings)} ${side} (${r.summary.sideReason}), ${formatCount(r.summary.requests)} requests in ${formatDuration(r.summary.durationMs)}`,
       );
     }
-    if (summary?.sample != null)
+    if (r.summary?.sample != null)
       lines.push(
-        `  sample ${formatCount(summary.sample.objects.length)} of ${formatCount(summary.sample.of)} objects: ${summary.sample.objects.join(", ")}`,
+        `  sample ${formatCount(r.summary.sample.objects.length)} of ${formatCount(r.summary.sample.of)} objects: ${r.summary.sample.objects.join(", ")}`,
       );
-    if (summary?.halt != null) lines.push(`  stopped: ${redact(summary.halt)}`);
+    if (r.summary?.halt != null) lines.push(`  stopped: ${r.redact(r.summary.halt)}`);
     if (raw.failures !== undefined)
-      lines.push(`  failures ${raw.failures} (${formatCount(counts.missing + counts.mismatch)} rows to re-send with add)`);
+      lines.push(`  failures ${raw.failures} (${formatCount(r.counts.missing + r.counts.mismatch)} rows to re-send with add)`);
     ctx.stdout.write(lines.join("\n") + "\n");
   }
-  tallyCheck(tally.rowsRead, counts);
-  return exitCode;
 }
 
 /** Every row read ends in exactly one status (issue 4's identity, for this command's statuses). */
