@@ -196,7 +196,7 @@ async function openRowFiles(
 async function sendAll(run: SendRun): Promise<Sent> {
   const { ctx, opts, source, files, tally, redact } = run;
   const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, opts.output.quiet || opts.output.json);
-  const progress = createProgress({
+  const progress = await createProgress({
     mode,
     stream: ctx.stderr,
     ...(source.totalBytes !== undefined ? { totalBytes: source.totalBytes } : {}),

@@ -291,7 +291,7 @@ async function sendPlan(run: SyncRun, ops: ReadonlyArray<{ entry: PlanEntry; ind
   const app = verifier !== undefined ? await appConnection(run.raw, ctx.env, opts.send.region, "--verify") : undefined;
   const files = await openSyncFiles(run);
   const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, opts.output.quiet || opts.output.json);
-  const progress = createProgress({ mode, stream: ctx.stderr, ...(ctx.now !== undefined ? { now: ctx.now } : {}) });
+  const progress = await createProgress({ mode, stream: ctx.stderr, ...(ctx.now !== undefined ? { now: ctx.now } : {}) });
   const verbose = opts.output.verbose ? (line: string): void => progress.log(redact(line)) : undefined;
   const write = rowWriter(files, redact);
   let action: Action = "add_relationships";

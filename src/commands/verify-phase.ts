@@ -135,7 +135,7 @@ export class Verifier {
       if (rel.attributes !== undefined) r.attributes = rel.attributes;
       return r;
     });
-    const line = createStatusLine(fx.progress);
+    const line = await createStatusLine(fx.progress);
     const requestsBefore = fx.client.stats.requests;
     let report: Awaited<ReturnType<typeof verifyRows>> | undefined;
     try {

@@ -74,9 +74,12 @@ interface ObjectGroup {
   byPerson: Map<string, number> | undefined;
 }
 
-/** The dedupe and grouping key of a person. */
+/**
+ * The dedupe and grouping key of a person: an id is its own key, so that the usual row builds no string
+ * (issue 16); other keys are prefixed. Identifiers never hold a control character, so "email\0…" is no id.
+ */
 function personKey(p: PersonRef): string {
-  return `${p.key}\u0000${p.value}`;
+  return p.key === "id" ? p.value : `${p.key}\u0000${p.value}`;
 }
 
 /** Builds a planner; throws RangeError on limits that cannot work. */

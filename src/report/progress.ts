@@ -1,4 +1,4 @@
-import ora, { type Ora } from "ora";
+import type { Ora } from "ora";
 import { formatCount, formatDuration } from "./format.js";
 
 /** How progress is shown: an ora spinner, a plain status line every few seconds (CI), or nothing. */
@@ -70,8 +70,11 @@ export function progressText(figures: ProgressFigures, elapsedMs: number, totalB
   return parts.join(" · ");
 }
 
-/** Starts the progress display in the given mode. */
-export function createProgress(options: ProgressOptions): Progress {
+/**
+ * Starts the progress display in the given mode. Async because the spinner library is loaded only for a spinner
+ * (issue 16: a dry run or --progress none/plain never pays for loading ora).
+ */
+export async function createProgress(options: ProgressOptions): Promise<Progress> {
   const now = options.now ?? Date.now;
   const started = now();
   const text = (figures: ProgressFigures): string => progressText(figures, now() - started, options.totalBytes);
@@ -105,6 +108,7 @@ export function createProgress(options: ProgressOptions): Progress {
       // A terminal that reports no width (a pseudo-terminal nobody sized, as some CI runners make) would send
       // ora's line counting to infinity: plain lines are the safe display there.
       if ((stream as { columns?: number }).columns === 0) return createProgress({ ...options, mode: "plain" });
+      const { default: ora } = await import("ora");
       // discardStdin stays off: stdin may be the input being read.
       const spinner: Ora = ora({ stream, text: "starting", isEnabled: true, discardStdin: false }).start();
       let lastText = -Infinity;

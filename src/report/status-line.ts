@@ -1,4 +1,4 @@
-import ora, { type Ora } from "ora";
+import type { Ora } from "ora";
 import { PLAIN_INTERVAL_MS, type ProgressMode } from "./progress.js";
 
 /** A progress line whose text the caller builds: a spinner on a TTY, a line every few seconds elsewhere, or nothing. */
@@ -9,12 +9,13 @@ export interface StatusLine {
   stop(): void;
 }
 
-/** Starts a status line in the given mode (the verification phase has its own, issue 14). */
-export function createStatusLine(o: { mode: ProgressMode; stream: NodeJS.WritableStream; intervalMs?: number }): StatusLine {
+/** Starts a status line in the given mode (the verification phase has its own, issue 14); ora is loaded only for a spinner. */
+export async function createStatusLine(o: { mode: ProgressMode; stream: NodeJS.WritableStream; intervalMs?: number }): Promise<StatusLine> {
   const log = (line: string): void => void o.stream.write(line + "\n");
   if (o.mode === "none") return { update() {}, log() {}, stop() {} };
   if (o.mode === "tty" && (o.stream as { columns?: number }).columns !== 0) {
     // As in progress.ts: discardStdin off, and a terminal that reports no width gets plain lines.
+    const { default: ora } = await import("ora");
     const spinner: Ora = ora({ stream: o.stream, text: "", isEnabled: true, discardStdin: false }).start();
     return {
       update(text) {

@@ -37,4 +37,39 @@ describe("the installed binary", () => {
     expect(lines[29_999]!.startsWith(`${file}:30001: `)).toBe(true);
     expect(lines.at(-1)).toMatch(/30000 rows read, 0 valid, 30000 invalid/);
   });
+
+  it("writes a dry run's many bodies to --out without leaking listeners on the stream (no Node warning)", async () => {
+    // 40,000 rows in batches of at most 32,012 bytes: ~50 bodies, each larger than the stream's buffer, so every
+    // write waits for the stream to drain. Each wait once left listeners behind: Node warned of a leak at the 11th.
+    const dir = tempDir();
+    const file = join(dir, "members.csv");
+    const out = join(dir, "bodies.ndjson");
+    const rows = Array.from({ length: 40_000 }, (_, i) => `person-${i},account-${Math.floor(i / 40)},member`);
+    writeFileSync(file, "id,object_id,role\n" + rows.join("\n") + "\n");
+    const r = await spawnCli([
+      "add",
+      "--file",
+      file,
+      "--attributes",
+      "role",
+      "--batch-bytes",
+      "32012",
+      "--dry-run",
+      "--out",
+      out,
+      "--progress",
+      "none",
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/Warning/);
+    const bodies = readFileSync(out, "utf8").trimEnd().split("\n");
+    expect(bodies.length).toBeGreaterThan(40);
+    let relationships = 0;
+    for (const body of bodies) {
+      expect(Buffer.byteLength(body)).toBeLessThanOrEqual(32_012);
+      const parsed = JSON.parse(body) as { batch: { cio_relationships: unknown[] }[] };
+      for (const op of parsed.batch) relationships += op.cio_relationships.length;
+    }
+    expect(relationships).toBe(40_000);
+  });
 });

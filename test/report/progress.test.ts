@@ -52,10 +52,10 @@ describe("createProgress: plain", () => {
     vi.useRealTimers();
   });
 
-  it("writes one status line per interval with the latest figures, nothing that redraws", () => {
+  it("writes one status line per interval with the latest figures, nothing that redraws", async () => {
     const out = capture();
     const start = Date.now();
-    const p = createProgress({ mode: "plain", stream: out.stream, intervalMs: 5000, now: () => Date.now(), totalBytes: 1000 });
+    const p = await createProgress({ mode: "plain", stream: out.stream, intervalMs: 5000, now: () => Date.now(), totalBytes: 1000 });
     p.update({ ...FIGURES, rowsRead: 1000, bytesRead: 100 });
     vi.advanceTimersByTime(4999);
     expect(out.text()).toBe("");
@@ -79,9 +79,9 @@ describe("createProgress: plain", () => {
     expect(out.text()).not.toMatch(/\r|\u001b/);
   });
 
-  it("stays silent until the first figures and after stop", () => {
+  it("stays silent until the first figures and after stop", async () => {
     const out = capture();
-    const p = createProgress({ mode: "plain", stream: out.stream, now: () => Date.now() });
+    const p = await createProgress({ mode: "plain", stream: out.stream, now: () => Date.now() });
     vi.advanceTimersByTime(12_000);
     expect(out.text()).toBe("");
     p.update(FIGURES);
@@ -98,11 +98,11 @@ describe("createProgress: plain", () => {
 });
 
 describe("createProgress: none", () => {
-  it("shows no progress but still prints log lines", () => {
+  it("shows no progress but still prints log lines", async () => {
     vi.useFakeTimers();
     try {
       const out = capture();
-      const p = createProgress({ mode: "none", stream: out.stream });
+      const p = await createProgress({ mode: "none", stream: out.stream });
       p.update(FIGURES);
       vi.advanceTimersByTime(60_000);
       p.log("cio-rel: an error");
@@ -139,7 +139,7 @@ describe("createProgress: tty", () => {
   it("draws an ora spinner with the figures, keeps log lines whole and clears on stop", async () => {
     const stream = new FakeTTY();
     let clock = 0;
-    const p = createProgress({ mode: "tty", stream, now: () => clock, totalBytes: 1000 });
+    const p = await createProgress({ mode: "tty", stream, now: () => clock, totalBytes: 1000 });
     clock = 30_000;
     p.update(FIGURES);
     await new Promise((r) => setTimeout(r, 250));
