@@ -15,10 +15,10 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DEFAULT_FLAGS = ["--person-column", "user_id", "--object-column", "account_id", "--attributes", "role", "--progress", "none", "--json"];
 
 // The floor: read the bytes and split them into lines, nothing else (what any CSV reader must do).
