@@ -151,7 +151,7 @@ describe("contract: payloads validate against Customer.io's Track API spec", () 
 
   it("the schemas are not vacuous: wrong payloads are rejected", () => {
     const good = JSON.parse(
-      plan("add_relationships", "object", relationships({ fixedObject: { typeId: "1", id: "a" } }, ["id"], [{ id: "1" }]))[0]?.body ?? "",
+      plan("add_relationships", "object", relationships({ fixedObject: { typeId: "1", id: "a" } }, ["id"], [{ id: "1" }]))[0]?.body.toString() ?? "",
     ) as {
       batch: Record<string, unknown>[];
     };
@@ -168,7 +168,7 @@ describe("contract: payloads validate against Customer.io's Track API spec", () 
     const batches = plan(action, groupBy, relationships(options, names, rows));
     expect(batches.length).toBeGreaterThan(0);
     for (const batch of batches) {
-      const body = JSON.parse(batch.body) as unknown;
+      const body = JSON.parse(batch.body.toString()) as unknown;
       expect(schemas.batch(body), JSON.stringify(schemas.batch.errors)).toBe(true);
       for (const op of batch.operations) {
         const validate = schemas.op[op.type][op.action];

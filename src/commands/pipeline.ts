@@ -294,6 +294,9 @@ function chain(first: void | Promise<void>, then: () => void | Promise<void>): v
   return first === undefined ? then() : first.then(then);
 }
 
+/** Ends each body in a dry run's --out. */
+const NEWLINE = Buffer.from("\n");
+
 /** The dry run's sink: each body to --out (if given); its rows count as planned. */
 function dryRunSink(settler: Settler, out: NodeJS.WritableStream | undefined): BatchSink {
   // A destroyed --out (a failed write) takes no more; the command reports it with exit 4 when it ends the stream.
@@ -301,8 +304,11 @@ function dryRunSink(settler: Settler, out: NodeJS.WritableStream | undefined): B
   return {
     async put(batch) {
       settler.planned(batch);
-      if (stream !== undefined && stream.destroyed !== true && !stream.write(batch.body + "\n")) {
-        await drainOrClose(stream);
+      if (stream === undefined || stream.destroyed === true) batch.release?.();
+      else {
+        // The body's memory carries the next batch once the stream has written it (issue 16).
+        stream.write(batch.body);
+        if (!stream.write(NEWLINE, () => batch.release?.())) await drainOrClose(stream);
       }
     },
     end: async () => undefined,

@@ -4,12 +4,15 @@
 // every request), times out per attempt (answer body included), follows only trusted redirects, can stop
 // for good (a 401, an outage, Ctrl-C) and reports nothing that holds a secret: redaction is done here once.
 import { setTimeout as delay } from "node:timers/promises";
-import { Agent, request, type Dispatcher } from "undici";
+import type { Agent, Dispatcher } from "undici";
 import { UsageError } from "../errors.js";
 import { redactor } from "../commands/secrets.js";
 import { createRateLimiter, type RateLimiter, type Sleep } from "../transport/rate-limiter.js";
 import { bodySnippet, statusText } from "../transport/response.js";
 import { backoffDelay, DEFAULT_BACKOFF, DEFAULT_TIMEOUT_MS, parseRetryAfter, RETRYABLE_STATUSES } from "../transport/retry.js";
+
+/** undici, loaded by the first request: a dry run never sends, so it never pays for loading it (issue 16). */
+let undici: Promise<typeof import("undici")> | undefined;
 
 /** Redirect hops followed for one request (issue 4). */
 export const MAX_REDIRECTS = 5;
@@ -95,7 +98,8 @@ export interface ExchangeStats {
 
 /** The exchange: `send` one request at a time per caller; everything shares the limiter. */
 export interface Exchange {
-  send(method: "GET" | "POST", pathAndQuery: string, body?: string, extras?: SendExtras): Promise<ExchangeResult>;
+  /** `body` may be bytes (a batch body, UTF-8) or text. */
+  send(method: "GET" | "POST", pathAndQuery: string, body?: string | Uint8Array, extras?: SendExtras): Promise<ExchangeResult>;
   readonly stats: ExchangeStats;
   readonly limiter: RateLimiter;
   /** Aborts requests in flight and waits. */
@@ -134,11 +138,9 @@ export function createExchange(o: ExchangeOptions): Exchange {
   const random = o.random ?? Math.random;
   const base = new URL(o.baseUrl.replace(/\/+$/, "") + "/");
   const redact = redactor(o.secrets);
-  const own =
-    o.dispatcher === undefined
-      ? new Agent({ connections: o.connections ?? 8, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
-      : undefined;
-  const dispatcher: Dispatcher = o.dispatcher ?? (own as Agent);
+  // The exchange's own Agent, made with the first request (undici is loaded then).
+  let own: Agent | undefined;
+  let dispatcher: Dispatcher | undefined = o.dispatcher;
   const halt = new AbortController();
   // issue 9: the first Ctrl-C ends every wait at once (backoff, Retry-After, the limiter); requests in flight finish.
   const waits = new AbortController();
@@ -168,12 +170,20 @@ export function createExchange(o: ExchangeOptions): Exchange {
     return true;
   }
 
-  async function attempt(method: string, url: URL, body: string | undefined, n: number, extras: SendExtras | undefined): Promise<Attempt> {
+  async function attempt(
+    method: string,
+    url: URL,
+    body: string | Uint8Array | undefined,
+    n: number,
+    extras: SendExtras | undefined,
+  ): Promise<Attempt> {
+    const { Agent, request } = await (undici ??= import("undici"));
+    dispatcher ??= own = new Agent({ connections: o.connections ?? 8, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     // One deadline for the whole attempt, answer body included, so a trickling body is abandoned too.
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([timeout, halt.signal]);
     stats.requests++;
-    if (body !== undefined) stats.bytesSent += Buffer.byteLength(body);
+    if (body !== undefined) stats.bytesSent += typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
     const started = now();
     let result: Attempt;
     try {

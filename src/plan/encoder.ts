@@ -71,6 +71,6 @@ export function encodeOperation(encoder: Encoder, op: Operation): string {
 
 /** A batch of the given operations with its exact body and byte count (splitting a batch keeps its seq). */
 export function encodeBatch(encoder: Encoder, seq: number, operations: Operation[]): Batch {
-  const body = encoder.batchHead + operations.map((op) => encodeOperation(encoder, op)).join(",") + encoder.batchTail;
-  return { seq, operations, body, bytes: Buffer.byteLength(body) };
+  const body = Buffer.from(encoder.batchHead + operations.map((op) => encodeOperation(encoder, op)).join(",") + encoder.batchTail);
+  return { seq, operations, body, bytes: body.length };
 }

@@ -1,11 +1,14 @@
 import { utf8Length } from "../model/limits.js";
 import type { Action, ObjectRef, PersonRef, Relationship } from "../model/types.js";
 import { trackEncoder, type Encoder } from "./encoder.js";
+import { bodyPool, type BodyPool } from "./body-pool.js";
 import type { Batch, Operation, PlanEvent, PlanStats } from "./types.js";
 
 // Packs groups of relationships into operations and batches with exact byte accounting (issue 2,
-// "Planning and packing"). Each relationship is serialised once; an operation's JSON is joined once
-// when it closes, a batch's body once when it is emitted. The byte counts follow the encoder (encoder.ts):
+// "Planning and packing"). Each relationship is serialised once, straight into the bytes of the open
+// batch's body (issue 16): the write returns its byte count, so nothing is measured twice, joined or
+// copied from a string into a buffer, and the body's memory comes from a pool (body-pool.ts) that takes
+// it back once the batch is written or applied. The byte counts follow the encoder (encoder.ts):
 //   op    = head + rel,rel,... + operationTail
 //   body  = batchHead + op,op,... + batchTail
 // A route whose operations hold one relationship each (encoder.onePerOperation) closes the operation
@@ -28,6 +31,8 @@ export interface PackerOptions {
   seq?: number;
 }
 
+const COMMA = 0x2c;
+
 /** Incremental operation and batch builder; events go into the array the caller passes. */
 export class Packer {
   readonly #action: Action;
@@ -37,19 +42,22 @@ export class Packer {
   readonly #fixedSeq: number | undefined;
   /** Bytes of the batch frame (head and tail). */
   readonly #frame: number;
+  readonly #pool: BodyPool;
+  /** Holds a relationship's bytes while operations close and open around it (at most maxOperationBytes). */
+  readonly #scratch: Buffer;
 
-  // The open batch: closed operations, their JSON, and the body size they make (frame included).
+  // The open batch: its body so far (bytes 0 to #pos of #buf, the open operation included), its closed
+  // operations, and the size the body has with them (frame included).
+  #buf: Buffer | undefined;
+  #pos = 0;
   #ops: Operation[] = [];
-  #opJson: string[] = [];
   #batchBytes: number;
 
-  // The open operation, if #open: its head, the relationships and their JSON, and its full size.
+  // The open operation, if #open: its relationships and its full size (head and tail included).
   #open = false;
   #type: "object" | "person" = "object";
   #ref: ObjectRef | PersonRef | undefined;
-  #head = "";
   #rels: Relationship[] = [];
-  #relJson: string[] = [];
   #opBytes = 0;
 
   #seq = 0;
@@ -67,6 +75,10 @@ export class Packer {
     this.#encoder = encoder;
     this.#fixedSeq = options.seq;
     this.#batchBytes = this.#frame;
+    // A relationship is written after the body's last byte before it is known to fit: room for the largest
+    // that may (maxOperationBytes UTF-16 units of up to 3 bytes each) after a comma past a full body.
+    this.#pool = bodyPool(options.maxBatchBytes + 1 + 3 * options.maxOperationBytes);
+    this.#scratch = Buffer.allocUnsafe(options.maxOperationBytes);
   }
 
   /**
@@ -82,7 +94,11 @@ export class Packer {
     const single = encoder.onePerOperation;
     for (const rel of rels) {
       const json = encoder.relationshipJson(type, action, rel);
-      const bytes = utf8Length(json);
+      // Written where it goes when it joins the open operation (after a comma), which counts its bytes. A
+      // string longer than the operation limit is too large whatever its bytes: it is only measured.
+      const buf = (this.#buf ??= this.#newBody());
+      const at = this.#pos + 1;
+      const bytes = json.length > this.#maxOp ? utf8Length(json) : buf.write(json, at);
       const alone = headBytes + bytes;
       if (alone > this.#maxOp) {
         const noun = encoder.operationNoun;
@@ -93,28 +109,32 @@ export class Packer {
         });
         continue;
       }
+      const grown = this.#opBytes + 1 + bytes;
       // One relationship per operation: the open one is closed, and the batch goes on if there is room.
-      if (this.#open && single) this.#closeOperation();
+      const fitsOp = this.#open && !single && grown <= this.#maxOp;
+      if (fitsOp && this.#batchBytes + (this.#ops.length > 0 ? 1 : 0) + grown <= this.#maxBatch) {
+        buf[this.#pos] = COMMA;
+        this.#pos = at + bytes;
+        this.#rels.push(rel);
+        this.#opBytes = grown;
+        continue;
+      }
+      // A new operation: the relationship's bytes wait aside while the open one closes (and the batch goes).
+      buf.copy(this.#scratch, 0, at, at + bytes);
       if (this.#open) {
-        const grown = this.#opBytes + 1 + bytes;
-        const fitsOp = grown <= this.#maxOp;
-        if (fitsOp && this.#batchBytes + (this.#ops.length > 0 ? 1 : 0) + grown <= this.#maxBatch) {
-          this.#rels.push(rel);
-          this.#relJson.push(json);
-          this.#opBytes = grown;
-          continue;
-        }
         this.#closeOperation();
         // The operation had room but the batch did not: the batch is full.
         if (fitsOp) this.#emitBatch(out);
       }
       if (this.#batchBytes + (this.#ops.length > 0 ? 1 : 0) + alone > this.#maxBatch) this.#emitBatch(out);
+      const body = (this.#buf ??= this.#newBody());
+      if (this.#ops.length > 0) body[this.#pos++] = COMMA;
+      this.#pos += body.write(head, this.#pos);
+      this.#pos += this.#scratch.copy(body, this.#pos, 0, bytes);
       this.#open = true;
       this.#type = type;
       this.#ref = ref;
-      this.#head = head;
       this.#rels = [rel];
-      this.#relJson = [json];
       this.#opBytes = alone;
     }
     if (this.#open) this.#closeOperation();
@@ -130,6 +150,13 @@ export class Packer {
     return { ...this.#stats };
   }
 
+  /** Memory for the next body, its head written. */
+  #newBody(): Buffer {
+    const buf = this.#pool.take();
+    this.#pos = buf.write(this.#encoder.batchHead, 0);
+    return buf;
+  }
+
   #closeOperation(): void {
     const op: Operation =
       this.#type === "object"
@@ -137,28 +164,38 @@ export class Packer {
         : { type: "person", action: this.#action, person: this.#ref as PersonRef, relationships: this.#rels };
     this.#batchBytes += (this.#ops.length > 0 ? 1 : 0) + this.#opBytes;
     this.#ops.push(op);
-    this.#opJson.push(this.#head + this.#relJson.join(",") + this.#encoder.operationTail);
+    this.#pos += (this.#buf as Buffer).write(this.#encoder.operationTail, this.#pos);
     this.#open = false;
     this.#rels = [];
-    this.#relJson = [];
   }
 
   #emitBatch(out: PlanEvent[]): void {
-    if (this.#ops.length === 0) return;
+    const buf = this.#buf;
+    if (this.#ops.length === 0 || buf === undefined) return;
+    const end = this.#pos + buf.write(this.#encoder.batchTail, this.#pos);
+    // The writes and the count are two records of one body: should they ever differ, that is a bug to stop on.
+    if (end !== this.#batchBytes) throw new Error(`internal error: a batch body of ${end} bytes was counted as ${this.#batchBytes}`);
+    const pool = this.#pool;
+    let released = false;
     const batch: Batch = {
       seq: this.#fixedSeq ?? this.#seq++,
       operations: this.#ops,
-      body: this.#encoder.batchHead + this.#opJson.join(",") + this.#encoder.batchTail,
-      bytes: this.#batchBytes,
+      body: buf.subarray(0, end),
+      bytes: end,
+      release: () => {
+        // Once only: a second call could hand back memory another batch is using by then.
+        if (!released) pool.give(buf);
+        released = true;
+      },
     };
     const s = this.#stats;
     s.batches++;
     s.operations += this.#ops.length;
     for (const op of this.#ops) s.relationships += op.relationships.length;
-    s.bytes += this.#batchBytes;
+    s.bytes += end;
     this.#ops = [];
-    this.#opJson = [];
     this.#batchBytes = this.#frame;
+    this.#buf = undefined;
     out.push({ type: "batch", batch });
   }
 }

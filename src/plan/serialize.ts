@@ -88,8 +88,8 @@ export function operationJson(op: Operation): string {
 
 /** A batch of the given operations, with its exact body and byte count. */
 export function makeBatch(seq: number, operations: Operation[]): Batch {
-  const body = BATCH_HEAD + operations.map(operationJson).join(",") + BATCH_TAIL;
-  return { seq, operations, body, bytes: Buffer.byteLength(body) };
+  const body = Buffer.from(BATCH_HEAD + operations.map(operationJson).join(",") + BATCH_TAIL);
+  return { seq, operations, body, bytes: body.length };
 }
 
 /** The rows (Row.index) a batch carries, in operation order. */

@@ -20,10 +20,15 @@ export interface Batch {
   /** 0-based order in which the planner emitted it. */
   seq: number;
   operations: Operation[];
-  /** Exactly the bytes POSTed: `{"batch":[...]}`. */
-  body: string;
-  /** UTF-8 byte length of body. */
+  /** Exactly the bytes POSTed: `{"batch":[...]}` as UTF-8. */
+  body: Buffer;
+  /** Byte length of body. */
   bytes: number;
+  /**
+   * Gives the body's memory back for the next batch (issue 16): called once nothing reads the body any more
+   * (written out, or applied whole). Calling it is optional: a body never released is simply collected.
+   */
+  release?: () => void;
 }
 
 /** What the planner tells the pipeline as rows flow through it. */

@@ -189,7 +189,11 @@ export function createBatchSender(destination: Destination, auth: SenderAuth, o:
       try {
         const answer = await post(batch);
         // The common case, a batch applied whole, needs no per-row ledger.
-        if (answer.kind === "applied") return settlement(batch, rowsOf(batch, allApplied));
+        if (answer.kind === "applied") {
+          // Read to its end and applied: nothing sends this body again, so its memory can carry the next batch.
+          batch.release?.();
+          return settlement(batch, rowsOf(batch, allApplied));
+        }
         await settleAnswer(batch, answer, ledger);
       } catch (err) {
         // A bug here must not lose rows: whatever is unsettled fails with the error.

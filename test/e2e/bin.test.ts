@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -71,5 +72,24 @@ describe("the installed binary", () => {
       for (const op of parsed.batch) relationships += op.cio_relationships.length;
     }
     expect(relationships).toBe(40_000);
+  });
+
+  it("a dry run loads neither undici nor ora: it sends nothing and shows no spinner (issue 16)", () => {
+    const dir = tempDir();
+    // A module hook that names every undici or ora module the process loads.
+    writeFileSync(
+      join(dir, "hooks.mjs"),
+      'export async function load(url, context, next) { if (/node_modules\\/(undici|ora)\\//.test(url)) console.error("LOADED " + url); return next(url, context); }\n',
+    );
+    writeFileSync(join(dir, "register.mjs"), 'import { register } from "node:module";\nregister("./hooks.mjs", import.meta.url);\n');
+    const file = join(dir, "members.csv");
+    writeFileSync(file, "id,object_id\n1,acme\n2,acme\n");
+    const node = (args: string[]) => spawnSync(process.execPath, ["--import", join(dir, "register.mjs"), ...args], { cwd: ROOT, encoding: "utf8" });
+    // The hook does see them when they are loaded.
+    expect(node(["--input-type=module", "-e", 'await import("undici"); await import("ora");']).stderr).toMatch(/LOADED .*undici[\s\S]*LOADED .*ora/);
+    const r = node([join(ROOT, "bin", "cio-rel.js"), "add", "--file", file, "--dry-run", "--out", join(dir, "out.ndjson"), "--progress", "none"]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).not.toMatch(/LOADED/);
+    expect(readFileSync(join(dir, "out.ndjson"), "utf8")).toContain('"object_id":"acme"');
   });
 });

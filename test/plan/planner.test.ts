@@ -147,7 +147,7 @@ describe("planner: grouping", () => {
   it("person ops carry object identifiers; delete sends no attributes", () => {
     const planner = createPlanner({ action: "delete_relationships", groupBy: "person" });
     const [batch] = batchesOf(run(planner, [relOf(2, { key: "email", value: "a@b.co" }, { cioObjectId: "c1" }, { r: 1 }), rel(3, "1", "x")]));
-    expect(JSON.parse(batch?.body ?? "")).toEqual({
+    expect(JSON.parse(batch?.body.toString() ?? "")).toEqual({
       batch: [
         {
           type: "person",

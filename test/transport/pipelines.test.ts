@@ -91,7 +91,7 @@ describe("createPipelinesTransport", () => {
     const s = await transport.send(batch);
     expect(outcomes(s)).toEqual({ 1: "applied", 2: "applied" });
     const [r] = server.received;
-    expect(r).toMatchObject({ method: "POST", path: "/v1/batch", body: batch.body });
+    expect(r).toMatchObject({ method: "POST", path: "/v1/batch", body: batch.body.toString() });
     expect(r?.headers.authorization).toBe(BASIC);
     expect(r?.headers["x-strict-mode"]).toBe("1");
     expect(r?.headers["content-type"]).toBe("application/json");

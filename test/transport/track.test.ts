@@ -71,7 +71,7 @@ describe("createTrackTransport: answers", () => {
     expect(s.rows).toEqual([2, 3, 4].map((line) => ({ index: line, line, outcome: { kind: "applied" } })));
     expect(server.received).toHaveLength(1);
     const [r] = server.received;
-    expect(r).toMatchObject({ method: "POST", path: "/api/v2/batch", body: batch.body });
+    expect(r).toMatchObject({ method: "POST", path: "/api/v2/batch", body: batch.body.toString() });
     expect(r?.headers.authorization).toBe(BASIC);
     expect(r?.headers["content-type"]).toBe("application/json");
     expect(transport.stats).toEqual({ requests: 1, retries: 0, bytesSent: batch.bytes });
@@ -207,7 +207,7 @@ describe("createTrackTransport: retries", () => {
     const batch = batchOf(objectOp("a", ["1", "2"], 1));
     const s = await transport.send(batch);
     expect(outcomes(s)).toEqual({ 1: "applied", 2: "applied" });
-    expect(server.received.map((r) => r.body)).toEqual([batch.body, batch.body]);
+    expect(server.received.map((r) => r.body)).toEqual([batch.body.toString(), batch.body.toString()]);
     expect(infos.map((i) => [i.attempt, i.status])).toEqual([
       [1, 503],
       [2, 200],
@@ -281,8 +281,8 @@ describe("createTrackTransport: redirects", () => {
     const s = await transport.send(batch);
     expect(outcomes(s)).toEqual({ 1: "applied", 2: "applied" });
     expect(server.received.map((r) => [r.method, r.path, r.body, r.headers.authorization])).toEqual([
-      ["POST", "/api/v2/batch", batch.body, BASIC],
-      ["POST", "/moved/api/v2/batch", batch.body, BASIC],
+      ["POST", "/api/v2/batch", batch.body.toString(), BASIC],
+      ["POST", "/moved/api/v2/batch", batch.body.toString(), BASIC],
     ]);
     expect(infos.map((i) => i.url)).toEqual([`${server.url}/api/v2/batch`, `${server.url}/moved/api/v2/batch`]);
     expect(transport.stats.retries).toBe(0);
