@@ -554,6 +554,16 @@ async function readDesiredState(
   };
 }
 
+/** Whether this run writes --snapshot (sync only: undo restores one). */
+function takesSnapshot(rc: PlanReadContext): boolean {
+  return rc.raw.snapshot !== undefined && rc.command === "sync";
+}
+
+/** The snapshot's first line: scope, person key, the object types it covers, and when it was taken. */
+function snapshotHeader(rc: PlanReadContext, s: DesiredState, objectTypes: string[]): string {
+  return snapshotHeaderLine({ scope: s.scope, personKey: s.personKey, objectTypes, takenAt: new Date((rc.ctx.now ?? Date.now)()).toISOString() });
+}
+
 /** Object scope: reads the people of every object in the file (and --objects-scope), and plans them. */
 async function planObjects(rc: PlanReadContext, s: DesiredState): Promise<ScopePlan | number> {
   const { ctx, command, raw, opts, client, say } = rc;
@@ -594,15 +604,8 @@ async function planObjects(rc: PlanReadContext, s: DesiredState): Promise<ScopeP
     deleteUnmatchable: raw.deleteUnmatchable === true,
   });
   const snapshotLines: string[] = [];
-  if (raw.snapshot !== undefined && command === "sync") {
-    snapshotLines.push(
-      snapshotHeaderLine({
-        scope: s.scope,
-        personKey: s.personKey,
-        objectTypes: [...new Set([...members.values()].map(typeOf))],
-        takenAt: new Date((ctx.now ?? Date.now)()).toISOString(),
-      }),
-    );
+  if (takesSnapshot(rc)) {
+    snapshotLines.push(snapshotHeader(rc, s, [...new Set([...members.values()].map(typeOf))]));
     for (const [o, people] of current) snapshotLines.push(snapshotObjectLine(o, people));
   }
   return { plan, snapshotLines };
@@ -610,7 +613,7 @@ async function planObjects(rc: PlanReadContext, s: DesiredState): Promise<ScopeP
 
 /** Person scope: reads the objects of every person in the file (or the snapshot), and plans them. */
 async function planPeople(rc: PlanReadContext, s: DesiredState): Promise<ScopePlan | number> {
-  const { ctx, command, raw, client, say } = rc;
+  const { ctx, client, say } = rc;
   const members = new Map<string, PersonRef>();
   for (const p of s.scopePeople) members.set(personKeyOf(p), p);
   for (const d of s.desired) if (!members.has(personKeyOf(d.person))) members.set(personKeyOf(d.person), d.person);
@@ -635,15 +638,8 @@ async function planPeople(rc: PlanReadContext, s: DesiredState): Promise<ScopePl
     attributes: s.attributesMode,
   });
   const snapshotLines: string[] = [];
-  if (raw.snapshot !== undefined && command === "sync") {
-    snapshotLines.push(
-      snapshotHeaderLine({
-        scope: s.scope,
-        personKey: s.personKey,
-        objectTypes: [...s.types].sort(),
-        takenAt: new Date((ctx.now ?? Date.now)()).toISOString(),
-      }),
-    );
+  if (takesSnapshot(rc)) {
+    snapshotLines.push(snapshotHeader(rc, s, [...s.types].sort()));
     for (const [p, objects] of current)
       snapshotLines.push(
         snapshotPersonLine(

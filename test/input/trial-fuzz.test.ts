@@ -2,23 +2,12 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { seededRandom as rng } from "../../src/verify/sample.js";
 import { runCli, tempDir } from "../e2e/cli.js";
 
 // Issue 10's outside trial as a seeded differential check: random rows with tricky identifiers and attribute
 // values are written in every format, encoding, line ending and with or without gzip; the dry run's bodies
 // (--out) must carry exactly the identifiers and values written, in order. In process (runCli), so it stays fast.
-
-/** mulberry32: a small seeded generator, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Pieces an export really holds: look-alikes, accents, CJK, emoji, combining marks, quotes, delimiters, number-like
 // text (leading zeros, signs, exponents, big integers), backslashes and \N, inner spaces.
