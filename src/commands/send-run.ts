@@ -259,6 +259,7 @@ export function runSummary(p: SummaryParts): RunSummary {
   return {
     command: p.command,
     dryRun,
+    via: opts.send.via,
     input: p.input,
     ...p.tally.snapshot(),
     relationships: result.plan.relationships,

@@ -1,6 +1,7 @@
 import { Chalk, type ChalkInstance, type ColorSupportLevel } from "chalk";
 import { formatBytes, formatCount, formatDuration } from "./format.js";
 import type { Problem, ProblemGroup } from "./tally.js";
+import type { Route } from "../plan/encoder.js";
 
 /** Files a run wrote, or null where the flag was not given. */
 export interface RunFiles {
@@ -39,6 +40,8 @@ export interface VerifySummary {
 export interface SummaryJson {
   command: string;
   dryRun: boolean;
+  /** The route the run sent (or would send) through: the Track API or Data Pipelines (issue 15). */
+  via: Route;
   rows: number;
   applied: number;
   failed: number;
@@ -94,6 +97,7 @@ export function summaryJson(s: RunSummary): SummaryJson {
   return {
     command: s.command,
     dryRun: s.dryRun,
+    via: s.via,
     rows: s.rows,
     applied: s.applied,
     failed: s.failed,
@@ -121,7 +125,8 @@ export function summaryJson(s: RunSummary): SummaryJson {
 export function formatSummary(s: RunSummary, options: { color: boolean }): string {
   const c = new Chalk({ level: options.color ? 1 : 0 });
   const lines: string[] = [];
-  const title = s.dryRun ? `cio-rel ${s.command} (dry run: nothing was sent)` : `cio-rel ${s.command}`;
+  const route = s.via === "pipelines" ? " via Data Pipelines" : "";
+  const title = s.dryRun ? `cio-rel ${s.command}${route} (dry run: nothing was sent)` : `cio-rel ${s.command}${route}`;
   lines.push(`${c.bold(title)}: ${plural(s.rows, "row")} read in ${formatDuration(s.durationMs)}`);
 
   // A dry run prints the plan of issue 2 (rows read, valid, invalid, duplicate, ...); "applied" there
@@ -141,7 +146,9 @@ export function formatSummary(s: RunSummary, options: { color: boolean }): strin
         ["skipped", formatCount(s.skipped), s.skipped > 0 ? c.yellow : undefined],
       ];
   if (s.verify !== null) table.splice(1, 0, ["unconfirmed", formatCount(s.unconfirmed), s.unconfirmed > 0 ? c.red : undefined]);
-  table.push(["relationships", formatCount(s.relationships)], ["operations", formatCount(s.operations)], ["batches", formatCount(s.batches)]);
+  // Data Pipelines sends calls (one relationship each), not Track operations.
+  const operations = s.via === "pipelines" ? "calls" : "operations";
+  table.push(["relationships", formatCount(s.relationships)], [operations, formatCount(s.operations)], ["batches", formatCount(s.batches)]);
   if (s.dryRun) table.push(["bytes", formatBytes(s.bytes)]);
   else {
     table.push(["requests", formatCount(s.requests)], ["retries", formatCount(s.retries)], ["bytes sent", formatBytes(s.bytes)]);

@@ -133,7 +133,8 @@ describe("--via pipelines ends in the same workspace state as --via track (issue
       expect(p.code, p.stderr).toBe(0);
       const { durationMs: _d1, ...ts } = summaryOf(t) as unknown as Record<string, unknown>;
       const { durationMs: _d2, ...ps } = summaryOf(p) as unknown as Record<string, unknown>;
-      expect(ps).toMatchObject({ rows: ts["rows"], applied: ts["applied"], failed: 0, invalid: 0, skipped: 0 });
+      expect(ps).toMatchObject({ via: "pipelines", rows: ts["rows"], applied: ts["applied"], failed: 0, invalid: 0, skipped: 0 });
+      expect(ts["via"]).toBe("track");
       if (step[0] === "add") expect(viaPipelines.state.size).toBeGreaterThan(0);
       expect(actualState(viaPipelines)).toEqual(actualState(viaTrack));
     }

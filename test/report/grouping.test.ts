@@ -11,6 +11,7 @@ function summaryOf(tally: Tally, failures: string | null = null): RunSummary {
   return {
     command: "add",
     dryRun: false,
+    via: "track",
     input: "people.csv",
     ...tally.snapshot(),
     relationships: 0,

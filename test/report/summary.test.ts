@@ -7,6 +7,7 @@ function summary(over: Partial<RunSummary> = {}): RunSummary {
   return {
     command: "add",
     dryRun: false,
+    via: "track",
     input: "people.csv",
     rows: 123_456,
     applied: 123_001,
@@ -172,12 +173,28 @@ describe("formatSummary", () => {
   });
 });
 
+describe("formatSummary via Data Pipelines", () => {
+  it.each([false, true])("names the route and counts calls, not operations (dry run %s)", (dryRun) => {
+    const text = formatSummary(summary({ via: "pipelines", dryRun }), { color: false });
+    expect(text.split("\n")[0]).toMatch(/^cio-rel add via Data Pipelines( \(dry run: nothing was sent\))?: 123,456 rows read/);
+    expect(text).toMatch(/^  calls +1,234$/m);
+    expect(text).not.toMatch(/^  operations /m);
+  });
+
+  it("says nothing of the route for the Track API", () => {
+    const text = formatSummary(summary(), { color: false });
+    expect(text).not.toContain("Data Pipelines");
+    expect(text).not.toMatch(/^  calls /m);
+  });
+});
+
 describe("summaryJson", () => {
   it("has exactly the documented keys and values", () => {
     const json = summaryJson(summary({ halt: "x", resumeCommand: "y" }));
     expect(Object.keys(json)).toEqual([
       "command",
       "dryRun",
+      "via",
       "rows",
       "applied",
       "failed",
@@ -199,6 +216,7 @@ describe("summaryJson", () => {
     expect(json).toEqual({
       command: "add",
       dryRun: false,
+      via: "track",
       rows: 123_456,
       applied: 123_001,
       failed: 7,
