@@ -310,6 +310,9 @@ export function withSyncScope<A extends unknown[], O extends OptionValues>(cmd: 
 export function withValidateOutput<A extends unknown[], O extends OptionValues>(cmd: Command<A, O>) {
   return cmd
     .optionsGroup("Output:")
+    .addOption(
+      choice("--via <route>", "check the rows against this route's limits too: track or pipelines (people by id only)", ROUTES).default("track"),
+    )
     .addOption(flag.json("print one JSON document with the results"))
     .addOption(flag.quiet("print only the invalid rows"));
 }

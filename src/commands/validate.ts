@@ -4,6 +4,7 @@ import { closeInput, prepareInput } from "./input.js";
 import type { ValidateFlags } from "./flags.js";
 import { parseInputOptions } from "./options.js";
 import { startPipeline } from "./pipeline.js";
+import { encoderFor } from "./destination.js";
 import { fixedEmailWarning, noRowsNote } from "./relationships.js";
 import type { SettledRow } from "./outcomes.js";
 import { Tally } from "../report/tally.js";
@@ -27,6 +28,8 @@ export async function runValidate(ctx: CommandContext, file: string | undefined,
     ...(raw.personKey === undefined ? { onEmailsAsIds: (w: string) => void ctx.stderr.write(`cio-rel: warning: ${w}\n`) } : {}),
     tally,
     action: "add_relationships",
+    // issue 15: the route's own refusals (email or cio_id people via pipelines) are invalid rows here too.
+    encoder: encoderFor(raw.via),
     input,
     source,
     sink: { kind: "dry-run" },
@@ -51,6 +54,7 @@ export async function runValidate(ctx: CommandContext, file: string | undefined,
     const doc = {
       command: "validate",
       file: source.displayName,
+      via: raw.via,
       rows: rowsRead,
       valid,
       invalid: counts.invalid,

@@ -138,7 +138,17 @@ describe("the summary and --json (issue 5)", () => {
         "exitCode",
       ].sort(),
     );
-    expect(doc).toMatchObject({ command: "add", dryRun: false, via: "track", rows: 8, applied: 8, unconfirmed: 0, verify: null, requests: 1, exitCode: 0 });
+    expect(doc).toMatchObject({
+      command: "add",
+      dryRun: false,
+      via: "track",
+      rows: 8,
+      applied: 8,
+      unconfirmed: 0,
+      verify: null,
+      requests: 1,
+      exitCode: 0,
+    });
   });
 
   it("the human summary names every outcome, the figures, the files and the first failures", async () => {

@@ -152,6 +152,38 @@ describe("--via pipelines", () => {
     expect(e.stdout).toMatch(/e\.csv:2: a person given by email cannot be sent via pipelines: .*send these rows with --via track/);
   });
 
+  it("validate --via pipelines refuses the rows the route cannot carry; --via track (the default) accepts them", async () => {
+    const dir = tempDir();
+    const file = (name: string, text: string): string => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const ids = file("ids.csv", "id,object_id\n42,acme\n43,globex\n");
+    const emails = file("emails.csv", "email,object_id\na@b.co,acme\nc@d.co,acme\n");
+    const cioIds = file("cio.csv", "cio_id,object_id\n42,acme\ncio_9,globex\n");
+    const people = file("people.csv", "email\nx@y.io\n\nz@y.io\n");
+    for (const [args, via, invalid] of [
+      [[ids], "pipelines", []],
+      [[emails], "pipelines", [2, 3]],
+      [[emails], "track", []],
+      [[cioIds], "pipelines", [2, 3]],
+      [[people, "--object", "acme", "--person-key", "email"], "pipelines", [2, 4]],
+      [[people, "--object", "acme", "--person-key", "email"], "track", []],
+    ] as const) {
+      const text = await runCli(["validate", ...args, "--via", via], { env: {} });
+      const json = await runCli(["validate", ...args, "--via", via, "--json"], { env: {} });
+      expect(text.code, text.stderr).toBe(invalid.length > 0 ? 2 : 0);
+      expect(json.code).toBe(text.code);
+      const refused = [...text.stdout.matchAll(/^.*:(\d+): a person given by \w+ cannot be sent via pipelines: .*--via track$/gm)];
+      expect(refused.map((m) => Number(m[1]))).toEqual([...invalid]);
+      const doc = JSON.parse(json.stdout) as { via: string; invalid: number; errors: { line: number }[] };
+      expect(doc).toMatchObject({ via, invalid: invalid.length });
+      expect(doc.errors.map((e) => e.line)).toEqual([...invalid]);
+    }
+    // Without --via, validate checks as the Track API would: the email rows are valid.
+    expect((await runCli(["validate", emails], { env: {} })).code).toBe(0);
+  });
+
   it("isolates a poison call by splitting on strict 400s; the other rows are applied and the poison one is in the failures file", async () => {
     const dir = tempDir();
     const rows = memberships(4, 10);
