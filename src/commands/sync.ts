@@ -22,7 +22,7 @@ import { Tally } from "../report/tally.js";
 import { checkOutputs, type NamedPath, type OutputError, type OutputPlan } from "../report/outputs.js";
 import { guardDeletes, type DeleteLimit } from "../sync/guard.js";
 import { assertPlanBalanced, objectKey, personKeyOf, planObjectScope, planPersonScope } from "../sync/plan.js";
-import { entryJson, estimateReads, formatEstimate, formatPlan, parseEntry } from "../sync/render.js";
+import { entryDoc, entryJson, estimateReads, formatEstimate, formatPlan, parseEntry } from "../sync/render.js";
 import {
   createSnapshotParser,
   desiredOfSnapshot,
@@ -851,7 +851,7 @@ function planSource(ops: ReadonlyArray<{ entry: PlanEntry; index: number }>, nam
     bytesRead: () => 0,
     totalBytes: undefined,
     rows: async function* () {
-      for (const { entry, index } of ops) yield { index, line: index, fields: JSON.parse(entryJson(entry)) as Record<string, unknown> };
+      for (const { entry, index } of ops) yield { index, line: index, fields: entryDoc(entry) };
     },
   };
 }

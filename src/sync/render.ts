@@ -107,13 +107,18 @@ const objectJson = (o: ObjectRef): Record<string, string> =>
 
 /** An entry as a line of --plan-out (no newline): identifiers in the Track API's shape. */
 export function entryJson(e: PlanEntry): string {
+  return JSON.stringify(entryDoc(e));
+}
+
+/** The document entryJson writes, as an object (sync reads its planned rows from these, with no JSON round trip). */
+export function entryDoc(e: PlanEntry): Record<string, unknown> {
   const doc: Record<string, unknown> = { op: e.op, person: personJson(e.person), object: objectJson(e.object) };
   if (e.attributes !== undefined) doc["attributes"] = e.attributes;
   if (e.resend === true) doc["resend"] = true;
   if (e.known !== undefined) doc["known"] = e.known;
   if (e.reason !== undefined) doc["reason"] = e.reason;
   if (e.line !== undefined) doc["line"] = e.line;
-  return JSON.stringify(doc);
+  return doc;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
