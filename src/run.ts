@@ -112,7 +112,7 @@ function fileCredential(ctx: CommandContext, flag: string): string | undefined {
   const file = flagValue(ctx.argv, flag);
   if (file === undefined) return undefined;
   try {
-    return readCredential({ env: ctx.env, envName: "", file, fileFlag: flag });
+    return readCredential({ env: ctx.env, envName: "", file, fileFlag: flag, cwd: ctx.cwd });
   } catch {
     return undefined;
   }

@@ -7,7 +7,7 @@ export interface CommandContext {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  /** The folder relative file paths (input, --out, --report, --failures, --journal) are resolved against. */
+  /** The folder every relative path the user gives is resolved against: inputs, outputs, credential files, --temp-dir (test/e2e/cwd.test.ts). */
   cwd: string;
   /** Asks a yes/no question on the terminal; resolves true only on an explicit yes. */
   confirm?: (question: string) => Promise<boolean>;

@@ -62,7 +62,7 @@ type Row = Record<string, unknown>;
 
 /** The App API client for a command, from flags and environment; the key never from argv. */
 async function openClient(ctx: CommandContext, raw: AppConnectionFlags, rate: number): Promise<{ client: AppClient; key: string }> {
-  const key = await readAppApiKey(raw.appApiKeyFile, ctx.env);
+  const key = await readAppApiKey(raw.appApiKeyFile, ctx.env, ctx.cwd);
   if (key === undefined)
     throw new UsageError("CIO_APP_API_KEY is not set: export it or pass --app-api-key-file <file> (an App API key, not the Track API key)");
   const baseUrl = resolveAppUrl({ region: raw.region, appUrl: raw.appUrl });
@@ -137,7 +137,7 @@ async function targetsOf(
   const path = (raw.objects ?? raw.people) as string;
   const kind = raw.objects !== undefined ? "object" : "person";
   const format = raw.inputFormat;
-  const source = await openRowSource(path, { ...(format !== undefined && { format }), stdin: ctx.stdin });
+  const source = await openRowSource(path, { ...(format !== undefined && { format }), stdin: ctx.stdin, cwd: ctx.cwd });
   // The mapping rules of add/delete pick the identifier column; the other side is a placeholder.
   const mapper = createMapper(
     kind === "object"
@@ -432,7 +432,7 @@ export async function resolveObjectTypeName(
   const value = raw.objectType;
   // Numbers, good or bad, are left to the usual --object-type check.
   if (value === undefined || !isTypeName(value)) return value;
-  const key = await readAppApiKey(raw.appApiKeyFile, ctx.env);
+  const key = await readAppApiKey(raw.appApiKeyFile, ctx.env, ctx.cwd);
   if (key === undefined) throw typeNameNeedsKey(value);
   // The App API's own defaults (--timeout, --max-retries), under the key, URL and region the command was given.
   const { client } = await openClient(

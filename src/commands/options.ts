@@ -1,4 +1,5 @@
 import { statSync } from "node:fs";
+import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { TEMP_DIR_ENV } from "../spill/temp-store.js";
 import { readCredential } from "./secrets.js";
@@ -233,9 +234,10 @@ export function regionOption(value: string, fromEnv: boolean, dryRun: boolean): 
 export function parseRunOptions(
   command: "add" | "delete",
   raw: InputFlags & SendFlags,
-  env: Readonly<Record<string, string | undefined>>,
+  ctx: { env: Readonly<Record<string, string | undefined>>; cwd: string },
   fromEnv: ReadonlyMap<string, string> = new Map(),
 ): RunOptions {
+  const { env, cwd } = ctx;
   const input = parseInputOptions(raw);
   const dryRun = raw.dryRun === true;
   if (raw.out !== undefined && !dryRun) throw new UsageError("--out writes the batches of a dry run: add --dry-run");
@@ -257,15 +259,15 @@ export function parseRunOptions(
   };
   if (raw.maxErrors !== undefined) send.maxErrors = raw.maxErrors;
   // --- issue 9: credentials only from the environment or a file, never from argv (--site-id, --api-key, --pipelines-api-key: flags.ts) ---
-  if (via === "pipelines") pipelinesSendOptions(send, raw, env, fromEnv, dryRun);
+  if (via === "pipelines") pipelinesSendOptions(send, raw, ctx, fromEnv, dryRun);
   else {
     const strays = flagsGiven(raw, fromEnv, { pipelinesUrl: "--pipelines-url", pipelinesApiKeyFile: "--pipelines-api-key-file" });
     if (strays.length > 0) throw new UsageError(`${strays.join(" and ")} go${strays.length === 1 ? "es" : ""} with --via pipelines`);
     if (raw.trackUrl !== undefined && raw.trackUrl !== "") send.trackUrl = raw.trackUrl;
   }
   if (!dryRun && via === "track") {
-    const siteId = readCredential({ env, envName: "CIO_SITE_ID", file: raw.siteIdFile, fileFlag: "--site-id-file" });
-    const apiKey = readCredential({ env, envName: "CIO_API_KEY", file: raw.apiKeyFile, fileFlag: "--api-key-file" });
+    const siteId = readCredential({ env, envName: "CIO_SITE_ID", file: raw.siteIdFile, fileFlag: "--site-id-file", cwd });
+    const apiKey = readCredential({ env, envName: "CIO_API_KEY", file: raw.apiKeyFile, fileFlag: "--api-key-file", cwd });
     if (siteId === undefined) throw new UsageError("CIO_SITE_ID is not set: export it or pass --site-id-file <file> (or use --dry-run)");
     if (apiKey === undefined) throw new UsageError("CIO_API_KEY is not set: export it or pass --api-key-file <file> (or use --dry-run)");
     send.siteId = siteId;
@@ -286,7 +288,7 @@ export function parseRunOptions(
   if (raw.report !== undefined) output.report = raw.report;
   if (raw.failures !== undefined) output.failures = raw.failures;
   if (raw.journal !== undefined) output.journal = raw.journal;
-  const tempDir = tempDirOption(raw.tempDir, fromEnv.has("tempDir"));
+  const tempDir = tempDirOption(raw.tempDir, fromEnv.has("tempDir"), cwd);
   if (tempDir !== undefined) output.tempDir = tempDir;
   return { command, action: command === "add" ? "add_relationships" : "delete_relationships", input, send, output };
 }
@@ -311,7 +313,7 @@ function flagsGiven<K extends keyof SendFlags>(raw: SendFlags, fromEnv: Readonly
 function pipelinesSendOptions(
   send: SendOptions,
   raw: SendFlags,
-  env: Readonly<Record<string, string | undefined>>,
+  ctx: { env: Readonly<Record<string, string | undefined>>; cwd: string },
   fromEnv: ReadonlyMap<string, string>,
   dryRun: boolean,
 ): void {
@@ -323,7 +325,13 @@ function pipelinesSendOptions(
   }
   if (raw.pipelinesUrl !== undefined && raw.pipelinesUrl !== "") send.pipelinesUrl = raw.pipelinesUrl;
   if (dryRun) return;
-  const key = readCredential({ env, envName: "CIO_PIPELINES_API_KEY", file: raw.pipelinesApiKeyFile, fileFlag: "--pipelines-api-key-file" });
+  const key = readCredential({
+    env: ctx.env,
+    envName: "CIO_PIPELINES_API_KEY",
+    file: raw.pipelinesApiKeyFile,
+    fileFlag: "--pipelines-api-key-file",
+    cwd: ctx.cwd,
+  });
   if (key === undefined) {
     throw new UsageError("CIO_PIPELINES_API_KEY is not set: export it or pass --pipelines-api-key-file <file> (or use --dry-run)");
   }
@@ -331,9 +339,13 @@ function pipelinesSendOptions(
 }
 // --- end issue 15 ---
 
-/** `--temp-dir <dir>`, else $CIO_REL_TEMP_DIR (issue 16; commander resolves which): an existing folder, checked before anything is read or sent. */
-function tempDirOption(dir: string | undefined, fromEnv: boolean): string | undefined {
-  if (dir === undefined) return undefined;
+/**
+ * `--temp-dir <dir>`, else $CIO_REL_TEMP_DIR (issue 16; commander resolves which): an existing folder, checked
+ * before anything is read or sent, resolved against `cwd` (the command's ctx.cwd) like every user path.
+ */
+function tempDirOption(given: string | undefined, fromEnv: boolean, cwd: string): string | undefined {
+  if (given === undefined) return undefined;
+  const dir = resolve(cwd, given);
   const source = fromEnv ? TEMP_DIR_ENV : "--temp-dir";
   let folder = false;
   try {
@@ -341,6 +353,6 @@ function tempDirOption(dir: string | undefined, fromEnv: boolean): string | unde
   } catch {
     // reported below
   }
-  if (!folder) throw new UsageError(`${source} ${dir}: no such folder (temporary files go there)`);
+  if (!folder) throw new UsageError(`${source} ${given}: no such folder (temporary files go there)`);
   return dir;
 }

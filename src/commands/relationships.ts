@@ -51,13 +51,13 @@ export async function runRelationships(
   fromEnv?: ReadonlyMap<string, string>,
 ): Promise<number> {
   const started = (ctx.now ?? Date.now)();
-  const opts = parseRunOptions(command, raw, ctx.env, fromEnv);
+  const opts = parseRunOptions(command, raw, ctx, fromEnv);
   checkFixedSides(opts);
   const fixedWarning = fixedEmailWarning(raw);
   if (fixedWarning !== undefined) ctx.stderr.write(`cio-rel: warning: ${fixedWarning}\n`);
   // ---- issue 14: --verify (flags and the App API key checked before anything is sent) ----
   const verifyFlags = parseVerifyFlags(raw, { dryRun: opts.output.dryRun });
-  const app = verifyFlags !== undefined ? await appConnection(raw, ctx.env, opts.send.region, "--verify") : undefined;
+  const app = verifyFlags !== undefined ? await appConnection(raw, ctx, opts.send.region, "--verify") : undefined;
   // ---- end issue 14 ----
   const baseUrl = opts.output.dryRun ? undefined : sendUrl(opts.send);
   checkRecordFlags(opts);

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 
 /** Replaces every occurrence of the given secrets with "***": the last guard before text leaves the process. */
@@ -21,6 +22,8 @@ export interface CredentialSource {
   envName: string;
   /** The path given to the file flag, if it was given; it wins over the environment. */
   file?: string | undefined;
+  /** The folder a relative `file` is resolved against (the command's ctx.cwd); messages show `file` as given. */
+  cwd: string;
   /** e.g. "--api-key-file", for messages. */
   fileFlag: string;
   /** Reads a file as UTF-8 (default readFileSync); injected by tests. */
@@ -36,7 +39,7 @@ export function readCredential(o: CredentialSource): string | undefined {
   if (o.file !== undefined) {
     let content: string;
     try {
-      content = (o.readFile ?? ((p: string) => readFileSync(p, "utf8")))(o.file);
+      content = (o.readFile ?? ((p: string) => readFileSync(p, "utf8")))(resolve(o.cwd, o.file));
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       const why =

@@ -129,7 +129,7 @@ function parseSyncFlags(
 ): SyncSettings {
   if (command === "undo" && raw.snapshot === undefined) throw new UsageError("undo needs --snapshot <file> (written by cio-rel sync --snapshot)");
   // undo reads no mapped file: the snapshot stands in as the input for the shared option checks.
-  const opts: RunOptions = parseRunOptions("add", command === "undo" ? { ...raw, file: raw.snapshot as string } : raw, ctx.env, fromEnv);
+  const opts: RunOptions = parseRunOptions("add", command === "undo" ? { ...raw, file: raw.snapshot as string } : raw, ctx, fromEnv);
   const scopeKind: ScopeKind = raw.scope;
   if (raw.objectsScope !== undefined && scopeKind === "person")
     throw new UsageError("--objects-scope names objects to mirror; it does not go with --scope person");
@@ -288,7 +288,7 @@ async function openSyncFiles(run: SyncRun): Promise<RowFiles> {
 /** Sends (or dry-runs) the plan's adds, then its deletes, through the pipeline; then --verify; closes every output. */
 async function sendPlan(run: SyncRun, ops: ReadonlyArray<{ entry: PlanEntry; index: number }>): Promise<SyncSent> {
   const { ctx, opts, tally, redact, verifier } = run;
-  const app = verifier !== undefined ? await appConnection(run.raw, ctx.env, opts.send.region, "--verify") : undefined;
+  const app = verifier !== undefined ? await appConnection(run.raw, ctx, opts.send.region, "--verify") : undefined;
   const files = await openSyncFiles(run);
   const mode = resolveProgressMode(opts.output.progress, ctx.stderr.isTTY === true, opts.output.quiet || opts.output.json);
   const progress = await createProgress({ mode, stream: ctx.stderr, ...(ctx.now !== undefined ? { now: ctx.now } : {}) });
@@ -462,7 +462,7 @@ async function buildPlan(
 ): Promise<{ plan: Plan; reads: { requests: number; pages: number } } | number> {
   const at = (path: string): string => resolve(ctx.cwd, path);
   const appUrl = resolveAppUrl({ region: opts.send.region, appUrl: raw.appUrl });
-  const appKey = await readAppApiKey(raw.appApiKeyFile !== undefined ? at(raw.appApiKeyFile) : undefined, ctx.env);
+  const appKey = await readAppApiKey(raw.appApiKeyFile, ctx.env, ctx.cwd);
   if (appKey === undefined) {
     throw new UsageError(
       `CIO_APP_API_KEY is not set: ${command} reads the current relationships through the App API (export it or pass --app-api-key-file)`,

@@ -40,11 +40,11 @@ export function parseVerifyFlags(raw: VerifyFlagValues, o: { dryRun: boolean }):
 /** Where the App API is and its key, checked before anything is sent: a run must not send and then fail to verify. */
 export async function appConnection(
   raw: Pick<VerifyFlagValues, "appApiKeyFile" | "appUrl">,
-  env: Readonly<Record<string, string | undefined>>,
+  ctx: { env: Readonly<Record<string, string | undefined>>; cwd: string },
   region: string | undefined,
   why: string,
 ): Promise<{ baseUrl: string; apiKey: string }> {
-  const apiKey = await readAppApiKey(raw.appApiKeyFile, env);
+  const apiKey = await readAppApiKey(raw.appApiKeyFile, ctx.env, ctx.cwd);
   if (apiKey === undefined) throw new UsageError(`${why} reads through the App API: set CIO_APP_API_KEY or give --app-api-key-file`);
   return { baseUrl: resolveAppUrl({ region, appUrl: raw.appUrl }), apiKey };
 }

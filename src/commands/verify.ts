@@ -61,7 +61,7 @@ export async function runVerify(ctx: CommandContext, raw: VerifyCommandFlags, fr
   const flags = parseVerifyFlags({ ...raw, verify: true }, { dryRun: false }) as NonNullable<ReturnType<typeof parseVerifyFlags>>;
   if (raw.verifyTimeout === undefined) flags.timeoutMs = 0;
   const region = regionOption(raw.region, fromEnv?.has("region") === true, false);
-  const app = await appConnection(raw, ctx.env, region, "verify");
+  const app = await appConnection(raw, ctx, region, "verify");
   const timeoutMs = Math.round(raw.timeout * 1000);
   const maxRetries = raw.maxRetries;
   const redact = redactor([app.apiKey]);

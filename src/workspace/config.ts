@@ -32,8 +32,13 @@ export function resolveAppUrl(o: { region?: string | undefined; appUrl?: string 
 
 /**
  * The App API key: from `--app-api-key-file` when given, else CIO_APP_API_KEY; undefined when neither is
- * there. Read by the shared readCredential, so a bad file is a usage error naming the file, never its content.
+ * there; a relative file is resolved against `cwd` (the command's ctx.cwd). Read by the shared readCredential,
+ * so a bad file is a usage error naming the file, never its content.
  */
-export async function readAppApiKey(file: string | undefined, env: Readonly<Record<string, string | undefined>>): Promise<string | undefined> {
-  return readCredential({ env, envName: "CIO_APP_API_KEY", file, fileFlag: "--app-api-key-file" });
+export async function readAppApiKey(
+  file: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): Promise<string | undefined> {
+  return readCredential({ env, envName: "CIO_APP_API_KEY", file, fileFlag: "--app-api-key-file", cwd });
 }

@@ -109,15 +109,17 @@ describe("credentials on the command line are refused (issue 9 §5)", () => {
 });
 
 describe("readCredential", () => {
-  it("prefers the file, trims trailing whitespace only, falls back to the environment, refuses several lines", () => {
-    const files: Record<string, string> = { a: " k1 \n", b: "k1\nk2\n" };
+  it("prefers the file (relative to cwd), trims trailing whitespace only, falls back to the environment, refuses several lines", () => {
+    const files: Record<string, string> = { "/w/a": " k1 \n", "/w/b": "k1\nk2\n", "/elsewhere/d": "k4\n" };
     const readFile = (p: string): string => {
       const c = files[p];
       if (c === undefined) throw Object.assign(new Error("x"), { code: "ENOENT" });
       return c;
     };
-    const base = { env: { CIO_X: "from-env" }, envName: "CIO_X", fileFlag: "--x-file", readFile };
+    const base = { env: { CIO_X: "from-env" }, envName: "CIO_X", fileFlag: "--x-file", readFile, cwd: "/w" };
     expect(readCredential({ ...base, file: "a" })).toBe(" k1");
+    expect(readCredential({ ...base, file: "../w/a" })).toBe(" k1");
+    expect(readCredential({ ...base, file: "/elsewhere/d" })).toBe("k4");
     expect(readCredential(base)).toBe("from-env");
     expect(readCredential({ ...base, env: {} })).toBeUndefined();
     expect(readCredential({ ...base, env: { CIO_X: "" } })).toBeUndefined();

@@ -205,11 +205,12 @@ describe("App API client: configuration", () => {
     const dir = mkdtempSync(join(tmpdir(), "cio-rel-key-"));
     const file = join(dir, "key");
     writeFileSync(file, "from-file-key\n");
-    expect(await readAppApiKey(file, { CIO_APP_API_KEY: "from-env" })).toBe("from-file-key");
-    expect(await readAppApiKey(undefined, { CIO_APP_API_KEY: "from-env" })).toBe("from-env");
-    expect(await readAppApiKey(undefined, {})).toBeUndefined();
+    expect(await readAppApiKey(file, { CIO_APP_API_KEY: "from-env" }, tmpdir())).toBe("from-file-key");
+    expect(await readAppApiKey("key", { CIO_APP_API_KEY: "from-env" }, dir)).toBe("from-file-key");
+    expect(await readAppApiKey(undefined, { CIO_APP_API_KEY: "from-env" }, dir)).toBe("from-env");
+    expect(await readAppApiKey(undefined, {}, dir)).toBeUndefined();
     writeFileSync(file, "\n");
-    await expect(readAppApiKey(file, {})).rejects.toThrow(/is empty/);
-    await expect(readAppApiKey(join(dir, "missing"), {})).rejects.toThrow(/--app-api-key-file .*missing: cannot read it \(no such file\)/);
+    await expect(readAppApiKey(file, {}, dir)).rejects.toThrow(/is empty/);
+    await expect(readAppApiKey("missing", {}, dir)).rejects.toThrow(/--app-api-key-file missing: cannot read it \(no such file\)/);
   });
 });
