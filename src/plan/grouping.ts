@@ -3,7 +3,25 @@ import type { AttributeValue, ObjectRef, PersonRef, Relationship } from "../mode
 import { createWindowPlanner, DEFAULT_WINDOW_SIZE, MAX_WINDOW_BYTES, type PlannerOptions, type WindowedPlanner } from "./planner.js";
 import { attributesJson } from "./serialize.js";
 import { Bloom, DistinctCount, objectHash, personHash } from "./sketch.js";
-import { decodeRecords, encodeRecord, recordBound, rowFieldsJson, type DecodedRecord } from "./spill-codec.js";
+import {
+  ATTRIBUTES_ID,
+  AttributeTable,
+  CIO_OBJECT,
+  decodeRecords,
+  encodeRecord,
+  HAS_ATTRIBUTES,
+  HAS_ROW,
+  HEAD_BYTES,
+  parseRowFields,
+  PERSON_KEY_CODES,
+  recordBound,
+  rowFieldsJson,
+  u32,
+  type DecodedRecord,
+  type SpillExtras,
+  type Utf8Sliceable,
+} from "./spill-codec.js";
+import { PartitionGrouper } from "./spill-group.js";
 import type { PlanEvent, PlanStats } from "./types.js";
 
 // Any input order packs like sorted (issue 16). The packer fills batches best when it sees every
@@ -18,8 +36,8 @@ import type { PlanEvent, PlanStats } from "./types.js";
 //           a group, the remainder spills instead.
 //   spill   any other order is hash-partitioned by the grouping key into compact records (the failures
 //           file's row included), kept in memory up to `memoryBytes` and in temporary files beyond, then
-//           read back one partition at a time, grouped whole and packed; the packer's open batch carries
-//           across partitions. With --group-by auto the partition key is the prefix's cheaper grouping;
+//           read back one partition at a time, grouped whole by the records' bytes (spill-group.ts) and
+//           packed a group at a time; the packer's open batch carries across partitions. With --group-by auto the partition key is the prefix's cheaper grouping;
 //           when distinct counts of the whole spill (HyperLogLog) say the other is fewer bytes, the records
 //           are partitioned again by the other key before packing.
 //
@@ -179,8 +197,13 @@ class Grouper implements GroupingPlanner {
   readonly #parts: number;
   readonly #partBuffer: number;
   readonly #rows = new WeakMap<Relationship, Row>();
-  /** Row.index of the partition being packed whose records say --resume excluded them. */
-  readonly #excludedNow = new Set<number>();
+  /** Distinct attributes of the spill, which records carry by id. */
+  readonly #table = new AttributeTable();
+  readonly #grouper = new PartitionGrouper();
+  /** The partition being packed, whole. */
+  #partBuf: Buffer = Buffer.alloc(0);
+  /** Attribute objects by JSON, for records that carry JSON (past the table's cap). */
+  readonly #attributes = new Map<string, Record<string, AttributeValue>>();
 
   #mode: "memory" | "stream" | "spill";
   // memory: the prefix held whole until the decision
@@ -216,13 +239,9 @@ class Grouper implements GroupingPlanner {
   constructor(o: GroupingOptions) {
     this.#o = o;
     this.#windowSize = o.windowSize ?? DEFAULT_WINDOW_SIZE;
-    // Spilled relationships were asked about --resume when they were written (the answer rides in the record), so
+    // Spilled relationships are asked about --resume when they are written (the answer rides in the record), so
     // that the caller's exclude is asked once per row and never has to remember rows until they are read back.
-    const exclude = o.exclude;
-    this.#window = createWindowPlanner({
-      ...o,
-      ...(exclude !== undefined ? { exclude: (index: number) => this.#excludedNow.delete(index) || exclude(index) } : {}),
-    });
+    this.#window = createWindowPlanner(o);
     this.#decideAfter = o.decideAfter ?? this.#windowSize;
     this.#memBytes = o.memoryBytes ?? this.#windowSize * MEMORY_BYTES_PER_SLOT;
     this.#parts = o.partitions ?? DEFAULT_PARTITIONS;
@@ -366,16 +385,18 @@ class Grouper implements GroupingPlanner {
       this.#objectIdBytes += objectLen(rel.object);
       this.#personIdBytes += personLen(rel.person);
     }
-    const extras = {
-      attributesJson: rel.attributes === undefined ? undefined : attributesJson(rel.attributes),
-      rowJson,
-      excluded: this.#o.exclude?.(rel.index) === true,
-    };
-    this.#write(this.#base + (h % this.#parts), rel, extras);
+    this.#write(this.#base + (h % this.#parts), rel, this.#extras(rel, rowJson, this.#o.exclude?.(rel.index) === true));
     this.#spilled++;
   }
 
-  #write(part: number, rel: Relationship, extras: { attributesJson: string | undefined; rowJson: string | undefined }): void {
+  #extras(rel: Relationship, rowJson: string | undefined, excluded: boolean): SpillExtras {
+    if (rel.attributes === undefined) return { attributesJson: undefined, rowJson, excluded };
+    const json = attributesJson(rel.attributes);
+    const id = this.#table.idOf(json);
+    return id < 0 ? { attributesJson: json, rowJson, excluded } : { attributesJson: json, attributesId: id, rowJson, excluded };
+  }
+
+  #write(part: number, rel: Relationship, extras: SpillExtras): void {
     const bound = recordBound(rel, extras);
     let buf = this.#bufs[part];
     if (buf === undefined) {
@@ -456,20 +477,112 @@ class Grouper implements GroupingPlanner {
       const cheaper: Dim = byObject <= byPerson ? "object" : "person";
       if (cheaper !== this.#dim) this.#repartition(other);
     }
-    this.#window.configure(this.#dim, Number.MAX_SAFE_INTEGER);
     for (let p = this.#base; p < this.#base + this.#parts; p++) {
-      for (const chunk of this.#records(p)) {
-        const out: PlanEvent[] = [];
-        for (const r of chunk) {
-          if (r.row !== undefined) this.#rows.set(r.rel, r.row);
-          if (r.excluded) this.#excludedNow.add(r.rel.index);
-          for (const ev of this.#window.add(r.rel)) out.push(ev);
-        }
-        if (out.length > 0) yield out;
-      }
-      const groups = this.#window.flush();
-      if (groups.length > 0) yield groups;
+      const end = this.#load(p);
+      if (end > 0) yield* this.#packPartition(end);
     }
+    this.#partBuf = Buffer.alloc(0);
+  }
+
+  /** A partition's bytes, whole, in written order (the store's, then those memory kept) in #partBuf; the partition is dropped. */
+  #load(part: number): number {
+    let buf = this.#partBuf;
+    let end = 0;
+    const room = (n: number): void => {
+      if (end + n <= buf.length) return;
+      const bigger = Buffer.allocUnsafeSlow(Math.max(READ_CHUNK, 2 * (end + n)));
+      buf.copy(bigger, 0, 0, end);
+      buf = bigger;
+    };
+    if (this.#written[part] === true && this.#store !== undefined) {
+      for (;;) {
+        room(READ_CHUNK);
+        const n = this.#store.read(part, end, buf, end, buf.length - end);
+        if (n === 0) break;
+        end += n;
+      }
+      this.#store.drop(part);
+      this.#written[part] = false;
+    }
+    for (const chunk of this.#mem[part] ?? []) {
+      room(chunk.length);
+      end += chunk.copy(buf, end);
+      this.#memHeld -= chunk.length;
+    }
+    this.#mem[part] = [];
+    this.#partBuf = buf;
+    return end;
+  }
+
+  /**
+   * One partition grouped whole and packed, as a window of it would be: superseded pairs first (the earlier row a
+   * duplicate of the later), then each group in first-seen order, decoded only when it is packed.
+   */
+  *#packPartition(end: number): Generator<readonly PlanEvent[], void, undefined> {
+    const g = this.#grouper;
+    const dim = this.#dim;
+    const scan = g.scan(this.#partBuf, end, dim);
+    if (scan.superseded.length > 0) {
+      const out: PlanEvent[] = [];
+      for (const [earlier, later] of scan.superseded) {
+        if (g.excluded(earlier)) continue;
+        out.push({ type: "duplicate", relationship: this.#decode(earlier, undefined, undefined), supersededBy: u32(this.#partBuf, g.start(later)) });
+      }
+      if (out.length > 0) yield out;
+    }
+    for (const group of scan.order) {
+      const rels: Relationship[] = [];
+      let object: ObjectRef | undefined;
+      let person: PersonRef | undefined;
+      for (let r = g.first(group); r >= 0; r = g.next(r)) {
+        if (g.dead(r) || g.excluded(r)) continue;
+        // Relationships of a group share its side's identifiers (one object, not one per row).
+        const rel = this.#decode(r, object, person);
+        if (dim === "object") object = rel.object;
+        else person = rel.person;
+        rels.push(rel);
+      }
+      if (rels.length === 0) continue;
+      const out: PlanEvent[] = [];
+      this.#window.packGroup(dim, dim === "object" ? (object as ObjectRef) : (person as PersonRef), rels, out);
+      if (out.length > 0) yield out;
+    }
+  }
+
+  /** Record `r` of the scanned partition as a relationship (its row noted for rowOf), with the given shared sides. */
+  #decode(r: number, object: ObjectRef | undefined, person: PersonRef | undefined): Relationship {
+    const buf = this.#partBuf as Utf8Sliceable;
+    const g = this.#grouper;
+    const s = g.start(r);
+    const flags = buf[s + 8] as number;
+    const str = (p: number): string => buf.utf8Slice(p + 4, p + 4 + u32(buf, p));
+    const o = g.object(r);
+    let obj = object;
+    if (obj === undefined) {
+      if ((flags & CIO_OBJECT) !== 0) obj = { cioObjectId: str(o) };
+      else obj = { typeId: str(o), id: str(o + 4 + u32(buf, o)) };
+    }
+    const rel: Relationship = {
+      index: u32(buf, s),
+      line: u32(buf, s + 4),
+      person: person ?? { key: PERSON_KEY_CODES[flags & 3] as PersonRef["key"], value: str(g.person(r)) },
+      object: obj,
+    };
+    let p = g.objectEnd(r);
+    if ((flags & ATTRIBUTES_ID) !== 0) rel.attributes = this.#table.objectOf(u32(buf, s + HEAD_BYTES));
+    else if ((flags & HAS_ATTRIBUTES) !== 0) {
+      const json = str(p);
+      p += 4 + u32(buf, p);
+      let a = this.#attributes.get(json);
+      if (a === undefined) {
+        if (this.#attributes.size >= 4096) this.#attributes.clear();
+        a = JSON.parse(json) as Record<string, AttributeValue>;
+        this.#attributes.set(json, a);
+      }
+      rel.attributes = a;
+    }
+    if ((flags & HAS_ROW) !== 0) this.#rows.set(rel, { index: rel.index, line: rel.line, fields: parseRowFields(str(p)) });
+    return rel;
   }
 
   /** Partitions the spilled records again by the other key (the whole input turned out cheaper grouped by it). */
@@ -480,11 +593,7 @@ class Grouper implements GroupingPlanner {
     for (let p = from; p < from + this.#parts; p++) {
       for (const chunk of this.#records(p)) {
         for (const r of chunk) {
-          const extras = {
-            attributesJson: r.rel.attributes === undefined ? undefined : attributesJson(r.rel.attributes),
-            rowJson: r.row === undefined ? undefined : rowFieldsJson(r.row.fields),
-            excluded: r.excluded,
-          };
+          const extras = this.#extras(r.rel, r.row === undefined ? undefined : rowFieldsJson(r.row.fields), r.excluded);
           this.#write(this.#base + (keyHash(dim, r.rel) % this.#parts), r.rel, extras);
         }
       }
@@ -522,7 +631,7 @@ class Grouper implements GroupingPlanner {
         position += n;
         const end = carry + n;
         const records: DecodedRecord[] = [];
-        const used = decodeRecords(buf, 0, end, attributesOf, (r) => records.push(r));
+        const used = decodeRecords(buf, 0, end, attributesOf, this.#table, (r) => records.push(r));
         carry = end - used;
         if (carry > 0) buf.copy(buf, 0, used, end);
         yield records;
@@ -535,7 +644,7 @@ class Grouper implements GroupingPlanner {
     for (const chunk of chunks) {
       this.#memHeld -= chunk.length;
       const records: DecodedRecord[] = [];
-      decodeRecords(chunk, 0, chunk.length, attributesOf, (r) => records.push(r));
+      decodeRecords(chunk, 0, chunk.length, attributesOf, this.#table, (r) => records.push(r));
       yield records;
     }
   }

@@ -97,6 +97,11 @@ export interface WindowedPlanner extends Planner {
    * packs every group whole, whatever the window boundaries.
    */
   configure(groupBy: GroupBy, windowSize: number, carry?: boolean): void;
+  /**
+   * Packs one whole group that the caller grouped and deduplicated (a spilled partition, issue 16), past the window:
+   * relationships the route refuses become `invalid` events. Flush first.
+   */
+  packGroup(type: "object" | "person", ref: ObjectRef | PersonRef, rels: readonly Relationship[], out: PlanEvent[]): void;
 }
 
 /** Builds a windowed planner; throws RangeError on limits that cannot work. */
@@ -200,6 +205,20 @@ class WindowPlanner implements WindowedPlanner {
 
   stats(): PlanStats {
     return this.#packer.stats();
+  }
+
+  packGroup(type: "object" | "person", ref: ObjectRef | PersonRef, rels: readonly Relationship[], out: PlanEvent[]): void {
+    let kept: Relationship[] | undefined;
+    for (let i = 0; i < rels.length; i++) {
+      const rel = rels[i] as Relationship;
+      const refused = this.#encoder.reject(rel, this.#action);
+      if (refused !== undefined) {
+        kept ??= rels.slice(0, i);
+        out.push({ type: "invalid", relationship: rel, reason: refused });
+      } else kept?.push(rel);
+    }
+    const packed = kept ?? rels;
+    if (packed.length > 0) this.#packer.addGroup(type, ref, packed, out);
   }
 
   #groupOf(o: ObjectRef): ObjectGroup {

@@ -417,3 +417,71 @@ describe("grouping planner: failures and clean-up", () => {
     });
   });
 });
+
+describe("grouping planner: a spilled partition packs exactly as the whole input grouped in memory", () => {
+  /** Relationships with every identifier shape, repeats of pairs (some far apart), non-ASCII text and attributes. */
+  function mixed(n: number, seed: number, distinctAttributes = 5): Relationship[] {
+    const rand = prng(seed);
+    const out: Relationship[] = [];
+    for (let i = 0; i < n; i++) {
+      const k = Math.floor(rand() * 40);
+      const person = [
+        { key: "id", value: `ü${k}` },
+        { key: "email", value: `p${k % 9}@例え.jp` },
+        { key: "cio_id", value: `c${k % 7}` },
+        { key: "id", value: `plain-${k}` },
+      ][k % 4] as Relationship["person"];
+      const o = Math.floor(rand() * 25);
+      const object = o % 5 === 0 ? { cioObjectId: `co-${o}` } : { typeId: String(1 + (o % 2)), id: `ob ${o} "q" ${"ß".repeat(o % 3)}` };
+      const attributes = rand() < 0.2 ? undefined : { role: `r${Math.floor(rand() * distinctAttributes)}`, n: o % 7 };
+      out.push(relOf(i + 2, person, object, attributes));
+    }
+    return out;
+  }
+
+  /** What a plan says: bodies in order, duplicates and invalid rows as sets. */
+  function summary(events: readonly PlanEvent[]): { bodies: string[]; duplicates: number[][]; invalid: number[] } {
+    return {
+      bodies: batchesOf(events).map((b) => b.body.toString()),
+      duplicates: events.flatMap((e) => (e.type === "duplicate" ? [[e.relationship.index, e.supersededBy]] : [])).sort((a, b) => a[0]! - b[0]!),
+      invalid: events.flatMap((e) => (e.type === "invalid" ? [e.relationship.index] : [])).sort((a, b) => a - b),
+    };
+  }
+
+  it.each([
+    ["by object", "object", mixed(600, 1), false],
+    ["by person", "person", mixed(600, 2), false],
+    ["by object, --resume excluding every third row", "object", mixed(600, 3), true],
+    ["by person, --resume excluding every third row", "person", mixed(600, 4), true],
+    ["by object, more distinct attributes than the table takes by id", "object", mixed(4_500, 5, 5_000), false],
+  ] as const)("%s", async (_name, groupBy, input, resume) => {
+    const rows = new Map<number, Row>(
+      input.map((r) => [r.index, { index: r.index, line: r.line, fields: { n: new JsonNumber("1.50", 1.5), p: r.person.value } }]),
+    );
+    const excluded = new Set(resume ? input.filter((_, i) => i % 3 === 0).map((r) => r.index) : []);
+    const plan = async (options: Partial<GroupingOptions>): Promise<{ events: PlanEvent[]; planner: GroupingPlanner }> => {
+      const pending = new Set(excluded);
+      const planner = createGroupingPlanner(
+        tiny(new MemoryStore(), { groupBy, ...(resume ? { exclude: (i: number) => pending.delete(i) } : {}), ...options }),
+      );
+      return { events: await runAll(planner, input, rows), planner };
+    };
+    const spilled = await plan({ partitions: 1 });
+    const whole = await plan({ decideAfter: 1e9 });
+    expect(spilled.planner.grouping().mode).toBe("spill");
+    expect(whole.planner.grouping().mode).toBe("memory");
+    const s = summary(spilled.events);
+    expect(s).toEqual(summary(whole.events));
+    expect(s.duplicates.length).toBeGreaterThan(10);
+    // Every row once: sent, a duplicate, or excluded; the sent ones with their input rows for the failures file.
+    const sent = batchesOf(spilled.events).flatMap((b) => b.operations.flatMap((op) => op.relationships));
+    expect(sent.length + s.duplicates.length + excluded.size).toBe(input.length);
+    for (const r of sent) expect(spilled.planner.rowOf(r)).toEqual(rows.get(r.index));
+    for (const e of spilled.events) if (e.type === "duplicate") expect(spilled.planner.rowOf(e.relationship)).toEqual(rows.get(e.relationship.index));
+    // And over many partitions, every row still ends once.
+    const parted = await plan({});
+    const p = summary(parted.events);
+    expect(p.duplicates).toEqual(s.duplicates);
+    expect(sentIndexes(parted.events)).toEqual(sent.map((r) => r.index).sort((a, b) => a - b));
+  });
+});
