@@ -1,5 +1,12 @@
 import type { Action, ObjectRef, PersonKey, PersonRef, Relationship } from "../model/types.js";
-import { BATCH_HEAD, BATCH_TAIL, OP_TAIL, operationHead as trackOperationHead, relationshipJson as trackRelationshipJson } from "./serialize.js";
+import {
+  BATCH_HEAD,
+  BATCH_TAIL,
+  OP_TAIL,
+  operationHead as trackOperationHead,
+  relationshipJson as trackRelationshipJson,
+  writeRelationship as trackWriteRelationship,
+} from "./serialize.js";
 import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type Batch, type Operation } from "./types.js";
 
 // A destination's wire format and limits, in one place that the planner (Packer) and the sender (splitting
@@ -40,6 +47,11 @@ export interface Encoder {
   operationHead(type: Operation["type"], action: Action, ref: ObjectRef | PersonRef): string;
   /** One relationship inside an operation of `type` (the whole operation when onePerOperation). */
   relationshipJson(type: Operation["type"], action: Action, rel: Relationship): string;
+  /**
+   * relationshipJson's UTF-8 bytes written into buf at `at` when this route can do so directly and they take at most
+   * `limit` bytes (issue 16: the packer's fast path); else -1, and buf from `at` on holds nothing useful.
+   */
+  readonly writeRelationship?: (type: Operation["type"], action: Action, rel: Relationship, buf: Buffer, at: number, limit: number) => number;
 }
 
 /** Track API v2 `/api/v2/batch` (API.md "Track API v2"): many relationships per operation. */
@@ -60,6 +72,7 @@ export const trackEncoder: Encoder = {
       ? trackOperationHead({ type, action, object: ref as ObjectRef })
       : trackOperationHead({ type, action, person: ref as PersonRef }),
   relationshipJson: trackRelationshipJson,
+  writeRelationship: trackWriteRelationship,
 };
 
 /** The full JSON of one operation as `encoder` writes it. */

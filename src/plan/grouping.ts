@@ -14,12 +14,12 @@ import {
   HEAD_BYTES,
   parseRowFields,
   PERSON_KEY_CODES,
+  readString,
   recordBound,
   rowFieldsJson,
   u32,
   type DecodedRecord,
   type SpillExtras,
-  type Utf8Sliceable,
 } from "./spill-codec.js";
 import { PartitionGrouper } from "./spill-group.js";
 import type { PlanEvent, PlanStats } from "./types.js";
@@ -551,11 +551,11 @@ class Grouper implements GroupingPlanner {
 
   /** Record `r` of the scanned partition as a relationship (its row noted for rowOf), with the given shared sides. */
   #decode(r: number, object: ObjectRef | undefined, person: PersonRef | undefined): Relationship {
-    const buf = this.#partBuf as Utf8Sliceable;
+    const buf = this.#partBuf;
     const g = this.#grouper;
     const s = g.start(r);
     const flags = buf[s + 8] as number;
-    const str = (p: number): string => buf.utf8Slice(p + 4, p + 4 + u32(buf, p));
+    const str = (p: number): string => readString(buf, p);
     const o = g.object(r);
     let obj = object;
     if (obj === undefined) {

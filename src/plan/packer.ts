@@ -92,13 +92,18 @@ export class Packer {
     const head = encoder.operationHead(type, action, ref);
     const headBytes = utf8Length(head) + utf8Length(encoder.operationTail);
     const single = encoder.onePerOperation;
+    const direct = encoder.writeRelationship;
     for (const rel of rels) {
-      const json = encoder.relationshipJson(type, action, rel);
-      // Written where it goes when it joins the open operation (after a comma), which counts its bytes. A
-      // string longer than the operation limit is too large whatever its bytes: it is only measured.
+      // Written where it goes when it joins the open operation (after a comma), which counts its bytes: straight
+      // from the relationship when the encoder can, else through its JSON. A string longer than the operation
+      // limit is too large whatever its bytes: it is only measured.
       const buf = (this.#buf ??= this.#newBody());
       const at = this.#pos + 1;
-      const bytes = json.length > this.#maxOp ? utf8Length(json) : buf.write(json, at);
+      let bytes = direct === undefined ? -1 : direct(type, action, rel, buf, at, this.#maxOp);
+      if (bytes < 0) {
+        const json = encoder.relationshipJson(type, action, rel);
+        bytes = json.length > this.#maxOp ? utf8Length(json) : buf.write(json, at);
+      }
       const alone = headBytes + bytes;
       if (alone > this.#maxOp) {
         const noun = encoder.operationNoun;

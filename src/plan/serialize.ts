@@ -80,6 +80,62 @@ export function relationshipJson(opType: "object" | "person", action: Action, re
   return `{"identifiers":${objectIdentifiersJson(rel.object)}${tail}`;
 }
 
+const REL_PERSON_OPEN_BYTES: Readonly<Record<PersonRef["key"], Uint8Array>> = {
+  id: Buffer.from(REL_PERSON_OPEN.id),
+  email: Buffer.from(REL_PERSON_OPEN.email),
+  cio_id: Buffer.from(REL_PERSON_OPEN.cio_id),
+};
+const CLOSE_ONE = Buffer.from("}");
+const attributesTailBytesCache = new WeakMap<object, Uint8Array>();
+const QUOTE = 0x22;
+const BRACE_CLOSE = 0x7d;
+
+/** Copies small byte strings by a JS loop (a Buffer.copy call costs more than a few dozen bytes). */
+function put(buf: Buffer, at: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (n > 64) {
+    buf.set(bytes, at);
+    return at + n;
+  }
+  for (let i = 0; i < n; i++) buf[at + i] = bytes[i] as number;
+  return at + n;
+}
+
+/**
+ * relationshipJson's bytes written straight into `buf` at `at` (issue 16: no strings per relationship), for the
+ * usual case — an operation of type "object" whose person value is printable ASCII with nothing JSON escapes —
+ * when they take at most `limit` bytes; else -1 and nothing is promised about buf (use relationshipJson).
+ */
+export function writeRelationship(opType: "object" | "person", action: Action, rel: Relationship, buf: Buffer, at: number, limit: number): number {
+  if (opType !== "object") return -1;
+  const value = rel.person.value;
+  const a = rel.attributes;
+  const attributes = action === "add_relationships" && a !== undefined && !isEmpty(a) ? a : undefined;
+  let tail: Uint8Array = CLOSE_ONE;
+  if (attributes !== undefined) {
+    let t = attributesTailBytesCache.get(attributes);
+    if (t === undefined) {
+      t = Buffer.from(attributesTail(attributes));
+      attributesTailBytesCache.set(attributes, t);
+    }
+    tail = t;
+  }
+  const open = REL_PERSON_OPEN_BYTES[rel.person.key];
+  const n = value.length;
+  if (open.length + n + 3 + tail.length > limit) return -1;
+  let p = put(buf, at, open);
+  buf[p++] = QUOTE;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    // JSON.stringify escapes control characters, the quote and the backslash; non-ASCII takes UTF-8.
+    if (c < 0x20 || c >= 0x80 || c === QUOTE || c === 0x5c) return -1;
+    buf[p++] = c;
+  }
+  buf[p++] = QUOTE;
+  buf[p++] = BRACE_CLOSE;
+  return put(buf, p, tail) - at;
+}
+
 /** The full JSON of one operation. */
 export function operationJson(op: Operation): string {
   const parts = op.relationships.map((r) => relationshipJson(op.type, op.action, r));

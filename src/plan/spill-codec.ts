@@ -144,6 +144,54 @@ export function u32(buf: Buffer, p: number): number {
   return ((buf[p] as number) | ((buf[p + 1] as number) << 8) | ((buf[p + 2] as number) << 16)) + (buf[p + 3] as number) * 0x1000000;
 }
 
+/**
+ * The length-prefixed string at `p`. Short ASCII strings (identifiers, mostly) are made by String.fromCharCode with
+ * fixed arities, about three times faster than a utf8Slice call here (measured); the rest by utf8Slice.
+ */
+export function readString(buf: Buffer, p: number): string {
+  const n = u32(buf, p);
+  const s = p + 4;
+  if (n <= 12) {
+    let ascii = true;
+    for (let i = 0; i < n; i++) if ((buf[s + i] as number) >= 0x80) ascii = false;
+    if (ascii) return shortAscii(buf, s, n);
+  }
+  return (buf as Utf8Sliceable).utf8Slice(s, s + n);
+}
+
+function shortAscii(b: Buffer, s: number, n: number): string {
+  const c = (i: number): number => b[s + i] as number;
+  const f = String.fromCharCode;
+  switch (n) {
+    case 0:
+      return "";
+    case 1:
+      return f(c(0));
+    case 2:
+      return f(c(0), c(1));
+    case 3:
+      return f(c(0), c(1), c(2));
+    case 4:
+      return f(c(0), c(1), c(2), c(3));
+    case 5:
+      return f(c(0), c(1), c(2), c(3), c(4));
+    case 6:
+      return f(c(0), c(1), c(2), c(3), c(4), c(5));
+    case 7:
+      return f(c(0), c(1), c(2), c(3), c(4), c(5), c(6));
+    case 8:
+      return f(c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7));
+    case 9:
+      return f(c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7), c(8));
+    case 10:
+      return f(c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7), c(8), c(9));
+    case 11:
+      return f(c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7), c(8), c(9), c(10));
+    default:
+      return f(c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7), c(8), c(9), c(10), c(11));
+  }
+}
+
 /** A record read back: the relationship, and the input row when one was written. */
 export interface DecodedRecord {
   rel: Relationship;

@@ -4,7 +4,7 @@ import { encodeBatch, encodeOperation, trackEncoder } from "../../src/plan/encod
 import { Packer } from "../../src/plan/packer.js";
 import { createPlanner } from "../../src/plan/planner.js";
 import { groupCall, pipelinesEncoder, pipelinesReject, relationshipDeletedCall } from "../../src/plan/pipelines-encoder.js";
-import { makeBatch, operationJson } from "../../src/plan/serialize.js";
+import { makeBatch, operationJson, relationshipJson } from "../../src/plan/serialize.js";
 import type { Batch, Operation, PlanEvent } from "../../src/plan/types.js";
 import { batchesOf, prng, rel, relOf, run, sentLines } from "./helpers.js";
 
@@ -17,6 +17,46 @@ function calls(b: Batch): Record<string, unknown>[] {
 }
 
 describe("trackEncoder", () => {
+  // The packer's fast path (issue 16) writes a relationship's bytes without its JSON string: the same bytes, or -1.
+  it.each([
+    ["plain id", { key: "id", value: "u42" }, { role: "admin" }],
+    ["no attributes", { key: "id", value: "u42" }, undefined],
+    ["empty attributes", { key: "email", value: "a@b.co" }, {}],
+    ["cio_id, several attributes", { key: "cio_id", value: "c-1" }, { role: "x", n: 1.5, ok: true, gone: null }],
+    ["DEL and tilde", { key: "id", value: "a\u007f~" }, { r: "ü" }],
+    ["a quote", { key: "id", value: 'say "hi"' }, undefined],
+    ["a backslash", { key: "id", value: "a\\b" }, undefined],
+    ["a control character", { key: "id", value: "a\u0001b" }, undefined],
+    ["a tab", { key: "id", value: "a\tb" }, undefined],
+    ["non-ASCII", { key: "id", value: "ü-例え" }, undefined],
+    ["a lone surrogate", { key: "id", value: "a\ud800" }, undefined],
+    ["empty", { key: "id", value: "" }, { role: "m" }],
+  ] as const)("writeRelationship: %s", (_name, person, attributes) => {
+    const r = relOf(1, person, { typeId: "1", id: "acme" }, attributes);
+    for (const action of [ADD, DELETE]) {
+      for (const type of ["object", "person"] as const) {
+        const json = relationshipJson(type, action, r);
+        const buf = Buffer.alloc(1_000, 0xee);
+        const n = (trackEncoder.writeRelationship as NonNullable<typeof trackEncoder.writeRelationship>)(type, action, r, buf, 7, 1_000);
+        if (n >= 0) expect(buf.subarray(7, 7 + n).toString()).toBe(json);
+        // The fast path takes the usual rows: object operations of printable ASCII ids.
+        const plain = type === "object" && /^[\x20-\x7f]*$/.test(person.value) && !/["\\]/.test(person.value);
+        expect(n >= 0).toBe(plain);
+        // Past the limit it writes nothing that counts.
+        expect(
+          (trackEncoder.writeRelationship as NonNullable<typeof trackEncoder.writeRelationship>)(
+            type,
+            action,
+            r,
+            buf,
+            7,
+            Buffer.byteLength(json) - 1,
+          ),
+        ).toBe(-1);
+      }
+    }
+  });
+
   it("writes exactly serialize.ts's Track JSON, for both groupings and both actions", () => {
     const ops: Operation[] = [
       {
