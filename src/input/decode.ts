@@ -110,6 +110,14 @@ class LineCounter {
   }
 
   add(text: string): void {
+    // Most text holds no "\r": its "\n"s are counted by indexOf, several times faster than a loop over every unit.
+    if (text.indexOf("\r") === -1) {
+      // A "\n" right after a "\r" that ended the previous text was counted with it.
+      const from = this.#pendingCr && text.charCodeAt(0) === 10 ? 1 : 0;
+      this.#pendingCr = false;
+      for (let at = text.indexOf("\n", from); at !== -1; at = text.indexOf("\n", at + 1)) this.count++;
+      return;
+    }
     let i = 0;
     if (this.#pendingCr && text.charCodeAt(0) === 10) i = 1;
     this.#pendingCr = false;
