@@ -13,31 +13,18 @@
 // issue's 5,000,000 takes over a minute more). --write: write bench/RESULTS.md and the README table from this
 // run. --keep: leave the generated inputs. The fake Track API runs in this process in count-only mode.
 import { execFileSync, spawn } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { seededRandom } from "../test/fake-track-api/faults.js";
-import { startFakeTrackApi, type FakeTrackApi, type ReceivedRequest } from "../test/fake-track-api/index.js";
+import { startFakeTrackApi, type FakeTrackApi } from "../test/fake-track-api/index.js";
+import { generate, type Truth } from "./generate.js";
+import { sendRate } from "./send-rate.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 let CLI = join(ROOT, "bin", "cio-rel.js");
 const CSV_ALONE = join(ROOT, "bench", "csv-parse-alone.mjs");
 const SPLIT_ALONE = join(ROOT, "bench", "split-lines-alone.mjs");
-const MAX_BATCH = 500_000;
-const MAX_OP = 32_000;
 const SITE = "bench-site";
 const KEY = "bench-key-0000";
 const BASE_ARGS = ["--person-column", "user_id", "--object-column", "account_id", "--progress", "none", "--json"];
@@ -102,179 +89,6 @@ function parseArgs(argv: readonly string[]): Options {
 function need(v: string | undefined, flag: string): string {
   if (v === undefined) throw new Error(`${flag} needs a value`);
   return v;
-}
-
-// ---------------------------------------------------------------- inputs and the true optimum
-
-const ROLES = ["member", "member", "member", "admin", "owner", "viewer", "billing"];
-
-/** One generated relationship. */
-interface Membership {
-  person: number;
-  account: number;
-  role: string;
-}
-
-/**
- * Membership rows `user_id,account_id,role` sorted by account: accounts of 1 to 121 members (skewed small,
- * mean ≈ 41), people drawn so that a person belongs to about two accounts and never twice to one.
- */
-function* memberships(rows: number): Generator<Membership> {
-  const rand = seededRandom(6);
-  const people = Math.max(1, Math.floor(rows / 2));
-  let account = 0;
-  let left = 0;
-  for (let i = 0; i < rows; i++) {
-    if (left === 0) {
-      account++;
-      const r = rand();
-      left = 1 + Math.floor(r * r * 120);
-    }
-    left--;
-    yield { person: (i * 7919 + 13) % people, account, role: ROLES[Math.floor(rand() * ROLES.length)] as string };
-  }
-}
-
-/** Bytes of the JSON cio-rel must send, computed here from the relationships with JSON.stringify alone. */
-interface Truth {
-  /** ⌈bytes of the cheaper whole grouping / 500,000⌉: every account's relationships together, or every person's. */
-  optimum: number;
-  optimumBytes: number;
-  groupedBy: "object" | "person";
-  /** One relationship per operation. */
-  naive: number;
-}
-
-// JSON.stringify of each shape with an empty id, once; an id (ASCII, nothing to escape) adds its length. Exact,
-// and fast enough for 5,000,000 rows.
-const objectIds = (id: string): object => ({ object_type_id: "1", object_id: id });
-const personIds = (id: string): object => ({ id });
-const opBase = (type: "object" | "person", identifiers: object): number =>
-  JSON.stringify({ type, identifiers, action: "add_relationships", cio_relationships: [] }).length;
-const entryBase = (identifiers: object, role: string | undefined): number =>
-  JSON.stringify(role === undefined ? { identifiers } : { identifiers, relationship_attributes: { role } }).length;
-const memo = new Map<string, number>();
-const cached = (key: string, f: () => number): number => {
-  let n = memo.get(key);
-  if (n === undefined) memo.set(key, (n = f()));
-  return n;
-};
-/** An operation's bytes with no relationship in it. */
-const emptyOp = (type: "object" | "person", id: string): number =>
-  cached(`op ${type}`, () => opBase(type, type === "object" ? objectIds("") : personIds(""))) + id.length;
-/** One relationship entry's bytes: in an object's operation it names the person, in a person's the object. */
-const entry = (type: "object" | "person", otherId: string, role: string | undefined): number =>
-  cached(`entry ${type} ${role ?? ""}`, () => entryBase(type === "object" ? personIds("") : objectIds(""), role)) + otherId.length;
-
-/** Adds up both whole groupings (operations cut at 32,000 bytes) and the naive one, for one attribute setting. */
-class TruthCounter {
-  readonly #attrs: boolean;
-  #objectBytes = 0;
-  #openAccount = -1;
-  #openOp = 0;
-  #personEntries = 0;
-  readonly #people: Uint8Array;
-  #personHeads = 0;
-  #personOps = 0;
-  #rels = 0;
-  #naiveBytes = 0;
-
-  constructor(rows: number, attrs: boolean) {
-    this.#attrs = attrs;
-    this.#people = new Uint8Array(Math.max(1, Math.floor(rows / 2)));
-  }
-
-  add(m: Membership): void {
-    const role = this.#attrs ? m.role : undefined;
-    const personId = `u${m.person}`;
-    const accountId = `acct_${m.account}`;
-    const objectEntry = entry("object", personId, role);
-    // By object: rows come sorted by account; an operation grows until the next entry would pass 32,000 bytes.
-    if (m.account !== this.#openAccount || this.#openOp + 1 + objectEntry > MAX_OP) this.#closeObjectOp(m.account, accountId, objectEntry);
-    else this.#openOp += 1 + objectEntry;
-    // By person: every person's entries plus one head per distinct person (a person has a few accounts: no cut).
-    this.#personEntries += entry("person", accountId, role);
-    if (this.#people[m.person] === 0) {
-      this.#people[m.person] = 1;
-      this.#personHeads += emptyOp("person", personId);
-      this.#personOps++;
-    }
-    this.#naiveBytes += emptyOp("object", accountId) + objectEntry + 1;
-    this.#rels++;
-  }
-
-  #closeObjectOp(account: number, accountId: string, firstEntry: number): void {
-    if (this.#openAccount !== -1) this.#objectBytes += this.#openOp + 1;
-    this.#openAccount = account;
-    this.#openOp = emptyOp("object", accountId) + firstEntry;
-  }
-
-  truth(): Truth {
-    const objectBytes = this.#objectBytes + this.#openOp;
-    // Entries within an operation and operations within a batch are joined by commas.
-    const personBytes = this.#personHeads + this.#personEntries + (this.#rels - this.#personOps) + (this.#personOps - 1);
-    const [bytes, groupedBy] = objectBytes <= personBytes ? [objectBytes, "object" as const] : [personBytes, "person" as const];
-    return { optimum: Math.ceil(bytes / MAX_BATCH), optimumBytes: bytes, groupedBy, naive: Math.ceil((this.#naiveBytes - 1) / MAX_BATCH) };
-  }
-}
-
-interface Inputs {
-  sorted: string;
-  shuffled: string;
-  truth: { plain: Truth; role: Truth };
-  bytes: number;
-}
-
-/** Writes the sorted file and the same lines shuffled (a seeded permutation), and counts the true optimum. */
-function generate(dir: string, rows: number): Inputs {
-  const plain = new TruthCounter(rows, false);
-  const role = new TruthCounter(rows, true);
-  const header = Buffer.from("user_id,account_id,role\n");
-  // All lines in one buffer with their offsets: a 5M-row file is ~130 MB, far less than 5M strings.
-  let buf = Buffer.allocUnsafe(rows * 32 + 64);
-  const offsets = new Uint32Array(rows + 1);
-  let pos = 0;
-  let i = 0;
-  for (const m of memberships(rows)) {
-    plain.add(m);
-    role.add(m);
-    const line = `u${m.person},acct_${m.account},${m.role}\n`;
-    if (pos + line.length > buf.length) {
-      const bigger = Buffer.allocUnsafe(buf.length * 2);
-      buf.copy(bigger, 0, 0, pos);
-      buf = bigger;
-    }
-    offsets[i++] = pos;
-    pos += buf.write(line, pos, "latin1");
-  }
-  offsets[rows] = pos;
-  const sorted = join(dir, `memberships-${rows}-sorted.csv`);
-  writeFileSync(sorted, Buffer.concat([header, buf.subarray(0, pos)]));
-  const order = new Uint32Array(rows);
-  for (let k = 0; k < rows; k++) order[k] = k;
-  const rand = seededRandom(7);
-  for (let k = rows - 1; k > 0; k--) {
-    const j = Math.floor(rand() * (k + 1));
-    const t = order[k] as number;
-    order[k] = order[j] as number;
-    order[j] = t;
-  }
-  const shuffled = join(dir, `memberships-${rows}-shuffled.csv`);
-  const fd = openSync(shuffled, "w");
-  const out = Buffer.allocUnsafe(1 << 20);
-  let o = header.copy(out, 0);
-  for (const k of order) {
-    const s = offsets[k] as number;
-    const e = offsets[k + 1] as number;
-    if (o + (e - s) > out.length) {
-      writeSync(fd, out, 0, o);
-      o = 0;
-    }
-    o += buf.copy(out, o, s, e);
-  }
-  writeSync(fd, out, 0, o);
-  closeSync(fd);
-  return { sorted, shuffled, truth: { plain: plain.truth(), role: role.truth() }, bytes: header.length + pos };
 }
 
 // ---------------------------------------------------------------- child processes
@@ -512,6 +326,8 @@ interface RateFigures {
   /** Requests started per second from the first to the last. */
   achievedPerSecond: number;
   shareOfLimit: number;
+  /** Peak RSS of the sending process (GNU time %M), MB. */
+  peakRssMB: number;
 }
 
 /**
@@ -519,61 +335,41 @@ interface RateFigures {
  * and the default concurrency: once sending starts the API sets the pace (the achieved rate), and the wall time
  * is the reading plus the API's floor. Smaller batches (--batch-bytes) make enough requests for the API to dominate.
  */
-async function rateRun(dir: string, file: string, rows: number, truth: Truth, cpuS: number): Promise<RateFigures> {
+async function rateRun(file: string, rows: number, truth: Truth, cpuS: number): Promise<RateFigures> {
   const latencyMs = 50;
   const limit = 100;
   const wantRequests = Math.max(200, Math.round(rows / 800));
   const batchBytes = Math.max(32_012, Math.ceil(truth.optimumBytes / wantRequests));
-  const arrivals: ReceivedRequest[] = [];
-  const api = await startFakeTrackApi({
-    siteId: SITE,
-    apiKey: KEY,
-    countOnly: true,
-    maxRecordedRequests: 16,
-    faults: { latencyMs, rateLimit: { perSecond: limit } },
-    onSettled: (rec) => arrivals.push({ ...rec, rawBody: "", body: undefined }),
+  // The same measurement as bench/send-rate.ts (the fake in process, the CLI under GNU time), without its dry run.
+  const [f] = await sendRate({
+    files: [{ file, rows, order: "shuffled" }],
+    ratePerSecond: limit,
+    limitPerSecond: limit,
+    latencyMs,
+    requests: undefined,
+    batchBytes,
+    via: "track",
+    cli: CLI,
+    extra: [],
+    dryRun: false,
   });
-  try {
-    const temp = join(dir, "cli-tmp");
-    const args = [
-      "add",
-      "--file",
-      file,
-      ...BASE_ARGS,
-      "--rate",
-      String(limit),
-      "--batch-bytes",
-      String(batchBytes),
-      "--track-url",
-      api.url,
-      "--temp-dir",
-      temp,
-    ];
-    const started = Date.now();
-    const r = await runNode(dir, [CLI, ...args], { CIO_SITE_ID: SITE, CIO_API_KEY: KEY });
-    const s = summaryOf(r, "rate run", rows);
-    const ok = arrivals.filter((a) => a.status === 200);
-    const first = Math.min(...ok.map((a) => a.time));
-    const last = Math.max(...ok.map((a) => a.time));
-    const achieved = ok.length > 1 ? ((ok.length - 1) * 1000) / (last - first) : 0;
-    return {
-      rows,
-      order: "shuffled",
-      batchBytes,
-      latencyMs,
-      limitPerSecond: limit,
-      requests: s.requests,
-      refused: arrivals.filter((a) => a.status === 429).length,
-      wallS: round(r.ms / 1000, 2),
-      firstRequestS: round((first - started) / 1000, 2),
-      apiFloorS: round(s.requests / limit, 2),
-      cpuS,
-      achievedPerSecond: round(achieved, 1),
-      shareOfLimit: round(achieved / limit, 3),
-    };
-  } finally {
-    await api.close();
-  }
+  if (f === undefined) throw new Error("rate run: no figures");
+  return {
+    rows,
+    order: "shuffled",
+    batchBytes,
+    latencyMs,
+    limitPerSecond: limit,
+    requests: f.requests,
+    refused: f.refused,
+    wallS: f.wallS,
+    firstRequestS: f.firstRequestS,
+    apiFloorS: f.apiFloorS,
+    cpuS,
+    achievedPerSecond: f.achievedPerSecond,
+    shareOfLimit: f.shareOfRate,
+    peakRssMB: f.sendPeakRssMB,
+  };
 }
 
 // ---------------------------------------------------------------- report
@@ -659,6 +455,12 @@ function targetsOf(scenarios: readonly Scenario[], rate: RateFigures): Target[] 
     limit: `≥ ${GOAL.rateShare * 100} % of --rate ${rate.limitPerSecond}`,
     ok: rate.shareOfLimit >= GOAL.rateShare,
   });
+  targets.push({
+    name: `peak RSS while sending, ${rate.rows.toLocaleString("en-US")} shuffled`,
+    value: `${rate.peakRssMB.toFixed(0)} MB`,
+    limit: `≤ ${GOAL.rssMB} MB`,
+    ok: rate.peakRssMB <= GOAL.rssMB,
+  });
   return targets;
 }
 
@@ -704,7 +506,7 @@ async function main(): Promise<void> {
       const dry = await runNode(dir, [CLI, "add", "--file", inputs.shuffled, ...BASE_ARGS, "--dry-run", "--out", "/dev/null"]);
       apiInput = { file: inputs.shuffled, truth: inputs.truth.plain, cpuS: round(dry.ms / 1000, 3) };
     }
-    rate = await rateRun(dir, apiInput.file, o.apiRows, apiInput.truth, apiInput.cpuS);
+    rate = await rateRun(apiInput.file, o.apiRows, apiInput.truth, apiInput.cpuS);
     console.error(
       `  rate: ${rate.achievedPerSecond} requests/s of ${rate.limitPerSecond} (${rate.requests} requests, ${rate.refused} refused); ` +
         `wall ${rate.wallS}s = first request at ${rate.firstRequestS}s + API floor ${rate.apiFloorS}s (CPU alone ${rate.cpuS}s)`,
@@ -722,7 +524,8 @@ async function main(): Promise<void> {
     `Rate: the ${rate.rows.toLocaleString("en-US")}-row shuffled input in ${rate.requests} requests of ≤ ${rate.batchBytes.toLocaleString("en-US")} bytes to a fake ` +
     `adding ${rate.latencyMs} ms to each and allowing ${rate.limitPerSecond}/s, --rate ${rate.limitPerSecond}, concurrency 8: ${rate.achievedPerSecond} requests/s ` +
     `(${(rate.shareOfLimit * 100).toFixed(1)} % of the limit), ${rate.refused} refused with 429; wall ${rate.wallS} s = ${rate.firstRequestS} s to the first request ` +
-    `(reading and grouping) + the API's floor of ${rate.apiFloorS} s (the CPU alone: ${rate.cpuS} s as a dry run).`;
+    `(reading and grouping) + the API's floor of ${rate.apiFloorS} s (the CPU alone: ${rate.cpuS} s as a dry run); peak RSS ${rate.peakRssMB.toFixed(0)} MB ` +
+    `(measured as bench/send-rate.ts does).`;
   const tableText = table(scenarios);
   const targetsText = [
     "| target | value | limit | |",
