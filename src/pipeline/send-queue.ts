@@ -12,6 +12,12 @@ export interface SendQueueOptions {
   concurrency: number;
   /** Bytes of batches that may wait for a send slot before push() waits. */
   maxQueuedBytes: number;
+  /**
+   * Batches that may wait for a send slot before push() waits (default twice the concurrency: a slot that frees
+   * finds a batch ready). issue 16: small batches under a bytes bound alone meant tens of thousands of rows
+   * waiting, long enough for their objects to be promoted to V8's old space: ~60 MB more peak RSS than a dry run.
+   */
+  maxQueuedBatches?: number;
   /** Whether a batch repeating a pair in flight waits for it (additions with attributes: the later row must win). */
   orderPairs: boolean;
   /** Why nothing more may be sent, if so: asked before each batch is sent. */
@@ -29,6 +35,7 @@ export class SendQueue {
   #ended = false;
   readonly #inflight = new Set<Promise<void>>();
   readonly #pairs: PairsInFlight | undefined;
+  readonly #maxQueuedBatches: number;
   /** The sender loop, started by the first push. */
   #sending: Promise<void> | undefined;
   #failure: { error: unknown } | undefined;
@@ -38,6 +45,7 @@ export class SendQueue {
   constructor(private readonly o: SendQueueOptions) {
     if (!(o.concurrency >= 1)) throw new RangeError("concurrency must be at least 1");
     this.#pairs = o.orderPairs ? new PairsInFlight() : undefined;
+    this.#maxQueuedBatches = o.maxQueuedBatches ?? 2 * o.concurrency;
   }
 
   /** Bytes of the batches waiting for a send slot. */
@@ -51,8 +59,9 @@ export class SendQueue {
   }
 
   /**
-   * Queues a batch; resolves at once unless the queue holds more than maxQueuedBytes, then once it has room.
-   * Waiting here for a send slot instead would leave the slots idle while the next window is read and planned.
+   * Queues a batch; resolves at once unless the queue holds more than maxQueuedBytes or maxQueuedBatches, then
+   * once it has room. Waiting here for a send slot instead would leave the slots idle while the next window is
+   * read and planned.
    */
   async push(batch: Batch): Promise<void> {
     if (this.#ended) throw new Error("SendQueue: push after end");
@@ -62,10 +71,26 @@ export class SendQueue {
     this.#queue.push(batch);
     this.#queuedBytes += batch.bytes;
     this.#wakeSender?.();
-    while (this.#queuedBytes > this.o.maxQueuedBytes && this.#failure === undefined) {
+    while (this.#full() && this.#failure === undefined) {
       await Promise.race([this.#sending, new Promise<void>((resolve) => (this.#wakeReader = resolve))]);
     }
     if (this.#failure !== undefined) throw this.#failure.error;
+  }
+
+  #full(): boolean {
+    return this.#queuedBytes > this.o.maxQueuedBytes || this.#queue.length > this.#maxQueuedBatches;
+  }
+
+  /**
+   * Lets the reader go on, after the I/O already waiting: the reader plans (seconds of CPU in all, in steps of
+   * up to a partition), and woken straight from a settlement it would run before the other answers that came
+   * in meanwhile are read and their slots refilled — each such answer held a slot for a whole planning step.
+   */
+  #wake(): void {
+    const wake = this.#wakeReader;
+    if (wake === undefined) return;
+    this.#wakeReader = undefined;
+    setImmediate(wake);
   }
 
   /** No more batches: resolves once every queued batch is sent (or skipped) and settled. */
@@ -88,7 +113,7 @@ export class SendQueue {
         continue;
       }
       this.#queuedBytes -= batch.bytes;
-      this.#wakeReader?.();
+      this.#wake();
       let why = this.o.haltReason();
       if (why === undefined) {
         await this.#drain(this.o.concurrency - 1);

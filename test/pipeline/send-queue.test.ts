@@ -5,13 +5,18 @@ import type { BatchSettlement } from "../../src/transport/types.js";
 import { batchOf, FakeTransport, rel, settle, until } from "./fakes.js";
 
 /** A queue over `transport` that records settlements and skips; `halt` is read before each send. */
-function queueOf(transport: FakeTransport, o: Partial<SendQueueOptions> & { halt?: () => string | undefined } = {}) {
+function queueOf(
+  transport: FakeTransport,
+  { defaultBatchBound, ...o }: Partial<SendQueueOptions> & { halt?: () => string | undefined; defaultBatchBound?: boolean } = {},
+) {
   const settled: BatchSettlement[] = [];
   const skipped: { batch: Batch; reason: string }[] = [];
   const queue = new SendQueue({
     transport,
     concurrency: 2,
     maxQueuedBytes: 1_000_000,
+    // Unbounded unless the test is about the bound: tests push ahead of the answers they control.
+    ...(defaultBatchBound === true ? {} : { maxQueuedBatches: 1_000_000 }),
     orderPairs: false,
     haltReason: o.halt ?? (() => undefined),
     settled: async (s) => {
@@ -90,6 +95,72 @@ describe("SendQueue", () => {
     }
     await queue.end();
     expect(transport.sent).toHaveLength(8);
+  });
+
+  it.each([
+    [1, 2],
+    [2, 4],
+    [3, 6],
+  ])("bounds the batches queued (concurrency %i: %i by default), however small they are", async (concurrency, bound) => {
+    const transport = new FakeTransport({ manual: true });
+    const { queue } = queueOf(transport, { concurrency, defaultBatchBound: true });
+    let pushed = 0;
+    const reader = (async () => {
+      for (const b of batches(20)) {
+        await queue.push(b);
+        pushed++;
+      }
+    })();
+    await until(() => transport.waiting.length === concurrency);
+    await settle();
+    // `concurrency` in flight, one taken by the sender to wait for a slot, the bound queued, and one more
+    // pushed whose push waits.
+    expect(pushed).toBe(concurrency + 1 + bound);
+    expect(transport.sent).toHaveLength(concurrency);
+    // While a request is in flight, each answer lets the reader queue exactly one more batch.
+    for (let answered = 1; answered <= 4; answered++) {
+      transport.release();
+      await settle();
+      expect(transport.sent).toHaveLength(concurrency + answered);
+      expect(pushed).toBe(concurrency + 1 + bound + answered);
+    }
+    while (pushed < 20 || transport.waiting.length > 0) {
+      transport.release();
+      await settle();
+    }
+    await reader;
+    await queue.end();
+    expect(transport.sent.map((b) => b.seq)).toEqual([...Array(20).keys()]);
+  });
+
+  it("refills the queue while a request is in flight: the reader is not held until an answer", async () => {
+    const transport = new FakeTransport({ manual: true });
+    const { queue } = queueOf(transport, { concurrency: 1, maxQueuedBatches: 1 });
+    let pushed = 0;
+    const reader = (async () => {
+      for (const b of batches(6)) {
+        await queue.push(b);
+        pushed++;
+      }
+    })();
+    await until(() => transport.waiting.length === 1);
+    await settle();
+    // Batch 0 in flight and unanswered, batch 1 taken for the slot, 2 queued, 3 pushed and waiting.
+    expect(pushed).toBe(3);
+    expect(transport.waiting).toHaveLength(1);
+    transport.release();
+    await until(() => transport.sent.length === 2);
+    await settle();
+    // Batch 1 now in flight (and unanswered): the reader already queued the next.
+    expect(transport.waiting).toHaveLength(1);
+    expect(pushed).toBe(4);
+    while (transport.sent.length < 6 || transport.waiting.length > 0) {
+      transport.release();
+      await settle();
+    }
+    await reader;
+    await queue.end();
+    expect(transport.sent).toHaveLength(6);
   });
 
   it("a batch repeating a person–object pair in flight waits for its earlier batch; other batches do not wait", async () => {
