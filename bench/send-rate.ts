@@ -148,9 +148,7 @@ async function measure(o: SendRateOptions, input: SendRateOptions["files"][numbe
   const dry =
     o.dryRun || o.batchBytes === undefined ? await timed([process.execPath, o.cli, ...base, "--dry-run", "--out", "/dev/null"], {}, dir) : undefined;
   const bodyBytes = dry === undefined ? 0 : summaryOf(dry, "dry run", input.rows).bytes;
-  // Pipelines batches carry one call per relationship and are sent as planned: only Track's are sized here.
-  const batchBytes =
-    o.via === "pipelines" ? o.batchBytes : (o.batchBytes ?? Math.max(MIN_BATCH_BYTES, Math.ceil(bodyBytes / (o.requests?.(input.rows) ?? 1))));
+  const batchBytes = o.batchBytes ?? Math.max(MIN_BATCH_BYTES, Math.ceil(bodyBytes / (o.requests?.(input.rows) ?? 1)));
   const arrivals: { time: number; status: number | undefined }[] = [];
   const api = await startFakeTrackApi({
     siteId: SITE,
@@ -158,7 +156,9 @@ async function measure(o: SendRateOptions, input: SendRateOptions["files"][numbe
     pipelinesApiKey: PIPELINES_KEY,
     countOnly: true,
     maxRecordedRequests: 16,
+    // The same latency and limit on both routes: Track's /batch and Data Pipelines' /v1/batch.
     faults: { latencyMs: o.latencyMs, rateLimit: { perSecond: o.limitPerSecond } },
+    pipelinesFaults: { latencyMs: o.latencyMs, rateLimit: { perSecond: o.limitPerSecond } },
     onSettled: (rec: ReceivedRequest) => arrivals.push({ time: rec.time, status: rec.status }),
   });
   try {
