@@ -360,9 +360,11 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
     const raw = fields[os.column];
     const value = idText(raw);
     if (value === undefined) return invalid(`${os.label} ${idTypeProblem(raw)}`, os.column);
-    const problem = objectValueProblem(value);
-    if (problem !== undefined) return invalid(`${os.label} ${problem}`, os.column);
     const last = r.shared.object;
+    // The previous row's object id passed this check already (sorted input repeats it row after row).
+    const checked = last !== undefined && (os.cio ? "cioObjectId" in last && last.cioObjectId === value : "id" in last && last.id === value);
+    const problem = checked ? undefined : objectValueProblem(value);
+    if (problem !== undefined) return invalid(`${os.label} ${problem}`, os.column);
     if (os.cio) object = last !== undefined && "cioObjectId" in last && last.cioObjectId === value ? last : { cioObjectId: value };
     else {
       let typeId = options.objectType;

@@ -206,6 +206,8 @@ describe("control characters in identifiers make the row invalid", () => {
     ["LF inside", "a\nb", "LF at character 2"],
     ["CR inside", "a\rb", "CR at character 2"],
     ["ESC", "\u001b[31mred", "ESC at character 1"],
+    ["last of 64 characters", `${"x".repeat(63)}\u007f`, "DEL at character 64"],
+    ["far into a long value", `${"x".repeat(100)}\u0001`, "U+0001 at character 101"],
   ])("%s", async (_name, value, where) => {
     expect(controlProblem(value)).toContain(where);
     // JSON rows (escaped in the text) and CSV rows (quoted fields) alike.
