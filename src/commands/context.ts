@@ -16,4 +16,6 @@ export interface CommandContext {
   now?: () => number;
   /** issue 9: opens report, failures and journal files (default fs.promises.open); tests inject a failing disk. */
   openOutput?: OpenOutput;
+  /** Plain progress: ms between status lines (default 5 s); tests shorten it rather than run for 5 s. */
+  progressIntervalMs?: number;
 }

@@ -201,6 +201,7 @@ async function sendAll(run: SendRun): Promise<Sent> {
     stream: ctx.stderr,
     ...(source.totalBytes !== undefined ? { totalBytes: source.totalBytes } : {}),
     ...(ctx.now !== undefined ? { now: ctx.now } : {}),
+    ...(ctx.progressIntervalMs !== undefined ? { intervalMs: ctx.progressIntervalMs } : {}),
   });
   run.notes.log = (line) => progress.log(line);
   const verbose = opts.output.verbose ? (line: string): void => progress.log(redact(line)) : undefined;

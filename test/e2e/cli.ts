@@ -27,7 +27,7 @@ export interface RunOptions {
   stdin?: string | Buffer;
   cwd?: string;
   /** In process only: effects to inject (issue 9: a disk that fills up through openOutput). */
-  context?: Pick<CommandContext, "openOutput">;
+  context?: Pick<CommandContext, "openOutput" | "progressIntervalMs">;
 }
 
 /** Options of one spawned run. */

@@ -190,22 +190,15 @@ describe("the summary and --json (issue 5)", () => {
   });
 
   it("off a TTY, progress is plain lines on stderr, never redrawn", async () => {
-    // ≈ 20 requests of ≈ 350 ms one at a time: longer than the 5 s between status lines.
-    fake = await startFake({ faults: { latencyMs: 350 } });
+    // ≈ 20 requests of ≈ 50 ms one at a time: longer than the 200 ms between status lines this run is given.
+    fake = await startFake({ faults: { latencyMs: 50 } });
     const dir = tempDir();
     const input = writeMembershipsCsv(dir, memberships(90, 100));
-    const r = await runAgainst(fake, [
-      "add",
-      "--file",
-      input,
-      ...MEMBERSHIP_FLAGS,
-      "--batch-bytes",
-      "32012",
-      "--concurrency",
-      "1",
-      "--progress",
-      "plain",
-    ]);
+    const r = await runAgainst(
+      fake,
+      ["add", "--file", input, ...MEMBERSHIP_FLAGS, "--batch-bytes", "32012", "--concurrency", "1", "--progress", "plain"],
+      { context: { progressIntervalMs: 200 } },
+    );
     expect(r.code).toBe(0);
     expect(r.stderr).not.toMatch(/\r|\u001b\[/);
     const status = r.stderr.split("\n").filter((l) => /rows [\d,]+ · applied [\d,]+/.test(l));
