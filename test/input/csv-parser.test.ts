@@ -1,24 +1,8 @@
-import { Readable } from "node:stream";
-import { CsvError } from "csv-parse";
-import { parse } from "csv-parse/sync";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/errors.js";
-import { readCsv } from "../../src/input/csv.js";
 import { CsvParser } from "../../src/input/csv-parser.js";
-import { MAX_RECORD_SIZE } from "../../src/input/text.js";
 import { seededRandom } from "../fake-track-api/faults.js";
-
-/** csv-parse as the reader used it before it had its own parser: the oracle. */
-function oracle(data: string | Buffer, delimiter: string): string[][] {
-  return parse(data, {
-    bom: true,
-    delimiter,
-    record_delimiter: ["\r\n", "\n", "\r"],
-    skip_empty_lines: true,
-    relax_column_count: true,
-    max_record_size: MAX_RECORD_SIZE,
-  });
-}
+import { codeOf, oracle, quoted, rowsOf } from "./csv-oracle.js";
 
 /** [start line, fields] of every record the parser emits, fed `text` in pieces of `size` characters. */
 function parsed(text: string, delimiter: string, size: number): [number, string[]][] {
@@ -28,16 +12,6 @@ function parsed(text: string, delimiter: string, size: number): [number, string[
   for (let i = 0; i < text.length; i += size) parser.feed(text.slice(i, i + size), sink);
   parser.end(sink);
   return out;
-}
-
-async function rowsOf(bytes: Buffer, delimiter: string, chunk: number): Promise<[number, Record<string, unknown>][]> {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += chunk) parts.push(bytes.subarray(i, i + chunk));
-  const rows: [number, Record<string, unknown>][] = [];
-  for await (const batch of readCsv(Readable.from(parts), { displayName: "f", header: true, delimiter })) {
-    for (const row of batch) rows.push([row.line, row.fields]);
-  }
-  return rows;
 }
 
 async function failureOf(bytes: Buffer, delimiter: string, chunk: number): Promise<InputError> {
@@ -62,10 +36,6 @@ interface Doc {
 
 function pick<T>(rand: () => number, items: readonly T[]): T {
   return items[Math.floor(rand() * items.length)]!;
-}
-
-function quoted(value: string): string {
-  return `"${value.replaceAll('"', '""')}"`;
 }
 
 function breaks(s: string): number {
@@ -189,61 +159,6 @@ describe("CsvParser against csv-parse on random documents", () => {
         const error = await failureOf(Buffer.from(text), doc.delimiter, chunk);
         expect(error.message, context).toBe(`f:${line}: ${messages[kind]}`);
       }
-    }
-  });
-});
-
-/** The code of the CsvError `run` throws, or undefined when it returns. */
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run();
-    return undefined;
-  } catch (e) {
-    expect(e).toBeInstanceOf(CsvError);
-    return (e as CsvError).code;
-  }
-}
-
-describe("csv-parse's corners, kept", () => {
-  it("a NUL after a closing quote continues the field unquoted", async () => {
-    const text = 'a,b\n"x"\0y,1\n';
-    expect(oracle(text, ",")).toEqual([
-      ["a", "b"],
-      ["x\0y", "1"],
-    ]);
-    expect(await rowsOf(Buffer.from(text), ",", 1)).toEqual([[2, { a: "x\0y", b: "1" }]]);
-  });
-
-  it("a UTF-16LE BOM switches to UTF-16LE", async () => {
-    const bytes = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("id,name\r\n1,Zoë 😀\r\n", "utf16le")]);
-    expect(oracle(bytes, ",")).toEqual([
-      ["id", "name"],
-      ["1", "Zoë 😀"],
-    ]);
-    for (const chunk of [bytes.length, 1, 3]) expect(await rowsOf(bytes, ",", chunk)).toEqual([[2, { id: "1", name: "Zoë 😀" }]]);
-  });
-
-  // csv-parse compares the earlier fields' length in characters plus the current field's bytes with the cap,
-  // before each byte: a record may hold one byte more than MAX_RECORD_SIZE.
-  it.each([
-    ["an ASCII field", (n: number) => `${"x".repeat(n)}|`],
-    ["a quoted field with line breaks", (n: number) => `${quoted("x\n".repeat(n >> 1) + "x".repeat(n & 1))}|`],
-    ["a multi-byte second field", (n: number) => `${"x".repeat(1000)}|${"é".repeat((n - 1000) >> 1)}${"x".repeat((n - 1000) & 1)}`],
-    ["a short field after a long one", (n: number) => `${"x".repeat(n - 1)}|y`],
-  ])("the record size cap is csv-parse's, to the byte: %s", async (_name, record) => {
-    for (const size of [MAX_RECORD_SIZE - 1, MAX_RECORD_SIZE, MAX_RECORD_SIZE + 1, MAX_RECORD_SIZE + 2, MAX_RECORD_SIZE + 3]) {
-      const text = `h|i\n${record(size)}\n`;
-      const code = codeOf(() => oracle(text, "|"));
-      expect([undefined, "CSV_MAX_RECORD_SIZE"]).toContain(code);
-      const refused = code !== undefined;
-      const ours = await rowsOf(Buffer.from(text), "|", 64 * 1024).then(
-        () => false,
-        (e: unknown) => {
-          expect((e as Error).message).toBe(`f:2: the record starting on this line is longer than ${MAX_RECORD_SIZE} bytes (an unclosed quote?)`);
-          return true;
-        },
-      );
-      expect([size, ours]).toEqual([size, refused]);
     }
   });
 });
