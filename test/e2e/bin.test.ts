@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT, spawnCli, tempDir } from "./cli.js";
+import { ROOT, distReady, spawnCli, tempDir } from "./cli.js";
 
 // Most end-to-end tests run the CLI in process (runCli); these spawn bin/cio-rel.js because the process
 // boundary is the point: the shim starts the built CLI, exit codes reach the shell, stdout is drained.
@@ -74,7 +74,8 @@ describe("the installed binary", () => {
     expect(relationships).toBe(40_000);
   });
 
-  it("a dry run loads neither undici nor ora: it sends nothing and shows no spinner (issue 16)", () => {
+  it("a dry run loads neither undici nor ora: it sends nothing and shows no spinner (issue 16)", async () => {
+    await distReady();
     const dir = tempDir();
     // A module hook that names every undici or ora module the process loads.
     writeFileSync(

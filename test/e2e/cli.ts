@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { inject } from "vitest";
 import type { CommandContext } from "../../src/commands/context.js";
 import { runMain } from "../../src/run.js";
 
@@ -100,10 +101,23 @@ function processListeners(): string {
 }
 
 /**
+ * Resolves once dist/ is built: test/global-setup.ts builds it in the background in a fresh clone. Every test
+ * that runs bin/cio-rel.js awaits this first (spawnCli does).
+ */
+export async function distReady(): Promise<void> {
+  const marker = inject("distBuild");
+  if (marker === "") return;
+  while (!existsSync(marker)) await new Promise((r) => setTimeout(r, 50));
+  const result = readFileSync(marker, "utf8");
+  if (result !== "ok") throw new Error(`building dist/ for the tests that spawn the CLI ${result}`);
+}
+
+/**
  * Spawns `node bin/cio-rel.js ...args` with a clean environment: for the tests where the process boundary is
  * the point (signals, SIGKILL, the bin shim, draining stdout before exit).
  */
-export function spawnCli(args: readonly string[], options: SpawnOptions = {}): Promise<CliResult> {
+export async function spawnCli(args: readonly string[], options: SpawnOptions = {}): Promise<CliResult> {
+  await distReady();
   const env = cleanEnv(options.env);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env, stdio: ["pipe", "pipe", "pipe"] });

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
-import { BIN, ROOT } from "./cli.js";
+import { BIN, ROOT, distReady } from "./cli.js";
 import { API_KEY, MEMBERSHIP_FLAGS, SITE_ID, memberships, startFake, tempDir, writeMembershipsCsv } from "./harness.js";
 
 // A real pseudo-terminal through util-linux `script`, so the CLI sees a TTY on stdin, stdout and stderr
@@ -30,13 +30,14 @@ afterEach(async () => {
  * Runs the CLI on a pseudo-terminal `columns` wide (0: never sized, as some CI runners leave it); `answer`
  * is typed once `prompt` shows. Resolves with everything the terminal showed.
  */
-function onTerminal(
+async function onTerminal(
   args: readonly string[],
   answer?: { prompt: RegExp; keys: string },
   columns = 100,
 ): Promise<{ code: number | null; screen: string; raw: string }> {
   const cli = [process.execPath, BIN, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
   const command = columns > 0 ? `stty cols ${columns} rows 30; ${cli}` : cli;
+  await distReady();
   return new Promise((resolve, reject) => {
     const child = spawn(SCRIPT, ["-qec", command, "/dev/null"], {
       cwd: ROOT,

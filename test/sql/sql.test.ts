@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FakeTrackApi } from "../fake-track-api/index.js";
-import { BIN, runCli, type CliResult } from "../e2e/cli.js";
+import { BIN, distReady, runCli, type CliResult } from "../e2e/cli.js";
 import { actualState, balanced, runAgainst, startFake, summaryOf, tempDir } from "../e2e/harness.js";
 import { PASSWORD_ROLE, freePort, startPgServer, type PgServer } from "./pg-server.js";
 
@@ -337,6 +337,7 @@ describe("--sql streams", () => {
     const hook =
       "data:text/javascript," +
       encodeURIComponent("process.on('exit', () => process.stderr.write('maxrss_kb=' + process.resourceUsage().maxRSS + '\\n'));");
+    await distReady();
     const child = spawnSync(
       process.execPath,
       [
