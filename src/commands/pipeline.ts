@@ -80,12 +80,13 @@ export interface PipelineResult {
 }
 
 /**
- * Bytes of planned batches that may wait for a send slot while reading goes on (the send queue also holds at
- * most twice the concurrency in batches). One full batch: full batches take the planner longer than the API
- * takes to send them, so a deeper queue only held rows long enough to be promoted to V8's old space (issue 16:
- * 4 full batches queued, 1M shuffled rows sent in 500 KB batches peaked at 257-269 MB RSS; one, 198-201 MB).
+ * Bytes of planned batches that may wait for a send slot while reading goes on (push waits once they are more;
+ * the send queue also holds at most twice the concurrency in batches): half a full batch, so that one full
+ * batch waits at most. Full batches take the planner longer than the API takes to send them, so a deeper queue
+ * only held rows long enough to be promoted to V8's old space (issue 16: with 2 MB, 1M shuffled rows sent in
+ * 500 KB batches peaked at 246-269 MB RSS; with one batch waiting, 198-201 MB).
  */
-const MAX_QUEUED_BYTES = MAX_BATCH_BYTES;
+const MAX_QUEUED_BYTES = MAX_BATCH_BYTES / 2;
 
 /** A controller the command uses to stop the pipeline from outside (SIGINT). */
 export interface PipelineControl {
