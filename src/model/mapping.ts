@@ -384,7 +384,6 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
     r.shared.object = object;
   }
 
-  const relationship: Relationship = { index: row.index, line: row.line, person, object };
   // One CSV attribute column (--attributes role): share one attributes object per distinct value.
   const one = csv && r.attributes !== "*" && r.attributes.length === 1 ? r.attributes[0] : undefined;
   if (one !== undefined && one !== "__proto__") {
@@ -398,8 +397,7 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
         if (problem !== undefined) return { ok: false, reason: problem };
         if (shared.size < MAX_SHARED_ATTRIBUTES) shared.set(raw, attributes);
       }
-      relationship.attributes = attributes;
-      return { ok: true, relationship };
+      return mapped(row, person, object, attributes);
     }
   }
 
@@ -436,7 +434,19 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
   if (attributes !== undefined && count > 0) {
     const problem = attributesProblem(attributes);
     if (problem !== undefined) return { ok: false, reason: problem };
-    relationship.attributes = attributes;
+    return mapped(row, person, object, attributes);
   }
+  return mapped(row, person, object, undefined);
+}
+
+/**
+ * A mapped row. The relationship is made whole by one literal: a property added after it is made (attributes) costs
+ * a second object per row, an out-of-object property store, which a million rows keep alive until they are packed.
+ */
+function mapped(row: Row, person: PersonRef, object: ObjectRef, attributes: Record<string, AttributeValue> | undefined): MapResult {
+  const relationship: Relationship =
+    attributes === undefined
+      ? { index: row.index, line: row.line, person, object }
+      : { index: row.index, line: row.line, person, object, attributes };
   return { ok: true, relationship };
 }

@@ -562,25 +562,25 @@ class Grouper implements GroupingPlanner {
       if ((flags & CIO_OBJECT) !== 0) obj = { cioObjectId: str(o) };
       else obj = { typeId: str(o), id: str(o + 4 + u32(buf, o)) };
     }
-    const rel: Relationship = {
-      index: u32(buf, s),
-      line: u32(buf, s + 4),
-      person: person ?? { key: PERSON_KEY_CODES[flags & 3] as PersonRef["key"], value: str(g.person(r)) },
-      object: obj,
-    };
+    const index = u32(buf, s);
+    const line = u32(buf, s + 4);
+    const who = person ?? { key: PERSON_KEY_CODES[flags & 3] as PersonRef["key"], value: str(g.person(r)) };
     let p = g.objectEnd(r);
-    if ((flags & ATTRIBUTES_ID) !== 0) rel.attributes = this.#table.objectOf(u32(buf, s + HEAD_BYTES));
+    let attributes: Record<string, AttributeValue> | undefined;
+    if ((flags & ATTRIBUTES_ID) !== 0) attributes = this.#table.objectOf(u32(buf, s + HEAD_BYTES));
     else if ((flags & HAS_ATTRIBUTES) !== 0) {
       const json = str(p);
       p += 4 + u32(buf, p);
-      let a = this.#attributes.get(json);
-      if (a === undefined) {
+      attributes = this.#attributes.get(json);
+      if (attributes === undefined) {
         if (this.#attributes.size >= 4096) this.#attributes.clear();
-        a = JSON.parse(json) as Record<string, AttributeValue>;
-        this.#attributes.set(json, a);
+        attributes = JSON.parse(json) as Record<string, AttributeValue>;
+        this.#attributes.set(json, attributes);
       }
-      rel.attributes = a;
     }
+    // One literal, whole: a property added afterwards would cost a second object per relationship.
+    const rel: Relationship =
+      attributes === undefined ? { index, line, person: who, object: obj } : { index, line, person: who, object: obj, attributes };
     if ((flags & HAS_ROW) !== 0) this.#rows.set(rel, { index: rel.index, line: rel.line, fields: parseRowFields(str(p)) });
     return rel;
   }
