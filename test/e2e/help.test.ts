@@ -2,7 +2,7 @@ import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { ROOT, runCli, spawnCli, tempDir } from "./cli.js";
+import { ROOT, runCli, tempDir } from "./cli.js";
 
 // Issue 10, "Help that teaches": a synopsis of the input shapes first, options grouped, defaults written one
 // way, and examples that work from any folder.
@@ -38,7 +38,9 @@ describe("--help of each command", () => {
     expect(offline.length).toBeGreaterThan(0);
     for (const line of offline) {
       const args = [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? "");
-      const run = await spawnCli(args, { cwd: dir });
+      // In process with ctx.cwd the folder (process.cwd() stays the repository, whose top holds none of these
+      // files): a path resolved against the process's folder fails here, as it would for a user elsewhere.
+      const run = await runCli(args, { cwd: dir });
       expect(run.code, `${line}\n${run.stderr}`).toBe(0);
     }
   });
