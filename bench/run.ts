@@ -20,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { startFakeTrackApi, type FakeTrackApi } from "../test/fake-track-api/index.js";
 import { generate, type Truth } from "./generate.js";
 import { sendRate } from "./send-rate.js";
+import { summaryOf } from "./summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 let CLI = join(ROOT, "bin", "cio-rel.js");
@@ -182,31 +183,6 @@ async function best(n: number, run: () => Promise<ChildRun>): Promise<ChildRun> 
     if (fastest === undefined || r.ms < fastest.ms) fastest = r;
   }
   return { ...(fastest as ChildRun), peakRssMB: peak, tempBytes: temp };
-}
-
-interface CliSummary {
-  rows: number;
-  applied: number;
-  duplicate: number;
-  operations: number;
-  batches: number;
-  requests: number;
-  bytes: number;
-  exitCode: number;
-}
-
-/** The --json summary of a cio-rel run; throws unless the run went through cleanly. */
-function summaryOf(r: ChildRun, what: string, rows: number): CliSummary {
-  let s: CliSummary;
-  try {
-    s = JSON.parse(r.stdout) as CliSummary;
-  } catch {
-    throw new Error(`${what}: no JSON summary (exit ${r.code})\n${r.stderr}`);
-  }
-  if (r.code !== 0 || s.exitCode !== 0 || s.rows !== rows || s.applied !== rows) {
-    throw new Error(`${what}: exit ${r.code}, ${s.applied} of ${s.rows} rows applied (expected ${rows})\n${r.stderr}`);
-  }
-  return s;
 }
 
 /** A child that prints a count (csv-parse alone, the line splitter), the fastest of n. */

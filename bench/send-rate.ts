@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFakeTrackApi, type ReceivedRequest } from "../test/fake-track-api/index.js";
 import { generate } from "./generate.js";
+import { summaryOf } from "./summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const GNU_TIME = "/usr/bin/time";
@@ -116,27 +117,6 @@ async function timed(argv: readonly string[], env: NodeJS.ProcessEnv, dir: strin
   const m = /([\d.]+) ([\d.]+) (\d+)\s*$/.exec(readFileSync(out, "utf8").trim());
   if (m === null) throw new Error(`GNU time wrote no figures:\n${readFileSync(out, "utf8")}\n${stderr}`);
   return { wallS, cpuS: Number(m[1]) + Number(m[2]), peakRssMB: Number(m[3]) / 1024, stdout, stderr, code };
-}
-
-interface Summary {
-  rows: number;
-  applied: number;
-  requests: number;
-  bytes: number;
-  exitCode: number;
-}
-
-/** The --json summary of a run that applied (or planned) every row; throws otherwise. */
-function summaryOf(r: Timed, what: string, rows: number): Summary {
-  let s: Summary;
-  try {
-    s = JSON.parse(r.stdout) as Summary;
-  } catch {
-    throw new Error(`${what}: no JSON summary (exit ${r.code})\n${r.stderr}`);
-  }
-  if (r.code !== 0 || s.rows !== rows || s.applied !== rows)
-    throw new Error(`${what}: exit ${r.code}, ${s.applied} of ${s.rows} rows applied\n${r.stderr}`);
-  return s;
 }
 
 const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits;
