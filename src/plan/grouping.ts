@@ -569,20 +569,25 @@ class Grouper implements GroupingPlanner {
     let attributes: Record<string, AttributeValue> | undefined;
     if ((flags & ATTRIBUTES_ID) !== 0) attributes = this.#table.objectOf(u32(buf, s + HEAD_BYTES));
     else if ((flags & HAS_ATTRIBUTES) !== 0) {
-      const json = str(p);
+      attributes = this.#attributesOf(str(p));
       p += 4 + u32(buf, p);
-      attributes = this.#attributes.get(json);
-      if (attributes === undefined) {
-        if (this.#attributes.size >= 4096) this.#attributes.clear();
-        attributes = JSON.parse(json) as Record<string, AttributeValue>;
-        this.#attributes.set(json, attributes);
-      }
     }
     // One literal, whole: a property added afterwards would cost a second object per relationship.
     const rel: Relationship =
       attributes === undefined ? { index, line, person: who, object: obj } : { index, line, person: who, object: obj, attributes };
     if ((flags & HAS_ROW) !== 0) this.#rows.set(rel, { index: rel.index, line: rel.line, fields: parseRowFields(str(p)) });
     return rel;
+  }
+
+  /** The attributes object of a JSON text, one per distinct text (the serialiser caches per object); at most 4,096 kept. */
+  #attributesOf(json: string): Record<string, AttributeValue> {
+    let a = this.#attributes.get(json);
+    if (a === undefined) {
+      if (this.#attributes.size >= 4096) this.#attributes.clear();
+      a = JSON.parse(json) as Record<string, AttributeValue>;
+      this.#attributes.set(json, a);
+    }
+    return a;
   }
 
   /** Partitions the spilled records again by the other key (the whole input turned out cheaper grouped by it). */
@@ -604,16 +609,7 @@ class Grouper implements GroupingPlanner {
 
   /** A partition's records in written order, a chunk at a time; the partition is dropped once read. */
   *#records(part: number): Generator<DecodedRecord[], void, undefined> {
-    const attributes = new Map<string, Record<string, AttributeValue>>();
-    const attributesOf = (json: string): Record<string, AttributeValue> => {
-      let a = attributes.get(json);
-      if (a === undefined) {
-        if (attributes.size >= 4096) attributes.clear();
-        a = JSON.parse(json) as Record<string, AttributeValue>;
-        attributes.set(json, a);
-      }
-      return a;
-    };
+    const attributesOf = (json: string): Record<string, AttributeValue> => this.#attributesOf(json);
     if (this.#written[part] === true && this.#store !== undefined) {
       const store = this.#store;
       let buf = Buffer.allocUnsafe(READ_CHUNK);

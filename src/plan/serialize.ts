@@ -70,11 +70,15 @@ export function operationHead(op: Pick<Operation, "type" | "action"> & { object?
   return `{"type":"${op.type}","identifiers":${ids},"action":"${op.action}","cio_relationships":[`;
 }
 
+/** The attributes a relationship entry carries: none when empty, and none for delete_relationships, where they mean nothing (API.md). */
+function sentAttributes(action: Action, rel: Relationship): object | undefined {
+  const a = rel.attributes;
+  return action === "add_relationships" && a !== undefined && !isEmpty(a) ? a : undefined;
+}
+
 /** One entry of `cio_relationships`: the other side's identifiers, plus attributes when adding. */
 export function relationshipJson(opType: "object" | "person", action: Action, rel: Relationship): string {
-  // relationship_attributes mean nothing to delete_relationships (API.md), so they are not sent there.
-  const a = rel.attributes;
-  const attributes = action === "add_relationships" && a !== undefined && !isEmpty(a) ? a : undefined;
+  const attributes = sentAttributes(action, rel);
   const tail = attributes === undefined ? "}" : attributesTail(attributes);
   if (opType === "object") return REL_PERSON_OPEN[rel.person.key] + JSON.stringify(rel.person.value) + "}" + tail;
   return `{"identifiers":${objectIdentifiersJson(rel.object)}${tail}`;
@@ -109,8 +113,7 @@ function put(buf: Buffer, at: number, bytes: Uint8Array): number {
 export function writeRelationship(opType: "object" | "person", action: Action, rel: Relationship, buf: Buffer, at: number, limit: number): number {
   if (opType !== "object") return -1;
   const value = rel.person.value;
-  const a = rel.attributes;
-  const attributes = action === "add_relationships" && a !== undefined && !isEmpty(a) ? a : undefined;
+  const attributes = sentAttributes(action, rel);
   let tail: Uint8Array = CLOSE_ONE;
   if (attributes !== undefined) {
     let t = attributesTailBytesCache.get(attributes);
