@@ -24,6 +24,7 @@ import type { InputFlags, RelationshipFlags } from "./flags.js";
 import { parseRunOptions, payloadShapingOptions, type RunOptions } from "./options.js";
 import { startPipeline, type PipelineResult } from "./pipeline.js";
 import { redactor } from "./secrets.js";
+import { formatCount } from "../report/format.js";
 import {
   closeOutputs,
   createSendTransport,
@@ -378,7 +379,7 @@ async function confirmDelete(ctx: CommandContext, opts: RunOptions, open: () => 
 
 /** "3 people", "1 person", "100,000+ people" (the distinct count is capped). */
 function count(n: number, one: string, many: string): string {
-  const capped = n >= DISTINCT_CAP ? `${DISTINCT_CAP.toLocaleString("en-US")}+` : n.toLocaleString("en-US");
+  const capped = n >= DISTINCT_CAP ? `${formatCount(DISTINCT_CAP)}+` : formatCount(n);
   return `${capped} ${n === 1 ? one : many}`;
 }
 

@@ -1,5 +1,6 @@
 // The delete guard (issue 13): a truncated export must not wipe a workspace. Pure.
 import type { PlanCounts } from "./types.js";
+import { formatCount } from "../report/format.js";
 
 /** --max-deletes: a count of relationships, or a percentage of the relationships in scope. */
 export type DeleteLimit = { count: number } | { percent: number };
@@ -39,8 +40,8 @@ export function guardDeletes(counts: Pick<PlanCounts, "delete" | "current">, lim
   if (counts.delete <= allowed) return undefined;
   const share = counts.current === 0 ? "" : ` (${formatPercent((counts.delete * 100) / counts.current)})`;
   return (
-    `refused: the plan deletes ${counts.delete.toLocaleString("en-US")} of the ${counts.current.toLocaleString("en-US")} relationships in scope${share}, ` +
-    `more than --max-deletes ${limitText(limit)} allows (${allowed.toLocaleString("en-US")}). Nothing was sent. ` +
+    `refused: the plan deletes ${formatCount(counts.delete)} of the ${formatCount(counts.current)} relationships in scope${share}, ` +
+    `more than --max-deletes ${limitText(limit)} allows (${formatCount(allowed)}). Nothing was sent. ` +
     `A truncated or wrong file looks exactly like this: check the plan with --dry-run, then, if it is right, ` +
     `pass --max-deletes ${counts.delete}.`
   );
