@@ -1,6 +1,14 @@
 import { createInterface } from "node:readline/promises";
+import { setFlagsFromString } from "node:v8";
 import type { CommandContext } from "./commands/context.js";
 import { runMain } from "./run.js";
+
+// issue 16: V8 allocates objects of an allocation site straight in the old generation once enough of them outlive
+// a scavenge ("pretenuring"). A relationship outlives one only while it waits in a window or an open batch, then
+// dies, so pretenured relationships pile up in the old generation until a full GC: 1M shuffled rows ran 20-30 %
+// slower and peaked 25 MB higher with it (paired runs, bench/hot-path.mjs). The heuristic is read at every GC,
+// so turning it off here takes effect; node flags cannot go in the bin's shebang (BusyBox env has no -S).
+setFlagsFromString("--no-allocation-site-pretenuring");
 
 /** The real process effects: the one place that reads process.* (STYLE: inject the effects). */
 const ctx: CommandContext = {
