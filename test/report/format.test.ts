@@ -11,7 +11,27 @@ describe("format", () => {
 
   it("formatCount writes what en-US Intl.NumberFormat writes (it is built by hand, so that no run loads ICU)", () => {
     const intl = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-    const values = [1, 12, 123, 1234, 12345, 123456, 1234567, 999_999.5, 2.5, 0.5, -0.4, -2.5, -1234.5, 2 ** 53, 1e21, 1.5e22, NaN, Infinity, -Infinity];
+    const values = [
+      1,
+      12,
+      123,
+      1234,
+      12345,
+      123456,
+      1234567,
+      999_999.5,
+      2.5,
+      0.5,
+      -0.4,
+      -2.5,
+      -1234.5,
+      2 ** 53,
+      1e21,
+      1.5e22,
+      NaN,
+      Infinity,
+      -Infinity,
+    ];
     for (let e = 0; e < 16; e++) values.push(10 ** e, 10 ** e - 1, 7 * 10 ** e + 0.5);
     for (const n of values) expect(formatCount(n), String(n)).toBe(intl.format(n));
   });
