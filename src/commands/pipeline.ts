@@ -7,8 +7,9 @@ import { SendQueue } from "../pipeline/send-queue.js";
 import { Settler } from "../pipeline/settler.js";
 import { SideCounter } from "../pipeline/sides.js";
 import type { Halt, JournalWriter, SettledRows } from "../pipeline/types.js";
-import type { Encoder } from "../plan/encoder.js";
+import { trackEncoder, type Encoder } from "../plan/encoder.js";
 import { createGroupingPlanner, type GroupingPlanner, type GroupingStats } from "../plan/grouping.js";
+import { packBatch } from "../plan/packed-batch.js";
 import { openTempStore } from "../spill/temp-store.js";
 import { MAX_BATCH_BYTES, type Batch, type PlanEvent, type PlanStats } from "../plan/types.js";
 import type { Tally } from "../report/tally.js";
@@ -256,12 +257,15 @@ class PipelineRun {
     const sink = this.o.sink;
     if (sink.kind === "dry-run") return dryRunSink(this.settler, sink.out);
     const settler = this.settler;
+    const read = (this.o.encoder ?? trackEncoder).readBody;
     const queue = new SendQueue({
       transport: sink.transport,
       concurrency: sink.concurrency,
       maxQueuedBytes: MAX_QUEUED_BYTES,
       // Only additions with attributes can differ between two rows of one pair; order is moot otherwise.
       orderPairs: this.o.action === "add_relationships" && this.o.input.attributes !== undefined,
+      // issue 16: batches in flight as body and row ids when an applied batch needs only the ids (no failures file, no report).
+      ...(read !== undefined && !this.o.keepRows && this.o.rows.ignoresApplied === true ? { pack: (b: Batch) => packBatch(b, read) } : {}),
       haltReason: () => settler.halt?.reason,
       settled: (s) => settler.batch(s),
       skipped: (batch, reason) => settler.skip(batch, reason),

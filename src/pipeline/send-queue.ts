@@ -20,6 +20,12 @@ export interface SendQueueOptions {
   maxQueuedBatches?: number;
   /** Whether a batch repeating a pair in flight waits for it (additions with attributes: the later row must win). */
   orderPairs: boolean;
+  /**
+   * issue 16: what a batch keeps while it waits and is sent, e.g. its body and row ids only (packBatch in
+   * src/plan/packed-batch.ts), so that the rows of up to concurrency + maxQueuedBatches batches do not outlive
+   * the scavenges that promote them. Given each batch as pushed (its pairs already taken); default: the batch.
+   */
+  pack?: (batch: Batch) => Batch;
   /** Why nothing more may be sent, if so: asked before each batch is sent. */
   haltReason(): string | undefined;
   /** Takes each settlement; the batch's send slot frees once it resolves. */
@@ -30,7 +36,8 @@ export interface SendQueueOptions {
 
 /** A byte-bounded queue of batches, sent in queue order with bounded concurrency. */
 export class SendQueue {
-  readonly #queue: Batch[] = [];
+  /** Batches waiting for a send slot, with their pairs when pairs are ordered (taken before the rows are packed). */
+  readonly #queue: { batch: Batch; pairs: Uint32Array | undefined }[] = [];
   #queuedBytes = 0;
   #ended = false;
   readonly #inflight = new Set<Promise<void>>();
@@ -68,7 +75,8 @@ export class SendQueue {
     this.#sending ??= this.#sendQueued().catch((e: unknown) => {
       this.#failure = { error: e };
     });
-    this.#queue.push(batch);
+    const pairs = this.#pairs !== undefined ? batchPairs(batch) : undefined;
+    this.#queue.push({ batch: this.o.pack !== undefined ? this.o.pack(batch) : batch, pairs });
     this.#queuedBytes += batch.bytes;
     this.#wakeSender?.();
     while (this.#full() && this.#failure === undefined) {
@@ -105,13 +113,14 @@ export class SendQueue {
   /** Takes batches from the queue in order and starts each once a slot is free, until the queue ends. */
   async #sendQueued(): Promise<void> {
     for (;;) {
-      const batch = this.#queue.shift();
-      if (batch === undefined) {
+      const next = this.#queue.shift();
+      if (next === undefined) {
         if (this.#ended) break;
         await new Promise<void>((resolve) => (this.#wakeSender = resolve));
         this.#wakeSender = undefined;
         continue;
       }
+      const batch = next.batch;
       this.#queuedBytes -= batch.bytes;
       this.#wake();
       let why = this.o.haltReason();
@@ -121,18 +130,16 @@ export class SendQueue {
         why = this.o.haltReason();
       }
       if (why !== undefined) await this.o.skipped(batch, why);
-      else await this.#start(batch);
+      else await this.#start(batch, next.pairs);
     }
     await this.#drain(0);
   }
 
   /** Sends one batch once no batch in flight carries one of its pairs (when pairs are ordered). */
-  async #start(batch: Batch): Promise<void> {
+  async #start(batch: Batch, pairs: Uint32Array | undefined): Promise<void> {
     // A pair repeated beyond the planner's window must reach Customer.io after its earlier row (later
     // attributes win), so a batch that repeats a pair in flight waits for it; batches keep their queue order.
-    let pairs: Uint32Array | undefined;
-    if (this.#pairs !== undefined) {
-      pairs = batchPairs(batch);
+    if (this.#pairs !== undefined && pairs !== undefined) {
       while (this.#inflight.size > 0 && this.#pairs.overlaps(pairs)) await Promise.race(this.#inflight);
       this.#pairs.add(pairs);
     }

@@ -4,9 +4,11 @@ import {
   BATCH_TAIL,
   OP_TAIL,
   operationHead as trackOperationHead,
+  readBody as trackReadBody,
   relationshipJson as trackRelationshipJson,
   writeRelationship as trackWriteRelationship,
 } from "./serialize.js";
+import type { BodyReader } from "./packed-batch.js";
 import { MAX_BATCH_BYTES, MAX_OPERATION_BYTES, type Batch, type Operation } from "./types.js";
 
 // A destination's wire format and limits, in one place that the planner (Packer) and the sender (splitting
@@ -52,6 +54,11 @@ export interface Encoder {
    * `limit` bytes (issue 16: the packer's fast path); else -1, and buf from `at` on holds nothing useful.
    */
   readonly writeRelationship?: (type: Operation["type"], action: Action, rel: Relationship, buf: Buffer, at: number, limit: number) => number;
+  /**
+   * The relationships of a body this encoder wrote, as sent (issue 16: batches in flight keep their body and row ids
+   * only, src/plan/packed-batch.ts); a route without it sends its batches with their rows as objects.
+   */
+  readonly readBody?: BodyReader;
 }
 
 /** Track API v2 `/api/v2/batch` (API.md "Track API v2"): many relationships per operation. */
@@ -73,6 +80,7 @@ export const trackEncoder: Encoder = {
       : trackOperationHead({ type, action, person: ref as PersonRef }),
   relationshipJson: trackRelationshipJson,
   writeRelationship: trackWriteRelationship,
+  readBody: trackReadBody,
 };
 
 /** The full JSON of one operation as `encoder` writes it. */

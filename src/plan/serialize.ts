@@ -1,4 +1,5 @@
-import type { Action, ObjectRef, PersonRef, Relationship } from "../model/types.js";
+import type { Action, AttributeValue, ObjectRef, PersonRef, Relationship } from "../model/types.js";
+import type { BodyEntry } from "./packed-batch.js";
 import type { Batch, Operation } from "./types.js";
 
 // The exact JSON cio-rel sends. Built from pieces so the packer can count bytes as it goes
@@ -156,4 +157,31 @@ export function batchRows(batch: Pick<Batch, "operations">): number[] {
   const rows: number[] = [];
   for (const op of batch.operations) for (const r of op.relationships) rows.push(r.index);
   return rows;
+}
+
+/** A `cio_relationships` entry as this module writes it. */
+interface EntryJson {
+  identifiers: Record<string, string>;
+  relationship_attributes?: Record<string, AttributeValue>;
+}
+
+/**
+ * The relationships of a body this module wrote, per operation, as they were sent (issue 16: a batch in flight keeps
+ * its body, not its rows; see packed-batch.ts): each entry's identifiers and attributes.
+ */
+export function readBody(body: Buffer): BodyEntry[][] {
+  const parsed = JSON.parse(body.toString("utf8")) as { batch: { cio_relationships: EntryJson[] }[] };
+  return parsed.batch.map((op) => op.cio_relationships.map(readEntry));
+}
+
+/** One entry: a person's identifiers (id, email or cio_id) or an object's (type and id, or cio_object_id). */
+function readEntry(e: EntryJson): BodyEntry {
+  const ids = e.identifiers;
+  let other: PersonRef | ObjectRef;
+  if (ids.cio_object_id !== undefined) other = { cioObjectId: ids.cio_object_id };
+  else if (ids.object_type_id !== undefined) other = { typeId: ids.object_type_id, id: ids.object_id ?? "" };
+  else if (ids.id !== undefined) other = { key: "id", value: ids.id };
+  else if (ids.email !== undefined) other = { key: "email", value: ids.email };
+  else other = { key: "cio_id", value: ids.cio_id ?? "" };
+  return e.relationship_attributes === undefined ? { other } : { other, attributes: e.relationship_attributes };
 }

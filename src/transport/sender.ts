@@ -7,6 +7,7 @@ import { UsageError } from "../errors.js";
 import { createExchange, INTERRUPTED, type ExchangeInfo } from "../http/exchange.js";
 import type { Relationship } from "../model/types.js";
 import { encodeBatch, type Encoder } from "../plan/encoder.js";
+import { forEachRow, operationCount, rowCount } from "../plan/packed-batch.js";
 import { Packer } from "../plan/packer.js";
 import type { Batch, Operation, PlanEvent } from "../plan/types.js";
 import { formatApiErrors, statusText, type Answer, type ApiErrorEntry } from "./response.js";
@@ -100,7 +101,7 @@ export function createBatchSender(destination: Destination, auth: SenderAuth, o:
     if (r.kind === "aborted") return { kind: "skipped", reason: INTERRUPTED };
     if (r.kind === "stopped") return { kind: "skipped", reason: r.reason };
     if (r.kind === "failed") return r;
-    const a = destination.readAnswer(r.status, r.body, batch.operations.length);
+    const a = destination.readAnswer(r.status, r.body, operationCount(batch));
     if (a.kind === "auth") {
       stopped ??= { status: a.status, reason: destination.authReason(a.status) };
       exchange.stop(stopped.reason);
@@ -184,7 +185,7 @@ export function createBatchSender(destination: Destination, auth: SenderAuth, o:
 
   return {
     async send(batch: Batch): Promise<BatchSettlement> {
-      if (batch.operations.every((op) => op.relationships.length === 0)) return settlement(batch, []);
+      if (rowCount(batch) === 0) return settlement(batch, []);
       const ledger: Ledger = new Map();
       try {
         const answer = await post(batch);
@@ -192,7 +193,8 @@ export function createBatchSender(destination: Destination, auth: SenderAuth, o:
         if (answer.kind === "applied") {
           // Read to its end and applied: nothing sends this body again, so its memory can carry the next batch.
           batch.release?.();
-          return settlement(batch, rowsOf(batch, allApplied));
+          // By row ids: a batch whose rows are packed (src/plan/packed-batch.ts) is not decoded for this.
+          return settlement(batch, appliedRows(batch));
         }
         await settleAnswer(batch, answer, ledger);
       } catch (err) {
@@ -224,7 +226,12 @@ function firstField(errors: ApiErrorEntry[]): string | undefined {
   return errors.find((e) => e.field !== undefined)?.field;
 }
 
-const allApplied = (): RowOutcome => APPLIED;
+/** Every row of a batch applied, in operation order. */
+function appliedRows(batch: Batch): RowSettlement[] {
+  const rows: RowSettlement[] = [];
+  forEachRow(batch, (index, line) => rows.push({ index, line, outcome: APPLIED }));
+  return rows;
+}
 
 /** Every row of a batch with its outcome, in operation order. */
 function rowsOf(batch: Batch, outcomeOf: (rel: Relationship) => RowOutcome): RowSettlement[] {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { SendQueue, type SendQueueOptions } from "../../src/pipeline/send-queue.js";
+import { readBody } from "../../src/plan/serialize.js";
+import { isPacked, packBatch } from "../../src/plan/packed-batch.js";
 import type { Batch } from "../../src/plan/types.js";
 import type { BatchSettlement } from "../../src/transport/types.js";
-import { batchOf, FakeTransport, rel, settle, until } from "./fakes.js";
+import { batchOf, FakeTransport, indicesOf, rel, settle, until } from "./fakes.js";
 
 /** A queue over `transport` that records settlements and skips; `halt` is read before each send. */
 function queueOf(
@@ -29,6 +31,9 @@ function queueOf(
   });
   return { queue, settled, skipped };
 }
+
+/** Batches packed as a Track run's are. */
+const pack = (b: Batch): Batch => packBatch(b, readBody);
 
 /** Batches 0..n-1, batch i carrying row i+1 (person p{i+1}, object o{i+1}). */
 function batches(n: number): Batch[] {
@@ -179,6 +184,43 @@ describe("SendQueue", () => {
     await settle();
     // Queue order is kept: batch 3 goes after batch 2, which went once batch 0 had settled.
     expect(transport.sent.map((b) => b.seq)).toEqual([0, 1, 2, 3]);
+    transport.release();
+    transport.release();
+    await queue.end();
+  });
+
+  it("pack: the batches waiting for a slot and those in flight hold their body and row ids, not their rows (issue 16)", async () => {
+    const transport = new FakeTransport({ manual: true });
+    const { queue, settled } = queueOf(transport, { concurrency: 2, pack });
+    const all = batches(5);
+    for (const b of all) await queue.push(b);
+    await settle();
+    expect(transport.waiting.map((b) => b.seq)).toEqual([0, 1]);
+    expect(transport.waiting.every(isPacked)).toBe(true);
+    // The queue keeps nothing of the planner's batches but their seq, body, bytes and row ids.
+    for (const b of all) expect(transport.waiting.includes(b)).toBe(false);
+    while (settled.length < 5) {
+      await until(() => transport.waiting.length > 0);
+      expect(transport.waiting.every(isPacked)).toBe(true);
+      transport.release();
+      await settle();
+    }
+    await queue.end();
+    // Once read back (the fake settles from the operations), they are the rows the planner made.
+    expect(settled.map((s) => indicesOf(s.batch))).toEqual([[1], [2], [3], [4], [5]]);
+  });
+
+  it("pack with orderPairs: a batch repeating a pair in flight still waits for it", async () => {
+    const transport = new FakeTransport({ manual: true });
+    const { queue } = queueOf(transport, { concurrency: 4, orderPairs: true, pack });
+    await queue.push(batchOf(0, rel(1, "ann", "acme", { role: "a" })));
+    await queue.push(batchOf(1, rel(2, "ann", "acme", { role: "b" })));
+    await queue.push(batchOf(2, rel(3, "bob", "acme")));
+    await settle();
+    expect(transport.waiting.map((b) => b.seq)).toEqual([0]);
+    transport.release();
+    await settle();
+    expect(transport.waiting.map((b) => b.seq)).toEqual([1, 2]);
     transport.release();
     transport.release();
     await queue.end();

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { batchRows } from "../../src/plan/serialize.js";
+import { isPacked, packBatch } from "../../src/plan/packed-batch.js";
+import { batchRows, readBody } from "../../src/plan/serialize.js";
 import { MAX_RETRY_AFTER_MS, createTrackTransport } from "../../src/transport/track.js";
 import type { BatchSettlement, BatchTransport, RequestInfo, TrackTransportOptions } from "../../src/transport/types.js";
 import { batchOf, objectOp, postedOps, reply, shape, startServer, type Handler, type Received, type TestServer } from "./server.js";
@@ -77,6 +78,30 @@ describe("createTrackTransport: answers", () => {
     expect(transport.stats).toEqual({ requests: 1, retries: 0, bytesSent: batch.bytes });
     expect(infos).toEqual([
       { method: "POST", url: `${server.url}/api/v2/batch`, status: 200, bytes: batch.bytes, ms: expect.any(Number), attempt: 1, seq: 0 },
+    ]);
+  });
+
+  it("settles a packed batch applied whole from its row ids, without reading its rows back (issue 16)", async () => {
+    const { server, transport } = await setup((_r, res) => reply(res, 200, {}));
+    const batch = packBatch(batchOf(objectOp("acme", ["1", "2"], 2), objectOp("globex", ["3"], 4)), readBody);
+    const s = await transport.send(batch);
+    expect(s.rows).toEqual([2, 3, 4].map((line) => ({ index: line, line, outcome: { kind: "applied" } })));
+    expect(server.received[0]?.body).toBe(batch.body.toString());
+    expect(isPacked(batch)).toBe(true);
+  });
+
+  it("207 on a packed batch: reads its rows back from the body and isolates the bad one as for any batch", async () => {
+    const { server, transport } = await setup(poisonAware());
+    const plain = batchOf(objectOp("acme", TEN, 1), objectOp("globex", ["q1", "q2", "q3"], 11));
+    const s = await transport.send(packBatch(plain, readBody));
+    const expected: Record<number, string> = {};
+    for (const line of batchRows(plain)) expected[line] = line === 7 ? POISON_REASON : "applied";
+    expect(outcomes(s)).toEqual(expected);
+    expect(server.received.map(shape)).toEqual([
+      [10, 3],
+      [5, 5],
+      [2, 3],
+      [1, 1],
     ]);
   });
 
