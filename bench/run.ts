@@ -12,8 +12,22 @@
 // sizes above, the fastest kept (default 3). --api-rows: size of the API-bound run (default 1,000,000; the
 // issue's 5,000,000 takes over a minute more). --write: write bench/RESULTS.md and the README table from this
 // run. --keep: leave the generated inputs. The fake Track API runs in this process in count-only mode.
+// At 1,000,000 rows and above, the shuffled input with --attributes role is also sent with --report and
+// --failures: the memory goal holds with the row-by-row outputs a migration keeps.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -348,6 +362,53 @@ async function rateRun(file: string, rows: number, truth: Truth, cpuS: number): 
   };
 }
 
+// ---------------------------------------------------------------- with the row-by-row outputs
+
+/** A send that writes every row's outcome (--report) and a failures file, as a migration keeps them. */
+interface OutputsFigures {
+  rows: number;
+  wallS: number;
+  peakRssMB: number;
+}
+
+/**
+ * The shuffled input with --attributes role sent to the count-only fake with --report and --failures: the row
+ * objects and lines those outputs need must stay within the memory goal too. The report must hold a line per row.
+ */
+async function outputsRun(dir: string, api: FakeTrackApi, file: string, rows: number): Promise<OutputsFigures> {
+  const report = join(dir, "report.ndjson");
+  const failures = join(dir, "failures.csv");
+  const what = `send with --report and --failures, ${rows} shuffled +role`;
+  const r = await runNode(
+    dir,
+    [CLI, "add", "--file", file, ...BASE_ARGS, "--attributes", "role", "--track-url", api.url, "--report", report, "--failures", failures],
+    { CIO_SITE_ID: SITE, CIO_API_KEY: KEY },
+  );
+  summaryOf(r, what, rows);
+  const lines = countLines(report);
+  rmSync(report, { force: true });
+  rmSync(failures, { force: true });
+  if (lines !== rows) throw new Error(`${what}: the report has ${lines} lines for ${rows} rows`);
+  const o = { rows, wallS: round(r.ms / 1000, 3), peakRssMB: round(r.peakRssMB, 1) };
+  console.error(`  ${what}: ${o.wallS}s, peak RSS ${o.peakRssMB} MB`);
+  return o;
+}
+
+/** Newlines in a file, read a megabyte at a time. */
+function countLines(path: string): number {
+  const fd = openSync(path, "r");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let n = 0;
+  try {
+    for (let got = readSync(fd, buf); got > 0; got = readSync(fd, buf)) {
+      for (let at = buf.indexOf(10, 0); at !== -1 && at < got; at = buf.indexOf(10, at + 1)) n++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return n;
+}
+
 // ---------------------------------------------------------------- report
 
 interface Target {
@@ -401,7 +462,7 @@ function table(scenarios: readonly Scenario[]): string {
   return lines.join("\n");
 }
 
-function targetsOf(scenarios: readonly Scenario[], rate: RateFigures): Target[] {
+function targetsOf(scenarios: readonly Scenario[], rate: RateFigures, outputs: readonly OutputsFigures[]): Target[] {
   const targets: Target[] = [];
   for (const s of scenarios) {
     const label = `${s.rows.toLocaleString("en-US")} ${s.order}${s.attributes ? " +role" : ""}`;
@@ -437,6 +498,14 @@ function targetsOf(scenarios: readonly Scenario[], rate: RateFigures): Target[] 
     limit: `≤ ${GOAL.rssMB} MB`,
     ok: rate.peakRssMB <= GOAL.rssMB,
   });
+  for (const o of outputs) {
+    targets.push({
+      name: `peak RSS with --report --failures, ${o.rows.toLocaleString("en-US")} shuffled +role`,
+      value: `${Math.round(o.peakRssMB)} MB`,
+      limit: `≤ ${GOAL.rssMB} MB`,
+      ok: o.peakRssMB <= GOAL.rssMB,
+    });
+  }
   return targets;
 }
 
@@ -452,6 +521,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const api = await startFakeTrackApi({ siteId: SITE, apiKey: KEY, countOnly: true, maxRecordedRequests: 16 });
   const scenarios: Scenario[] = [];
+  const outputs: OutputsFigures[] = [];
   let rate: RateFigures;
   try {
     console.error(`bench: inputs in ${dir}`);
@@ -472,6 +542,7 @@ async function main(): Promise<void> {
           scenarios.push(s);
           if (rows === o.apiRows && order === "shuffled" && !attributes) apiInput = { file, truth: inputs.truth.plain, cpuS: s.dryRunS };
         }
+        if (order === "shuffled" && rows >= 1_000_000) outputs.push(await outputsRun(dir, api, file, rows));
       }
       // Inputs go once measured (a 5M pair is 260 MB), but for the rate run's.
       rmSync(inputs.sorted, { force: true });
@@ -492,7 +563,7 @@ async function main(): Promise<void> {
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
   }
 
-  const targets = targetsOf(scenarios, rate);
+  const targets = targetsOf(scenarios, rate, outputs);
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "cpu"}, Node.js ${process.version}, ${process.platform}`;
   const seconds = ((performance.now() - t0) / 1000).toFixed(0);
@@ -501,7 +572,14 @@ async function main(): Promise<void> {
     `adding ${rate.latencyMs} ms to each and allowing ${rate.limitPerSecond}/s, --rate ${rate.limitPerSecond}, concurrency 8: ${rate.achievedPerSecond} requests/s ` +
     `(${(rate.shareOfLimit * 100).toFixed(1)} % of the limit), ${rate.refused} refused with 429; wall ${rate.wallS} s = ${rate.firstRequestS} s to the first request ` +
     `(reading and grouping) + the API's floor of ${rate.apiFloorS} s (the CPU alone: ${rate.cpuS} s as a dry run); peak RSS ${rate.peakRssMB.toFixed(0)} MB ` +
-    `(measured as bench/send-rate.ts does).`;
+    `(measured as bench/send-rate.ts does).` +
+    outputs
+      .map(
+        (x) =>
+          `\n\nWith the row-by-row outputs: the ${x.rows.toLocaleString("en-US")}-row shuffled input with --attributes role sent to the fake ` +
+          `(loopback, count-only) with --report and --failures in ${x.wallS} s; peak RSS ${Math.round(x.peakRssMB)} MB.`,
+      )
+      .join("");
   const tableText = table(scenarios);
   const targetsText = [
     "| target | value | limit | |",
@@ -511,7 +589,7 @@ async function main(): Promise<void> {
   const report = [`cio-rel benchmark (${command}; ${machine}; ${seconds} s)`, "", tableText, "", rateLine, "", targetsText].join("\n");
   console.log(report);
   if (o.json !== undefined)
-    writeFileSync(o.json, JSON.stringify({ command, machine, startedAt, repeat: o.repeat, scenarios, rate, targets }, null, 2) + "\n");
+    writeFileSync(o.json, JSON.stringify({ command, machine, startedAt, repeat: o.repeat, scenarios, rate, outputs, targets }, null, 2) + "\n");
   if (o.write) writeResults(command, machine, startedAt, seconds, o.repeat, tableText, rateLine, targetsText);
   if (targets.some((t) => !t.ok)) process.exitCode = 1;
 }
