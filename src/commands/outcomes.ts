@@ -19,4 +19,9 @@ export interface RowSink {
   settle(row: SettledRow): void | Promise<void>;
   /** True when settle does nothing for applied rows (no --report), so the pipeline need not call it for them. */
   readonly ignoresApplied?: boolean;
+  /**
+   * Whether settle needs the input row of a row with this outcome (when the pipeline keeps rows); default yes. The
+   * failures file copies only the rows that did not apply: looking up a million that did cost seconds (issue 16).
+   */
+  needsRow?(outcome: Outcome): boolean;
 }

@@ -68,6 +68,8 @@ export function rowSinkOf(
   return {
     settle: (s) => (verifier?.take(s, action()) === true ? undefined : write(s)),
     ignoresApplied: files.report === undefined && verifier === undefined,
+    // The failures file takes the rows with an error; --verify may yet find an applied row missing.
+    needsRow: (outcome) => verifier !== undefined || outcomeError(outcome) !== undefined,
   };
 }
 

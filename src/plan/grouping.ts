@@ -196,7 +196,8 @@ class Grouper implements GroupingPlanner {
   readonly #memBytes: number;
   readonly #parts: number;
   readonly #partBuffer: number;
-  readonly #rows = new WeakMap<Relationship, Row>();
+  /** Input rows by relationship, for the failures file; a spilled one as its JSON until rowOf asks for it. */
+  readonly #rows = new WeakMap<Relationship, Row | string>();
   /** Distinct attributes of the spill, which records carry by id. */
   readonly #table = new AttributeTable();
   readonly #grouper = new PartitionGrouper();
@@ -287,7 +288,8 @@ class Grouper implements GroupingPlanner {
   }
 
   rowOf(rel: Relationship): Row | undefined {
-    return this.#rows.get(rel);
+    const row = this.#rows.get(rel);
+    return typeof row === "string" ? { index: rel.index, line: rel.line, fields: parseRowFields(row) } : row;
   }
 
   stats(): PlanStats {
@@ -338,7 +340,7 @@ class Grouper implements GroupingPlanner {
     this.#startSpill(dim);
     for (const rel of held) {
       const row = this.#rows.get(rel);
-      this.#spill(rel, row === undefined ? undefined : rowFieldsJson(row.fields));
+      this.#spill(rel, row === undefined ? undefined : typeof row === "string" ? row : rowFieldsJson(row.fields));
     }
     return NO_EVENTS;
   }
@@ -575,7 +577,8 @@ class Grouper implements GroupingPlanner {
     // One literal, whole: a property added afterwards would cost a second object per relationship.
     const rel: Relationship =
       attributes === undefined ? { index, line, person: who, object: obj } : { index, line, person: who, object: obj, attributes };
-    if ((flags & HAS_ROW) !== 0) this.#rows.set(rel, { index: rel.index, line: rel.line, fields: parseRowFields(str(p)) });
+    // Parsed only if asked for: the failures file wants the rows that fail, not the million that apply (issue 16).
+    if ((flags & HAS_ROW) !== 0) this.#rows.set(rel, str(p));
     return rel;
   }
 

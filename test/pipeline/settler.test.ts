@@ -128,6 +128,32 @@ describe("Settler", () => {
     expect(sunk[2]?.row).toBeUndefined();
   });
 
+  it("keepRows: the planner's row is looked up only for the outcomes the sink needs it for (issue 16: the failures file, not a million applied rows)", async () => {
+    const asked: number[] = [];
+    const rowOf = (r: { index: number }): Row => {
+      asked.push(r.index);
+      return { index: r.index, line: r.index + 10, fields: { p: `p${r.index}` } };
+    };
+    const sunk: SettledRow[] = [];
+    const settler = new Settler({
+      tally: new Tally(),
+      keepRows: true,
+      rowOf,
+      rows: { settle: (s) => void sunk.push(s), needsRow: (outcome) => outcome.kind !== "applied" },
+    });
+    await settler.batch(settlementOf(0, [1, 2, 3], { 2: failed("bad id"), 3: { kind: "skipped", reason: "halted" } }));
+    expect(asked).toEqual([2, 3]);
+    expect(sunk.map((s) => [s.index, s.outcome.kind, s.row?.line])).toEqual([
+      [1, "applied", undefined],
+      [2, "failed", 12],
+      [3, "skipped", 13],
+    ]);
+    // Without needsRow (the verify command), every row gets its input row.
+    const all = settlerOf({ keepRows: true, rowOf });
+    await all.settler.batch(settlementOf(1, [4, 5], { 5: failed("bad") }));
+    expect(all.sunk.map((s) => s.row?.line)).toEqual([14, 15]);
+  });
+
   it("an output that cannot be written halts sending and is kept for the exit code; the earlier halt keeps its reason", async () => {
     const error = new OutputError("/tmp/report.csv", Object.assign(new Error("no space"), { code: "ENOSPC" }));
     const { settler } = settlerOf({ sinkFails: error });
