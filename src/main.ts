@@ -11,11 +11,12 @@ import { runMain } from "./run.js";
 setFlagsFromString("--no-allocation-site-pretenuring");
 // issue 16: after a full GC, V8 lets the old generation grow to a multiple of what survived (up to 4 x) before the
 // next one. cio-rel's live set is small and steady (a window, the batches in flight, a partition), but rows that
-// wait a little are promoted and die there, so the old generation filled with dead rows to 4 x before it was
-// collected: with --report or --failures, 5M rows peaked at 238-256 MB with 25-30 MB live. Growing by half keeps
-// that garbage to half the live set (150-162 MB) at the cost of more, cheap, full GCs (10 ms each here). A factor,
-// not a cap: a run that needs more memory still gets it. Read at every GC, so it takes effect when set here.
-setFlagsFromString("--heap-growing-percent=50");
+// wait a little are promoted and die there, so the old generation filled with dead rows before it was collected:
+// with --report and --failures, 5M shuffled rows peaked at 238-256 MB with 25-30 MB live. Growing by 30 % keeps
+// that garbage near a third of the live set (171-178 MB; 194-204 MB at 50 %) for more, cheap, full GCs (10 ms each
+// here; dry runs timed the same). A factor, not a cap: a run that needs more memory still gets it. V8 reads it at
+// every GC, so it takes effect when set here.
+setFlagsFromString("--heap-growing-percent=30");
 
 /** The real process effects: the one place that reads process.* (STYLE: inject the effects). */
 const ctx: CommandContext = {
