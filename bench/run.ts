@@ -401,7 +401,8 @@ function countLines(path: string): number {
   let n = 0;
   try {
     for (let got = readSync(fd, buf); got > 0; got = readSync(fd, buf)) {
-      for (let at = buf.indexOf(10, 0); at !== -1 && at < got; at = buf.indexOf(10, at + 1)) n++;
+      const read = buf.subarray(0, got);
+      for (let at = read.indexOf(10); at !== -1; at = read.indexOf(10, at + 1)) n++;
     }
   } finally {
     closeSync(fd);

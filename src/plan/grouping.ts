@@ -196,8 +196,10 @@ class Grouper implements GroupingPlanner {
   readonly #memBytes: number;
   readonly #parts: number;
   readonly #partBuffer: number;
-  /** Input rows by relationship, for the failures file; a spilled one as its JSON until rowOf asks for it. */
-  readonly #rows = new WeakMap<Relationship, Row | string>();
+  /** Input rows by relationship, for the failures file: those held or streamed... */
+  readonly #rows = new WeakMap<Relationship, Row>();
+  /** ...and those read back from the spill, as their JSON until rowOf asks for one (issue 16: few are). */
+  readonly #spilledRows = new WeakMap<Relationship, string>();
   /** Distinct attributes of the spill, which records carry by id. */
   readonly #table = new AttributeTable();
   readonly #grouper = new PartitionGrouper();
@@ -289,7 +291,9 @@ class Grouper implements GroupingPlanner {
 
   rowOf(rel: Relationship): Row | undefined {
     const row = this.#rows.get(rel);
-    return typeof row === "string" ? { index: rel.index, line: rel.line, fields: parseRowFields(row) } : row;
+    if (row !== undefined) return row;
+    const json = this.#spilledRows.get(rel);
+    return json === undefined ? undefined : { index: rel.index, line: rel.line, fields: parseRowFields(json) };
   }
 
   stats(): PlanStats {
@@ -340,7 +344,7 @@ class Grouper implements GroupingPlanner {
     this.#startSpill(dim);
     for (const rel of held) {
       const row = this.#rows.get(rel);
-      this.#spill(rel, row === undefined ? undefined : typeof row === "string" ? row : rowFieldsJson(row.fields));
+      this.#spill(rel, row === undefined ? undefined : rowFieldsJson(row.fields));
     }
     return NO_EVENTS;
   }
@@ -578,7 +582,7 @@ class Grouper implements GroupingPlanner {
     const rel: Relationship =
       attributes === undefined ? { index, line, person: who, object: obj } : { index, line, person: who, object: obj, attributes };
     // Parsed only if asked for: the failures file wants the rows that fail, not the million that apply (issue 16).
-    if ((flags & HAS_ROW) !== 0) this.#rows.set(rel, str(p));
+    if ((flags & HAS_ROW) !== 0) this.#spilledRows.set(rel, str(p));
     return rel;
   }
 
