@@ -1,6 +1,6 @@
 import { InputError } from "../errors.js";
-import type { BatchedRowSource, Row, RowSource } from "../input/types.js";
-import { ColumnError, createMapper, type Mapper, type MappingOptions } from "../model/mapping.js";
+import type { BatchedRowSource, Row, RowBlock, RowSource } from "../input/types.js";
+import { ColumnError, createMapper, MapFailure, type Mapper, type MappingOptions } from "../model/mapping.js";
 import type { Action, Relationship } from "../model/types.js";
 import { EmailSample } from "../pipeline/emails.js";
 import { SendQueue } from "../pipeline/send-queue.js";
@@ -197,44 +197,49 @@ class PipelineRun {
    */
   async #read(): Promise<void> {
     const tally = this.o.tally;
-    for await (const rows of rowBatchesOf(this.o.source)) {
-      for (const row of rows) {
+    for await (const block of rowBlocksOf(this.o.source)) {
+      for (let i = 0; i < block.length; i++) {
         // An interrupt stops reading; rows that exist before the run (a plan's) are still settled, as skipped.
         if (this.settler.halt?.kind === "interrupted" && this.o.plannedRows !== true) return;
         tally.read();
-        const p = this.#take(row);
+        const p = this.#take(block, i);
         if (p !== undefined) await p;
         if ((tally.rowsRead & 1023) === 0) this.#progress();
       }
     }
   }
 
-  /** One row: invalid, settled by the resumed journal, skipped after a halt, or on to the planner. */
-  #take(row: Row): void | Promise<void> {
+  /**
+   * Row i of a block: invalid, settled by the resumed journal, skipped after a halt, or on to the planner. The row
+   * is read through the block's lent view; one is made to keep only where an outcome or the planner holds it.
+   */
+  #take(block: RowBlock, i: number): void | Promise<void> {
     const s = this.settler;
+    const row = block.view(i);
     // The reader could not make fields of it (nested too deep): invalid before any mapping.
-    if (row.problem !== undefined) return s.row({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: row.problem }, row });
+    if (row.problem !== undefined)
+      return s.row({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: row.problem }, row: block.row(i) });
     this.#mapper ??= createMapperFor(this.o.input, this.o.source, row);
-    const mapped = mapFor(this.#mapper, this.o.source.displayName, row);
-    if (!mapped.ok) return s.row({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: mapped.reason }, row });
-    const rel = mapped.relationship;
+    const rel = mapFor(this.#mapper, this.o.source.displayName, row);
+    if (rel instanceof MapFailure)
+      return s.row({ index: row.index, line: row.line, outcome: { kind: "invalid", reason: rel.reason }, row: block.row(i) });
     this.#emails.note(rel);
     this.#sides?.note(rel);
-    const previous = this.o.resume?.outcomeOf(row.index);
+    const previous = this.o.resume?.outcomeOf(rel.index);
     if (previous !== undefined) {
       // Settled by the journal, yet still planned (and dropped there) so that dedupe decides as before.
-      this.#resumed.add(row.index);
-      return chain(s.row({ index: row.index, line: row.line, outcome: previous, relationship: rel, row }), () => this.#plan(rel));
+      this.#resumed.add(rel.index);
+      return chain(s.row({ index: rel.index, line: rel.line, outcome: previous, relationship: rel, row: block.row(i) }), () => this.#plan(rel));
     }
     const halt = s.halt;
     if (halt !== undefined)
-      return s.row({ index: row.index, line: row.line, outcome: { kind: "skipped", reason: halt.reason }, relationship: rel, row });
-    return this.#plan(rel, row);
+      return s.row({ index: rel.index, line: rel.line, outcome: { kind: "skipped", reason: halt.reason }, relationship: rel, row: block.row(i) });
+    return this.#plan(rel, this.o.keepRows ? block.row(i) : undefined);
   }
 
   /** Hands a relationship (and its row, when the failures file needs it: the planner keeps it) to the planner, its events on. */
   #plan(rel: Relationship, row?: Row): void | Promise<void> {
-    const events = this.#planner.add(rel, this.o.keepRows ? row : undefined);
+    const events = this.#planner.add(rel, row);
     return events.length > 0 ? this.#handle(events) : undefined;
   }
 
@@ -335,12 +340,31 @@ function drainOrClose(out: NodeJS.WritableStream): Promise<void> {
   });
 }
 
-/** The source's rows a chunk at a time (one-row chunks from a source that cannot batch). */
-function rowBatchesOf(source: RowSource): AsyncIterable<readonly Row[]> {
-  if ("rowBatches" in source) return (source as BatchedRowSource).rowBatches();
+/** The source's rows a block at a time: a CSV's own blocks, else its row arrays (one-row ones from a source that cannot batch). */
+function rowBlocksOf(source: RowSource): AsyncIterable<RowBlock> {
+  const batched = source as Partial<BatchedRowSource>;
+  if (batched.rowBlocks !== undefined) return batched.rowBlocks();
   return (async function* () {
-    for await (const row of source.rows()) yield [row];
+    if (batched.rowBatches !== undefined) for await (const rows of batched.rowBatches()) yield new ArrayBlock(rows);
+    else for await (const row of source.rows()) yield new ArrayBlock([row]);
   })();
+}
+
+/** Rows that are objects already, as a block: the view is the row itself. */
+class ArrayBlock implements RowBlock {
+  constructor(private readonly rows: readonly Row[]) {}
+
+  get length(): number {
+    return this.rows.length;
+  }
+
+  view(i: number): Row {
+    return this.rows[i] as Row;
+  }
+
+  row(i: number): Row {
+    return this.rows[i] as Row;
+  }
 }
 
 /** Column problems (no person column, an unknown --attributes name) are errors of the file's first record. */
@@ -356,9 +380,9 @@ function createMapperFor(mapping: MappingOptions, source: RowSource, first: Row)
 }
 
 /** Maps one row; a JSON column problem found on the first row is a file error at that row's line. */
-function mapFor(mapper: Mapper, file: string, row: Row): ReturnType<Mapper["map"]> {
+function mapFor(mapper: Mapper, file: string, row: Row): ReturnType<Mapper["relationshipOf"]> {
   try {
-    return mapper.map(row);
+    return mapper.relationshipOf(row);
   } catch (e) {
     if (e instanceof ColumnError) throw new InputError({ file, line: row.line }, e.message, { cause: e });
     throw e;

@@ -11,7 +11,7 @@ import { resolve } from "node:path";
 import { EXIT, InputError, UsageError } from "../errors.js";
 import { openRowSource } from "../input/open.js";
 import type { Row, RowSource } from "../input/types.js";
-import { ColumnError, createMapper, type Mapper } from "../model/mapping.js";
+import { ColumnError, createMapper, MapFailure, mapperOf, type Mapper } from "../model/mapping.js";
 import { objectLabel, personLabel, type Action, type ObjectRef, type PersonKey, type PersonRef } from "../model/types.js";
 import { FailuresFile } from "../report/failures-file.js";
 import { formatCount, formatDuration } from "../report/format.js";
@@ -859,14 +859,15 @@ function planSource(ops: ReadonlyArray<{ entry: PlanEntry; index: number }>, nam
 /** Maps a planned row to its relationship, from the entry itself rather than through the mapping flags. */
 function planMapper(ops: ReadonlyArray<{ entry: PlanEntry; index: number }>, personKeys: readonly PersonKey[]): Mapper {
   const byIndex = new Map(ops.map((o) => [o.index, o.entry]));
-  return {
-    map(row) {
-      const e = byIndex.get(row.index);
-      if (e === undefined) return { ok: false, reason: "not a planned operation" };
-      const rel = { index: row.index, line: row.line, person: routePerson(e, personKeys), object: e.object };
-      return { ok: true, relationship: e.op === "add" && e.attributes !== undefined ? { ...rel, attributes: e.attributes } : rel };
-    },
-  };
+  return mapperOf((row) => {
+    const e = byIndex.get(row.index);
+    if (e === undefined) return new MapFailure("not a planned operation");
+    const person = routePerson(e, personKeys);
+    // One literal either way: a relationship spread into a second object for its attributes is built twice.
+    return e.op === "add" && e.attributes !== undefined
+      ? { index: row.index, line: row.line, person, object: e.object, attributes: e.attributes }
+      : { index: row.index, line: row.line, person, object: e.object };
+  });
 }
 
 /**

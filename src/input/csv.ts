@@ -1,7 +1,7 @@
 import { InputError } from "../errors.js";
 import { CsvParser } from "./csv-parser.js";
 import { decodeText, type DecodeInfo } from "./decode.js";
-import { ERROR_COLUMN, IDENTIFIER_COLUMN, type Row } from "./types.js";
+import { ERROR_COLUMN, IDENTIFIER_COLUMN, type Row, type RowBlock } from "./types.js";
 
 /** What the CSV/TSV reader needs besides the bytes. */
 export interface CsvOptions {
@@ -25,16 +25,29 @@ export interface CsvOptions {
  * with another number of fields is an error; headerless, the first field is the identifier and the rest is ignored.
  */
 export async function* readCsv(chunks: AsyncIterable<Buffer>, options: CsvOptions): AsyncGenerator<Row[]> {
+  for await (const block of readCsvBlocks(chunks, options)) {
+    const rows: Row[] = [];
+    for (let i = 0; i < block.length; i++) rows.push(block.row(i));
+    yield rows;
+  }
+}
+
+/** readCsv's rows as blocks of cells, one per input chunk that completes a row (issue 16: no object per row). */
+export async function* readCsvBlocks(chunks: AsyncIterable<Buffer>, options: CsvOptions): AsyncGenerator<RowBlock> {
   const file = options.displayName;
   let parser: CsvParser | undefined;
   let keys: (string | undefined)[] | undefined; // per column: the field name, or undefined to drop it
-  let batch: Row[] = [];
+  let view: Row | undefined; // the Row every block lends (RowBlock.view)
+  let block: CsvBlock | undefined;
   let index = 0;
 
   const take = (record: string[], count: number, line: number): void => {
     if (record[0] === "" && allEmpty(record, count)) return;
     if (!options.header) {
-      batch.push({ index: ++index, line, fields: { [IDENTIFIER_COLUMN]: record[0] } });
+      keys ??= [IDENTIFIER_COLUMN];
+      view ??= { index: 0, line: 0, fields: { [IDENTIFIER_COLUMN]: "" } };
+      (block ??= new CsvBlock(keys, view, index + 1)).push(record, 1, line);
+      index++;
       return;
     }
     if (keys === undefined) {
@@ -45,13 +58,9 @@ export async function* readCsv(chunks: AsyncIterable<Buffer>, options: CsvOption
     if (count !== keys.length) {
       throw new InputError({ file, line }, `row has ${count === 1 ? "1 field" : `${count} fields`}, header has ${keys.length}`);
     }
-    // Keys are added in header order, so every row shares one object shape.
-    const fields: Record<string, unknown> = {};
-    for (let i = 0; i < count; i++) {
-      const key = keys[i];
-      if (key !== undefined) fields[key] = record[i];
-    }
-    batch.push({ index: ++index, line, fields });
+    view ??= { index: 0, line: 0, fields: fieldsOf(keys, record, 0) };
+    (block ??= new CsvBlock(keys, view, index + 1)).push(record, count, line);
+    index++;
   };
 
   const info: DecodeInfo = { encoding: "utf-8", utf16: false };
@@ -67,9 +76,9 @@ export async function* readCsv(chunks: AsyncIterable<Buffer>, options: CsvOption
     }
     parser ??= new CsvParser(file, delimiter, info);
     parser.feed(text, take);
-    if (batch.length > 0) {
-      yield batch;
-      batch = [];
+    if (block !== undefined) {
+      yield block;
+      block = undefined;
     }
   }
   if (pending !== undefined && pending !== "") {
@@ -78,7 +87,69 @@ export async function* readCsv(chunks: AsyncIterable<Buffer>, options: CsvOption
     parser.feed(pending, take);
   }
   parser?.end(take);
-  if (batch.length > 0) yield batch;
+  if (block !== undefined) yield block;
+}
+
+/**
+ * A fields object of a record: keys in header order, so that every row's object has one shape. Cells come from
+ * `cells` at `at` on; a dropped column (undefined key) is skipped.
+ */
+function fieldsOf(keys: readonly (string | undefined)[], cells: readonly string[], at: number): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (key !== undefined) fields[key] = cells[at + i];
+  }
+  return fields;
+}
+
+/** A chunk's rows as their cells: `width` cells per row, row after row, with each row's line. */
+class CsvBlock implements RowBlock {
+  readonly #keys: readonly (string | undefined)[];
+  readonly #width: number;
+  readonly #view: Row;
+  readonly #first: number;
+  readonly #cells: string[] = [];
+  readonly #lines: number[] = [];
+
+  /** `first`: the index of the block's first row. */
+  constructor(keys: readonly (string | undefined)[], view: Row, first: number) {
+    this.#keys = keys;
+    this.#width = keys.length;
+    this.#view = view;
+    this.#first = first;
+  }
+
+  get length(): number {
+    return this.#lines.length;
+  }
+
+  /** Appends a record: its first `width` fields (`count` of them; a headerless row keeps its first). */
+  push(record: readonly string[], count: number, line: number): void {
+    const cells = this.#cells;
+    for (let i = 0; i < count; i++) cells.push(record[i] as string);
+    this.#lines.push(line);
+  }
+
+  view(i: number): Row {
+    const v = this.#view;
+    v.index = this.#first + i;
+    v.line = this.#lines[i] as number;
+    // The same keys in the same order as fieldsOf made them: the object keeps its shape.
+    const fields = v.fields;
+    const keys = this.#keys;
+    const cells = this.#cells;
+    const at = i * this.#width;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k];
+      if (key !== undefined) fields[key] = cells[at + k];
+    }
+    return v;
+  }
+
+  row(i: number): Row {
+    return { index: this.#first + i, line: this.#lines[i] as number, fields: fieldsOf(this.#keys, this.#cells, i * this.#width) };
+  }
 }
 
 /** How far the header line is looked for when sniffing; a longer header line is read as it is. */

@@ -2,7 +2,7 @@ import { open } from "node:fs/promises";
 import { extname, resolve } from "node:path";
 import { InputError, UsageError } from "../errors.js";
 import { binaryCheck, gunzipIfCompressed } from "./binary.js";
-import { readCsv } from "./csv.js";
+import { readCsv, readCsvBlocks, type CsvOptions } from "./csv.js";
 import { checkEncoding } from "./decode.js";
 import { readJsonArray } from "./json.js";
 import { readNdjson } from "./ndjson.js";
@@ -126,6 +126,35 @@ function makeSource(
     }
   }
 
+  /** The file's bytes, once: counted for progress (compressed ones for a .gz, as its size is), unpacked, checked. */
+  function open(): AsyncIterable<Buffer> {
+    if (opened) throw new Error(`the rows of ${displayName} can be read only once`);
+    opened = true;
+    const raw = counted();
+    return binaryCheck(settings.gunzip ? gunzipIfCompressed(raw, displayName) : raw, { file: displayName, format, encoding });
+  }
+
+  function csvOptions(): CsvOptions {
+    return {
+      displayName,
+      header,
+      delimiter,
+      encoding,
+      // Only a .csv with a header and no --delimiter: a TSV says what it is, a choice is a choice.
+      ...(format === "csv" && header && settings.delimiter === undefined
+        ? {
+            onSniffed: (sniffed: string) => {
+              delimiter = sniffed;
+              settings.onNote?.(
+                `${displayName}: the header has no "," but ${JSON.stringify(sniffed)}: reading it as ${delimiterName(sniffed)}-separated (pass --delimiter to choose)`,
+              );
+            },
+          }
+        : {}),
+      onColumns: (names) => (columns = names),
+    };
+  }
+
   const source: BatchedRowSource = {
     displayName,
     format,
@@ -135,33 +164,12 @@ function makeSource(
     delimiter: () => delimiter,
     bytesRead: () => bytes,
     rowBatches(): AsyncIterable<Row[]> {
-      if (opened) throw new Error(`the rows of ${displayName} can be read only once`);
-      opened = true;
-      // Progress counts the bytes of the file (compressed ones for a .gz), as its size does.
-      const raw = counted();
-      const chunks = binaryCheck(settings.gunzip ? gunzipIfCompressed(raw, displayName) : raw, { file: displayName, format, encoding });
+      const chunks = open();
       const text = { file: displayName, encoding };
       switch (format) {
         case "csv":
         case "tsv":
-          return readCsv(chunks, {
-            displayName,
-            header,
-            delimiter,
-            encoding,
-            // Only a .csv with a header and no --delimiter: a TSV says what it is, a choice is a choice.
-            ...(format === "csv" && header && settings.delimiter === undefined
-              ? {
-                  onSniffed: (sniffed: string) => {
-                    delimiter = sniffed;
-                    settings.onNote?.(
-                      `${displayName}: the header has no "," but ${JSON.stringify(sniffed)}: reading it as ${delimiterName(sniffed)}-separated (pass --delimiter to choose)`,
-                    );
-                  },
-                }
-              : {}),
-            onColumns: (names) => (columns = names),
-          });
+          return readCsv(chunks, csvOptions());
         case "json":
           return readJsonArray(chunks, text);
         case "ndjson":
@@ -174,6 +182,7 @@ function makeSource(
       for await (const batch of source.rowBatches()) for (const row of batch) yield row;
     },
   };
+  if (csv) source.rowBlocks = () => readCsvBlocks(open(), csvOptions());
   return source;
 }
 

@@ -73,4 +73,22 @@ export interface RowSource {
 export interface BatchedRowSource extends RowSource {
   /** The rows in input order, in arrays of at most one input chunk's worth; rows() is built on it. Readable once. */
   rowBatches(): AsyncIterable<Row[]>;
+  /**
+   * The same rows as blocks that make no object per row (issue 16: CSV); readable once, instead of rowBatches().
+   * Absent where a reader makes each row's fields anyway (JSON).
+   */
+  rowBlocks?(): AsyncIterable<RowBlock>;
+}
+
+/**
+ * One input chunk's rows, kept as their cells (issue 16): a million rows made a million `fields` objects and Row
+ * objects that only the mapper read. `view` lends a Row that the next call overwrites, for reading on the spot;
+ * `row` makes one to keep (an invalid row's report line, the failures file).
+ */
+export interface RowBlock {
+  readonly length: number;
+  /** Row i in a Row object reused by every call: read it before the next one, never keep it. */
+  view(i: number): Row;
+  /** Row i as its own object. */
+  row(i: number): Row;
 }

@@ -42,12 +42,23 @@ export interface SourceColumns {
 }
 
 /** A row's relationship, or why the row is invalid (a one-line reason naming the column). */
-export type MapResult = { ok: true; relationship: Relationship } | { ok: false; reason: string; column?: string };
+export type MapResult = { ok: true; relationship: Relationship } | { ok: false; reason: string; column?: string | undefined };
+
+/** Why a row is invalid, as the pipeline's mapping returns it (issue 16: no result object for a valid row). */
+export class MapFailure {
+  readonly ok = false;
+  constructor(
+    readonly reason: string,
+    readonly column?: string,
+  ) {}
+}
 
 /** Turns rows into validated relationships. */
 export interface Mapper {
   /** Maps one row. May throw ColumnError on the first JSON row, when the columns are resolved. */
   map(row: Row): MapResult;
+  /** map() without the result object of a valid row (the pipeline's hot path): the relationship, or why not. */
+  relationshipOf(row: Row): Relationship | MapFailure;
 }
 
 /** The columns of a source cannot provide what the flags ask for; the command reports it on line 1. */
@@ -90,20 +101,29 @@ export function createMapper(options: MappingOptions, columns: SourceColumns): M
   const csv = columns.names !== undefined;
   let resolved = columns.headerless ? resolveHeaderless(options) : columns.names ? resolve(options, columns.names, true) : undefined;
 
-  return {
-    map(row: Row): MapResult {
-      // A one-column CSV saved as .txt (or read with --no-header) starts with its header: never send "email" as a person.
-      if (columns.headerless && row.line === 1) {
-        const first = row.fields[IDENTIFIER_COLUMN];
-        if (typeof first === "string" && HEADER_NAMES.has(first.trim().toLowerCase())) {
-          return {
-            ok: false,
-            reason: `the first line (${JSON.stringify(first.trim())}) looks like a header, not an identifier: delete it, or read the file as a CSV with its header (--format csv, without --no-header)`,
-          };
-        }
+  const relationshipOf = (row: Row): Relationship | MapFailure => {
+    // A one-column CSV saved as .txt (or read with --no-header) starts with its header: never send "email" as a person.
+    if (columns.headerless && row.line === 1) {
+      const first = row.fields[IDENTIFIER_COLUMN];
+      if (typeof first === "string" && HEADER_NAMES.has(first.trim().toLowerCase())) {
+        return new MapFailure(
+          `the first line (${JSON.stringify(first.trim())}) looks like a header, not an identifier: delete it, or read the file as a CSV with its header (--format csv, without --no-header)`,
+        );
       }
-      resolved ??= resolve(options, Object.keys(row.fields), false);
-      return mapRow(resolved, options, csv, row);
+    }
+    resolved ??= resolve(options, Object.keys(row.fields), false);
+    return mapRow(resolved, options, csv, row);
+  };
+  return mapperOf(relationshipOf);
+}
+
+/** The Mapper of a relationshipOf function. */
+export function mapperOf(relationshipOf: (row: Row) => Relationship | MapFailure): Mapper {
+  return {
+    relationshipOf,
+    map(row: Row): MapResult {
+      const r = relationshipOf(row);
+      return r instanceof MapFailure ? r : { ok: true, relationship: r };
     },
   };
 }
@@ -260,8 +280,8 @@ function columnLabel(column: string): string {
   return `column ${JSON.stringify(column)}`;
 }
 
-function invalid(reason: string, column: string): MapResult {
-  return { ok: false, reason, column };
+function invalid(reason: string, column: string): MapFailure {
+  return new MapFailure(reason, column);
 }
 
 /**
@@ -329,7 +349,7 @@ function kindOf(raw: unknown): string {
   return t === "object" ? "an object" : t === "boolean" ? "a boolean" : `a ${t}`;
 }
 
-function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): MapResult {
+function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): Relationship | MapFailure {
   const fields = row.fields;
 
   let person: PersonRef;
@@ -394,7 +414,7 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
       if (attributes === undefined) {
         attributes = { [one]: raw };
         const problem = attributesProblem(attributes);
-        if (problem !== undefined) return { ok: false, reason: problem };
+        if (problem !== undefined) return new MapFailure(problem);
         if (shared.size < MAX_SHARED_ATTRIBUTES) shared.set(raw, attributes);
       }
       return mapped(row, person, object, attributes);
@@ -433,7 +453,7 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
 
   if (attributes !== undefined && count > 0) {
     const problem = attributesProblem(attributes);
-    if (problem !== undefined) return { ok: false, reason: problem };
+    if (problem !== undefined) return new MapFailure(problem);
     return mapped(row, person, object, attributes);
   }
   return mapped(row, person, object, undefined);
@@ -443,10 +463,8 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): M
  * A mapped row. The relationship is made whole by one literal: a property added after it is made (attributes) costs
  * a second object per row, an out-of-object property store, which a million rows keep alive until they are packed.
  */
-function mapped(row: Row, person: PersonRef, object: ObjectRef, attributes: Record<string, AttributeValue> | undefined): MapResult {
-  const relationship: Relationship =
-    attributes === undefined
-      ? { index: row.index, line: row.line, person, object }
-      : { index: row.index, line: row.line, person, object, attributes };
-  return { ok: true, relationship };
+function mapped(row: Row, person: PersonRef, object: ObjectRef, attributes: Record<string, AttributeValue> | undefined): Relationship {
+  return attributes === undefined
+    ? { index: row.index, line: row.line, person, object }
+    : { index: row.index, line: row.line, person, object, attributes };
 }

@@ -1,5 +1,5 @@
 import type { Row, RowSource } from "../../src/input/types.js";
-import type { Mapper } from "../../src/model/mapping.js";
+import { MapFailure, mapperOf, type Mapper } from "../../src/model/mapping.js";
 import type { Relationship } from "../../src/model/types.js";
 import { makeBatch } from "../../src/plan/serialize.js";
 import type { Batch } from "../../src/plan/types.js";
@@ -107,10 +107,8 @@ export function memorySource(rows: readonly Row[]): RowSource {
 }
 
 /** Maps {p, o, a?, bad?} rows to relationships of object type 1; `a` becomes a `role` attribute. */
-export const testMapper: Mapper = {
-  map(row) {
-    const f = row.fields as { p: string; o: string; a?: string; bad?: string };
-    if (f.bad !== undefined) return { ok: false, reason: f.bad };
-    return { ok: true, relationship: rel(row.index, f.p, f.o, f.a !== undefined ? { role: f.a } : undefined) };
-  },
-};
+export const testMapper: Mapper = mapperOf((row) => {
+  const f = row.fields as { p: string; o: string; a?: string; bad?: string };
+  if (f.bad !== undefined) return new MapFailure(f.bad);
+  return rel(row.index, f.p, f.o, f.a !== undefined ? { role: f.a } : undefined);
+});

@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { InputOptions } from "../../src/commands/options.js";
 import type { SettledRow } from "../../src/commands/outcomes.js";
 import { startPipeline, type PipelineOptions } from "../../src/commands/pipeline.js";
+import { openRowSource } from "../../src/input/open.js";
 import type { Outcome } from "../../src/model/types.js";
 import { Tally } from "../../src/report/tally.js";
 import { FakeTransport, indicesOf, memorySource, rowsOf, testMapper, until } from "./fakes.js";
@@ -24,17 +28,17 @@ function distinct(n: number): Array<{ p: string; o: string }> {
 async function runOf(
   specs: Parameters<typeof rowsOf>[0],
   transport: FakeTransport,
-  over: Partial<PipelineOptions> & { concurrency?: number; maxErrors?: number } = {},
+  over: Partial<PipelineOptions> & { concurrency?: number; maxErrors?: number; mapFromFlags?: boolean } = {},
 ) {
   const tally = new Tally();
   const settled = new Map<number, SettledRow[]>();
   const journal: { applied: number[]; failed: number[] }[] = [];
-  const { concurrency = 2, maxErrors, ...rest } = over;
+  const { concurrency = 2, maxErrors, mapFromFlags = false, ...rest } = over;
   const { control, done } = startPipeline({
     action: "add_relationships",
     input: inputOf(),
     source: memorySource(rowsOf(specs)),
-    mapper: testMapper,
+    ...(mapFromFlags ? {} : { mapper: testMapper }),
     sink: { kind: "send", transport, concurrency, ...(maxErrors !== undefined ? { maxErrors } : {}) },
     rows: {
       settle: (s) => {
@@ -226,5 +230,42 @@ describe("startPipeline with a fake transport", () => {
     expectEachOnce(settled, tally, 10);
     expect(new Set([...settled.values()].map(([s]) => (s?.outcome.kind === "skipped" ? s.outcome.reason : "")))).toEqual(new Set([AUTH.reason]));
     expect(result.halt).toEqual(AUTH);
+  });
+});
+
+describe("a CSV's rows in blocks (issue 16: no object per row)", () => {
+  const HALT = { kind: "max-errors" as const, reason: "not sent: --max-errors 1 reached" };
+  it.each([
+    { name: "sent and failed (the failures file's rows)", halted: undefined, kinds: ["failed", "invalid"] },
+    { name: "skipped after a halt", halted: HALT, kinds: ["invalid", "skipped"] },
+  ])("the rows an outcome keeps are their own, not the mapper's lent view: invalid, and $name", async ({ halted, kinds }) => {
+    const dir = mkdtempSync(join(tmpdir(), "cio-rel-blocks-"));
+    try {
+      // 12 rows in one block: rows 3 and 7 name no person; every row's cells name its own index.
+      const person = (index: number): string => (index === 3 || index === 7 ? "" : `u${index}`);
+      const lines = Array.from({ length: 12 }, (_, i) => `${person(i + 1)},acct_${i + 1},role-${i + 1}`);
+      const path = join(dir, "rows.csv");
+      writeFileSync(path, `user_id,account_id,role\n${lines.join("\n")}\n`);
+      const source = await openRowSource(path);
+      expect(typeof source.rowBlocks).toBe("function");
+      const transport = new FakeTransport({ answer: () => ({ outcome: () => ({ kind: "failed", reason: "400 bad" }) }) });
+      const { done, tally, settled } = await runOf([], transport, {
+        source,
+        mapFromFlags: true,
+        input: inputOf({ path, personColumn: "user_id", objectColumn: "account_id", attributes: ["role"] }),
+        ...(halted !== undefined ? { halted } : {}),
+      });
+      await done;
+      expectEachOnce(settled, tally, 12);
+      const outcomes = new Set<string>();
+      for (const [index, [s]] of settled) {
+        outcomes.add(s?.outcome.kind ?? "?");
+        expect(s?.row?.fields, `row ${index}`).toEqual({ user_id: person(index), account_id: `acct_${index}`, role: `role-${index}` });
+        expect(s?.row?.line).toBe(index + 1);
+      }
+      expect([...outcomes].sort()).toEqual(kinds);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
