@@ -43,10 +43,24 @@ export class CsvParser {
 
   /** Parses the complete records `text` finishes; the rest waits for the next call. */
   feed(text: string, sink: RecordSink): void {
-    const rest = this.#run(this.#carry === "" ? text : this.#carry + text, false, sink);
+    const rest = this.#run(this.#joined(text, sink), false, sink);
     // Only an unfinished record can grow past a chunk, so only it is measured against the cap.
     if (rest.length * 3 > MAX_RECORD_SIZE && this.#overflows(rest, 0, rest.length)) throw this.#tooLong();
     this.#carry = rest;
+  }
+
+  /**
+   * The carried text and `text`, after parsing the record the carry began when `text`'s first line completes it
+   * (issue 16): joining the carry to the whole chunk copies the chunk once more, since a joined string is
+   * flattened when it is first read. A record that goes on past that line is joined as before.
+   */
+  #joined(text: string, sink: RecordSink): string {
+    const carry = this.#carry;
+    if (carry === "") return text;
+    const lf = text.indexOf("\n");
+    if (lf === -1) return carry + text;
+    const rest = this.#run(carry + text.slice(0, lf + 1), false, sink);
+    return rest === "" ? text.slice(lf + 1) : rest + text.slice(lf + 1);
   }
 
   /** Parses what is left once the input has ended. */
@@ -136,7 +150,10 @@ export class CsvParser {
       } else {
         q = this.#unquoted(s, p, breaks, start);
         if (q === n && !final) return -1;
-        value = s.slice(p, q);
+        // The previous record's value in this column, when the text is the same (a sorted column repeats it row
+        // after row), instead of a new string: fewer strings to collect, and the same one for the mapper's checks.
+        const previous = fields[count];
+        value = previous !== undefined && previous.length === q - p && sameText(s, p, previous) ? previous : s.slice(p, q);
       }
       fields[count++] = value;
       if (q === n) {
@@ -240,4 +257,10 @@ function lineBreaks(s: string, from: number, to: number): number {
     }
   }
   return n;
+}
+
+/** Whether `s` holds `text` at `at` (a short loop: startsWith costs a call more than the few characters of an id). */
+function sameText(s: string, at: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (s.charCodeAt(at + i) !== text.charCodeAt(i)) return false;
+  return true;
 }

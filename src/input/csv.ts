@@ -32,12 +32,14 @@ export async function* readCsv(chunks: AsyncIterable<Buffer>, options: CsvOption
   }
 }
 
-/** readCsv's rows as blocks of cells, one per input chunk that completes a row (issue 16: no object per row). */
+/**
+ * readCsv's rows as blocks of cells, one per input chunk that completes a row (issue 16: no object per row). One
+ * block is refilled for every chunk: a block is valid until the next one is asked for.
+ */
 export async function* readCsvBlocks(chunks: AsyncIterable<Buffer>, options: CsvOptions): AsyncGenerator<RowBlock> {
   const file = options.displayName;
   let parser: CsvParser | undefined;
   let keys: (string | undefined)[] | undefined; // per column: the field name, or undefined to drop it
-  let view: Row | undefined; // the Row every block lends (RowBlock.view)
   let block: CsvBlock | undefined;
   let index = 0;
 
@@ -45,9 +47,7 @@ export async function* readCsvBlocks(chunks: AsyncIterable<Buffer>, options: Csv
     if (record[0] === "" && allEmpty(record, count)) return;
     if (!options.header) {
       keys ??= [IDENTIFIER_COLUMN];
-      view ??= { index: 0, line: 0, fields: { [IDENTIFIER_COLUMN]: "" } };
-      (block ??= new CsvBlock(keys, view, index + 1)).push(record, 1, line);
-      index++;
+      (block ??= new CsvBlock(keys, { index: 0, line: 0, fields: { [IDENTIFIER_COLUMN]: "" } })).push(record, ++index, line);
       return;
     }
     if (keys === undefined) {
@@ -58,9 +58,7 @@ export async function* readCsvBlocks(chunks: AsyncIterable<Buffer>, options: Csv
     if (count !== keys.length) {
       throw new InputError({ file, line }, `row has ${count === 1 ? "1 field" : `${count} fields`}, header has ${keys.length}`);
     }
-    view ??= { index: 0, line: 0, fields: fieldsOf(keys, record, 0) };
-    (block ??= new CsvBlock(keys, view, index + 1)).push(record, count, line);
-    index++;
+    (block ??= new CsvBlock(keys, { index: 0, line: 0, fields: fieldsOf(keys, record, 0) })).push(record, ++index, line);
   };
 
   const info: DecodeInfo = { encoding: "utf-8", utf16: false };
@@ -76,9 +74,9 @@ export async function* readCsvBlocks(chunks: AsyncIterable<Buffer>, options: Csv
     }
     parser ??= new CsvParser(file, delimiter, info);
     parser.feed(text, take);
-    if (block !== undefined) {
+    if (block !== undefined && block.length > 0) {
       yield block;
-      block = undefined;
+      block.clear();
     }
   }
   if (pending !== undefined && pending !== "") {
@@ -87,7 +85,7 @@ export async function* readCsvBlocks(chunks: AsyncIterable<Buffer>, options: Csv
     parser.feed(pending, take);
   }
   parser?.end(take);
-  if (block !== undefined) yield block;
+  if (block !== undefined && block.length > 0) yield block;
 }
 
 /**
@@ -103,39 +101,49 @@ function fieldsOf(keys: readonly (string | undefined)[], cells: readonly string[
   return fields;
 }
 
-/** A chunk's rows as their cells: `width` cells per row, row after row, with each row's line. */
+/**
+ * A chunk's rows as their cells: `width` cells per row, row after row, with each row's index and line. Cleared and
+ * refilled chunk after chunk, so that its arrays grow once rather than for every chunk.
+ */
 class CsvBlock implements RowBlock {
   readonly #keys: readonly (string | undefined)[];
   readonly #width: number;
+  /** The Row every view(i) fills; its fields object was made by fieldsOf, so refilling it keeps its shape. */
   readonly #view: Row;
-  readonly #first: number;
   readonly #cells: string[] = [];
   readonly #lines: number[] = [];
+  #first = 0;
+  #length = 0;
 
-  /** `first`: the index of the block's first row. */
-  constructor(keys: readonly (string | undefined)[], view: Row, first: number) {
+  constructor(keys: readonly (string | undefined)[], view: Row) {
     this.#keys = keys;
     this.#width = keys.length;
     this.#view = view;
-    this.#first = first;
   }
 
   get length(): number {
-    return this.#lines.length;
+    return this.#length;
   }
 
-  /** Appends a record: its first `width` fields (`count` of them; a headerless row keeps its first). */
-  push(record: readonly string[], count: number, line: number): void {
+  /** Appends the record with this index (one more than the last one's): its first `width` fields. */
+  push(record: readonly string[], index: number, line: number): void {
+    if (this.#length === 0) this.#first = index;
     const cells = this.#cells;
-    for (let i = 0; i < count; i++) cells.push(record[i] as string);
-    this.#lines.push(line);
+    const width = this.#width;
+    const at = this.#length * width;
+    for (let i = 0; i < width; i++) cells[at + i] = record[i] as string;
+    this.#lines[this.#length++] = line;
+  }
+
+  /** Empties the block for the next chunk (the arrays keep their room). */
+  clear(): void {
+    this.#length = 0;
   }
 
   view(i: number): Row {
     const v = this.#view;
     v.index = this.#first + i;
     v.line = this.#lines[i] as number;
-    // The same keys in the same order as fieldsOf made them: the object keeps its shape.
     const fields = v.fields;
     const keys = this.#keys;
     const cells = this.#cells;

@@ -75,7 +75,8 @@ export interface BatchedRowSource extends RowSource {
   rowBatches(): AsyncIterable<Row[]>;
   /**
    * The same rows as blocks that make no object per row (issue 16: CSV); readable once, instead of rowBatches().
-   * Absent where a reader makes each row's fields anyway (JSON).
+   * A block is valid until the next one is asked for (the reader refills it). Absent where a reader makes each
+   * row's fields anyway (JSON).
    */
   rowBlocks?(): AsyncIterable<RowBlock>;
 }
