@@ -43,36 +43,38 @@ export class CsvParser {
 
   /** Parses the complete records `text` finishes; the rest waits for the next call. */
   feed(text: string, sink: RecordSink): void {
-    const rest = this.#run(this.#joined(text, sink), false, sink);
+    // The record the carry began is finished with `text`'s first line when that line completes it (issue 16):
+    // joining the carry to the whole chunk copies the chunk once more (a joined string is flattened when first
+    // read), and so would slicing the chunk after that line (a sliced string reads slower character by character),
+    // so the rest of `text` is parsed where it lies. A record that goes on past that line is joined as before.
+    let s = text;
+    let from = 0;
+    const carry = this.#carry;
+    if (carry !== "") {
+      const lf = text.indexOf("\n");
+      if (lf === -1) s = carry + text;
+      else {
+        const left = this.#run(carry + text.slice(0, lf + 1), 0, false, sink);
+        if (left === "") from = lf + 1;
+        else s = left + text.slice(lf + 1);
+      }
+    }
+    const rest = this.#run(s, from, false, sink);
     // Only an unfinished record can grow past a chunk, so only it is measured against the cap.
     if (rest.length * 3 > MAX_RECORD_SIZE && this.#overflows(rest, 0, rest.length)) throw this.#tooLong();
     this.#carry = rest;
   }
 
-  /**
-   * The carried text and `text`, after parsing the record the carry began when `text`'s first line completes it
-   * (issue 16): joining the carry to the whole chunk copies the chunk once more, since a joined string is
-   * flattened when it is first read. A record that goes on past that line is joined as before.
-   */
-  #joined(text: string, sink: RecordSink): string {
-    const carry = this.#carry;
-    if (carry === "") return text;
-    const lf = text.indexOf("\n");
-    if (lf === -1) return carry + text;
-    const rest = this.#run(carry + text.slice(0, lf + 1), false, sink);
-    return rest === "" ? text.slice(lf + 1) : rest + text.slice(lf + 1);
-  }
-
   /** Parses what is left once the input has ended. */
   end(sink: RecordSink): void {
-    this.#run(this.#carry, true, sink);
+    this.#run(this.#carry, 0, true, sink);
     this.#carry = "";
   }
 
-  /** Emits the records in `s`; returns the unparsed rest (an unfinished record, or a "\r" that may start "\r\n"). */
-  #run(s: string, final: boolean, sink: RecordSink): string {
+  /** Emits the records in `s` from `from` on; returns the unparsed rest (an unfinished record, or a "\r" that may start "\r\n"). */
+  #run(s: string, from: number, final: boolean, sink: RecordSink): string {
     const n = s.length;
-    let p = 0;
+    let p = from;
     while (p < n) {
       const c = s.charCodeAt(p);
       if (c === LF || c === CR) {
@@ -152,8 +154,15 @@ export class CsvParser {
         if (q === n && !final) return -1;
         // The previous record's value in this column, when the text is the same (a sorted column repeats it row
         // after row), instead of a new string: fewer strings to collect, and the same one for the mapper's checks.
+        // The last characters are compared first: ids of one length (u10000-u99999) mostly differ there.
         const previous = fields[count];
-        value = previous !== undefined && previous.length === q - p && sameText(s, p, previous) ? previous : s.slice(p, q);
+        value =
+          previous !== undefined &&
+          previous.length === q - p &&
+          (q === p || previous.charCodeAt(q - p - 1) === s.charCodeAt(q - 1)) &&
+          sameText(s, p, previous)
+            ? previous
+            : s.slice(p, q);
       }
       fields[count++] = value;
       if (q === n) {
