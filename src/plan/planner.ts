@@ -1,6 +1,7 @@
 import type { Action, ObjectRef, PersonRef, Relationship } from "../model/types.js";
 import { trackEncoder, type Encoder } from "./encoder.js";
 import { Packer } from "./packer.js";
+import { PersonIndex } from "./person-index.js";
 import { attributesJson } from "./serialize.js";
 import type { GroupBy, PlanEvent, PlanStats } from "./types.js";
 
@@ -63,15 +64,16 @@ export interface Planner {
 
 const NO_EVENTS: readonly PlanEvent[] = Object.freeze([]);
 
-/** Groups larger than this get a map from person to slot for dedupe; smaller ones are scanned. */
-const SCAN_LIMIT = 16;
+/** Slots of the window's slot chains allocated up front at most; a larger window grows them. */
+const MAX_INITIAL_SLOTS = 1 << 14;
 
-/** One object's relationships in a window: slots into the window, in input order. */
+/** One object's relationships in a window: a chain of slots (through WindowPlanner.#next), in input order. */
 interface ObjectGroup {
   ref: ObjectRef;
-  slots: number[];
-  /** Person key → slot, once the group outgrows SCAN_LIMIT. */
-  byPerson: Map<string, number> | undefined;
+  /** Its place in #groups, which names it in the dedupe index. */
+  id: number;
+  first: number;
+  last: number;
 }
 
 /**
@@ -112,8 +114,8 @@ export function createWindowPlanner(options: PlannerOptions): WindowedPlanner {
 }
 
 // Speed matters here (a million rows per run): the window is indexed by object without building
-// key strings — object type → object id → group — and a small group finds a duplicate person by
-// scanning, so a sorted input allocates nothing per row but the slot.
+// key strings — object type → object id → group —, a group's slots are chained in a typed array, and
+// a duplicate person is found in one window-wide hash table (person-index.ts), so a row allocates nothing.
 class WindowPlanner implements WindowedPlanner {
   #groupBy: GroupBy;
   #windowSize: number;
@@ -129,6 +131,10 @@ class WindowPlanner implements WindowedPlanner {
   #windowBytes = 0;
   /** Object groups in first-seen order. */
   #groups: ObjectGroup[] = [];
+  /** The slot after each slot in its group's chain; -1 ends a chain. */
+  #next: Int32Array;
+  /** The live slot of each (group, person) in the window. */
+  readonly #people: PersonIndex;
   /** object_type_id → object id → group. */
   readonly #byType = new Map<string, Map<string, ObjectGroup>>();
   /** cio_object_id → group. */
@@ -137,6 +143,8 @@ class WindowPlanner implements WindowedPlanner {
   constructor(options: PlannerOptions, windowSize: number) {
     this.#groupBy = options.groupBy;
     this.#windowSize = windowSize;
+    this.#next = new Int32Array(Math.min(windowSize, MAX_INITIAL_SLOTS));
+    this.#people = new PersonIndex(windowSize);
     this.#exclude = options.exclude;
     const encoder = options.encoder ?? trackEncoder;
     this.#encoder = encoder;
@@ -156,9 +164,9 @@ class WindowPlanner implements WindowedPlanner {
     if (refused !== undefined) return this.#exclude?.(rel.index) === true ? NO_EVENTS : [{ type: "invalid", relationship: rel, reason: refused }];
     const group = this.#groupOf(rel.object);
     const slot = this.#window.length;
-    const earlierSlot = this.#findPerson(group, rel.person);
+    const earlierSlot = this.#people.put(group.id, rel.person, slot, this.#window);
     let out: PlanEvent[] | undefined;
-    if (earlierSlot !== undefined) {
+    if (earlierSlot >= 0) {
       const earlier = this.#window[earlierSlot] as Relationship;
       this.#window[earlierSlot] = undefined;
       if (this.#exclude === undefined || !this.#exclude(earlier.index)) {
@@ -167,15 +175,7 @@ class WindowPlanner implements WindowedPlanner {
     }
     this.#window.push(rel);
     this.#windowBytes += weight(rel);
-    group.slots.push(slot);
-    if (group.byPerson !== undefined) group.byPerson.set(personKey(rel.person), slot);
-    else if (group.slots.length > SCAN_LIMIT) {
-      group.byPerson = new Map();
-      for (const s of group.slots) {
-        const r = this.#window[s];
-        if (r !== undefined) group.byPerson.set(personKey(r.person), s);
-      }
-    }
+    this.#chain(group, slot);
     if (this.#window.length >= this.#windowSize || this.#windowBytes >= MAX_WINDOW_BYTES) {
       out ??= [];
       this.#flush(out, this.#carry);
@@ -234,24 +234,25 @@ class WindowPlanner implements WindowedPlanner {
     }
     let group = ids.get(id);
     if (group === undefined) {
-      group = { ref: o, slots: [], byPerson: undefined };
+      group = { ref: o, id: this.#groups.length, first: -1, last: -1 };
       ids.set(id, group);
       this.#groups.push(group);
     }
     return group;
   }
 
-  /** The live slot of this person in the group, if any. */
-  #findPerson(group: ObjectGroup, p: PersonRef): number | undefined {
-    if (group.byPerson !== undefined) {
-      const slot = group.byPerson.get(personKey(p));
-      return slot !== undefined && this.#window[slot] !== undefined ? slot : undefined;
+  /** Appends a slot to its group's chain. */
+  #chain(group: ObjectGroup, slot: number): void {
+    let next = this.#next;
+    if (slot >= next.length) {
+      next = new Int32Array(Math.max(16, 2 * next.length));
+      next.set(this.#next);
+      this.#next = next;
     }
-    for (const slot of group.slots) {
-      const r = this.#window[slot];
-      if (r !== undefined && r.person.value === p.value && r.person.key === p.key) return slot;
-    }
-    return undefined;
+    next[slot] = -1;
+    if (group.last < 0) group.first = slot;
+    else next[group.last] = slot;
+    group.last = slot;
   }
 
   /** Packs the window's live relationships, grouped; group order is first-seen order. */
@@ -271,9 +272,10 @@ class WindowPlanner implements WindowedPlanner {
     const type = this.#groupBy === "auto" ? this.#cheaperGrouping() : this.#groupBy;
     if (type === "object") {
       const last = lastRel !== undefined ? this.#groups[this.#groups.length - 1] : undefined;
+      const next = this.#next;
       for (const group of this.#groups) {
         const rels: Relationship[] = [];
-        for (const slot of group.slots) {
+        for (let slot = group.first; slot >= 0; slot = next[slot] as number) {
           const rel = window[slot];
           if (rel !== undefined) rels.push(rel);
         }
@@ -297,6 +299,7 @@ class WindowPlanner implements WindowedPlanner {
     }
     this.#window = [];
     this.#groups = [];
+    this.#people.clear();
     this.#byType.clear();
     this.#byCioId.clear();
     // Distinct pairs already: adding them again raises no duplicate, and they fill less than half the window.
@@ -306,9 +309,10 @@ class WindowPlanner implements WindowedPlanner {
   /** `auto`: the grouping with fewer groups in this window; a tie goes to object. */
   #cheaperGrouping(): "object" | "person" {
     const window = this.#window;
+    const next = this.#next;
     let objects = 0;
     for (const group of this.#groups) {
-      for (const slot of group.slots) {
+      for (let slot = group.first; slot >= 0; slot = next[slot] as number) {
         if (window[slot] !== undefined) {
           objects++;
           break;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { createPlanner, type PlannerOptions } from "../../src/plan/planner.js";
+import type { Relationship } from "../../src/model/types.js";
+import { createPlanner, createWindowPlanner, type PlannerOptions } from "../../src/plan/planner.js";
 import type { GroupBy } from "../../src/plan/types.js";
-import { batchesOf, checkBatches, rel, relOf, run, sentLines } from "./helpers.js";
+import { batchesOf, checkBatches, prng, rel, relOf, run, sentLines } from "./helpers.js";
 
 const add = (options: Partial<PlannerOptions> = {}) => createPlanner({ action: "add_relationships", groupBy: "object", ...options });
 
@@ -71,6 +72,110 @@ describe("planner: dedupe", () => {
     const events = run(add({ windowSize: 2 }), [rel(2, "1", "a"), rel(3, "2", "a"), rel(4, "1", "a")]);
     expect(events.some((e) => e.type === "duplicate")).toBe(false);
     expect(sentLines(batchesOf(events))).toEqual([2, 3, 4]);
+  });
+});
+
+/** What a windowed planner grouping by object must do, the slow and obvious way: a scan of the window for each row. */
+function plainDedupe(rels: readonly Relationship[], windowSize: number, carry: boolean, exclude: (index: number) => boolean) {
+  const duplicates: number[][] = [];
+  const sent: number[] = [];
+  type Held = { r: Relationship; object: string; person: string; live: boolean };
+  let window: Held[] = [];
+  let call = 0;
+  const add = (r: Relationship): void => {
+    const object = JSON.stringify(r.object);
+    const person = JSON.stringify(r.person);
+    const earlier = window.find((w) => w.live && w.object === object && w.person === person);
+    if (earlier !== undefined) {
+      if (!exclude(earlier.r.index)) duplicates.push([call, earlier.r.line, r.index]);
+      earlier.live = false;
+    }
+    window.push({ r, object, person, live: true });
+    if (window.length >= windowSize) flush(carry);
+  };
+  const flush = (carrying: boolean): void => {
+    const held = window;
+    window = [];
+    // Groups in first-seen order, superseded rows included; the last one carries over when it is under half a window.
+    const groups = new Map<string, Held[]>();
+    for (const w of held) {
+      const g = groups.get(w.object);
+      if (g === undefined) groups.set(w.object, [w]);
+      else g.push(w);
+    }
+    let carried: Relationship[] = [];
+    [...groups.values()].forEach((g, i) => {
+      const live = g.filter((w) => w.live && !exclude(w.r.index)).map((w) => w.r);
+      if (carrying && i === groups.size - 1 && live.length * 2 < windowSize) carried = live;
+      else sent.push(...live.map((r) => r.line));
+    });
+    for (const r of carried) add(r);
+  };
+  for (const r of rels) {
+    add(r);
+    call++;
+  }
+  flush(false);
+  return { duplicates, sent };
+}
+
+/** Rows in runs of one object (1 to 60 rows: groups past and under any scan limit), people drawn from a few, some objects revisited. */
+function runsOfObjects(seed: number, rows: number): Relationship[] {
+  const random = prng(seed);
+  const rels: Relationship[] = [];
+  let object = 0;
+  while (rels.length < rows) {
+    const o = random() < 0.2 ? Math.floor(random() * (object + 1)) : ++object;
+    const size = 1 + Math.floor(random() * 60);
+    for (let i = 0; i < size && rels.length < rows; i++) {
+      const line = rels.length + 2;
+      const person = { key: random() < 0.1 ? ("email" as const) : ("id" as const), value: `p${Math.floor(random() * 30)}` };
+      const ref = random() < 0.05 ? { cioObjectId: `o${o}` } : { typeId: random() < 0.1 ? "2" : "1", id: `o${o}` };
+      rels.push(relOf(line, person, ref, { n: line }));
+    }
+  }
+  return rels;
+}
+
+describe("planner: dedupe matches the plain rules", () => {
+  const none = () => false;
+  const everyFifth = (index: number) => index % 5 === 0;
+  it.each([
+    ["small windows, no carry", 7, false, none],
+    ["windows of 50, carrying the last group", 50, true, none],
+    ["windows of 1,000, carrying, with --resume exclusions", 1000, true, everyFifth],
+    ["windows of 23, with --resume exclusions", 23, false, everyFifth],
+  ])("%s", (_name, windowSize, carry, exclude) => {
+    for (const seed of [1, 2, 3]) {
+      const rels = runsOfObjects(seed, 3000);
+      const planner = createWindowPlanner({ action: "add_relationships", groupBy: "object", windowSize, exclude });
+      planner.configure("object", windowSize, carry);
+      const duplicates: number[][] = [];
+      const batches = [];
+      for (const [call, r] of rels.entries()) {
+        for (const e of planner.add(r)) {
+          if (e.type === "duplicate") duplicates.push([call, e.relationship.line, e.supersededBy]);
+          else if (e.type === "batch") batches.push(e.batch);
+        }
+      }
+      batches.push(...batchesOf(planner.finish()));
+      const expected = plainDedupe(rels, windowSize, carry, exclude);
+      expect(duplicates.length).toBeGreaterThan(100);
+      expect(duplicates).toEqual(expected.duplicates);
+      expect(sentLines(batches)).toEqual(expected.sent);
+    }
+  });
+
+  it("one window of everything (the in-memory whole grouping), grown from a small one", () => {
+    const rels = runsOfObjects(4, 5000);
+    const planner = createWindowPlanner({ action: "add_relationships", groupBy: "object", windowSize: 10 });
+    planner.configure("object", Number.MAX_SAFE_INTEGER);
+    const events = run(planner, rels);
+    const expected = plainDedupe(rels, Number.MAX_SAFE_INTEGER, false, () => false);
+    expect(events.flatMap((e) => (e.type === "duplicate" ? [[e.relationship.line, e.supersededBy]] : []))).toEqual(
+      expected.duplicates.map(([, line, by]) => [line, by]),
+    );
+    expect(sentLines(batchesOf(events))).toEqual(expected.sent);
   });
 });
 
