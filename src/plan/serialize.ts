@@ -85,25 +85,24 @@ export function relationshipJson(opType: "object" | "person", action: Action, re
   return `{"identifiers":${objectIdentifiersJson(rel.object)}${tail}`;
 }
 
+// writeRelationship's constant bytes: before the value, and after it (the entry's close, with its attributes).
 const REL_PERSON_OPEN_BYTES: Readonly<Record<PersonRef["key"], Uint8Array>> = {
-  id: Buffer.from(REL_PERSON_OPEN.id),
-  email: Buffer.from(REL_PERSON_OPEN.email),
-  cio_id: Buffer.from(REL_PERSON_OPEN.cio_id),
+  id: Buffer.from(`${REL_PERSON_OPEN.id}"`),
+  email: Buffer.from(`${REL_PERSON_OPEN.email}"`),
+  cio_id: Buffer.from(`${REL_PERSON_OPEN.cio_id}"`),
 };
-const CLOSE_ONE = Buffer.from("}");
-const attributesTailBytesCache = new WeakMap<object, Uint8Array>();
+const CLOSE_BYTES = Buffer.from('"}}');
+const closeBytesCache = new WeakMap<object, Uint8Array>();
 const QUOTE = 0x22;
-const BRACE_CLOSE = 0x7d;
 
-/** Copies small byte strings by a JS loop (a Buffer.copy call costs more than a few dozen bytes). */
-function put(buf: Buffer, at: number, bytes: Uint8Array): number {
-  const n = bytes.length;
-  if (n > 64) {
-    buf.set(bytes, at);
-    return at + n;
+/** `"}` and the tail of an entry that sends these attributes (the close alone when they are empty), once per attributes object. */
+function closeBytes(attributes: object): Uint8Array {
+  let bytes = closeBytesCache.get(attributes);
+  if (bytes === undefined) {
+    bytes = isEmpty(attributes) ? CLOSE_BYTES : Buffer.from(`"}${attributesTail(attributes)}`);
+    closeBytesCache.set(attributes, bytes);
   }
-  for (let i = 0; i < n; i++) buf[at + i] = bytes[i] as number;
-  return at + n;
+  return bytes;
 }
 
 /**
@@ -114,30 +113,22 @@ function put(buf: Buffer, at: number, bytes: Uint8Array): number {
 export function writeRelationship(opType: "object" | "person", action: Action, rel: Relationship, buf: Buffer, at: number, limit: number): number {
   if (opType !== "object") return -1;
   const value = rel.person.value;
-  const attributes = sentAttributes(action, rel);
-  let tail: Uint8Array = CLOSE_ONE;
-  if (attributes !== undefined) {
-    let t = attributesTailBytesCache.get(attributes);
-    if (t === undefined) {
-      t = Buffer.from(attributesTail(attributes));
-      attributesTailBytesCache.set(attributes, t);
-    }
-    tail = t;
-  }
+  // sentAttributes, with the emptiness check cached alongside the bytes.
+  const close = action !== "add_relationships" || rel.attributes === undefined ? CLOSE_BYTES : closeBytes(rel.attributes);
   const open = REL_PERSON_OPEN_BYTES[rel.person.key];
   const n = value.length;
-  if (open.length + n + 3 + tail.length > limit) return -1;
-  let p = put(buf, at, open);
-  buf[p++] = QUOTE;
+  if (open.length + n + close.length > limit) return -1;
+  // TypedArray set copies the constant parts: packing 1M rows with a role took ~100 ms this way, ~160 ms by a byte loop.
+  buf.set(open, at);
+  let p = at + open.length;
   for (let i = 0; i < n; i++) {
     const c = value.charCodeAt(i);
     // JSON.stringify escapes control characters, the quote and the backslash; non-ASCII takes UTF-8.
     if (c < 0x20 || c >= 0x80 || c === QUOTE || c === 0x5c) return -1;
     buf[p++] = c;
   }
-  buf[p++] = QUOTE;
-  buf[p++] = BRACE_CLOSE;
-  return put(buf, p, tail) - at;
+  buf.set(close, p);
+  return p + close.length - at;
 }
 
 /** The full JSON of one operation. */
