@@ -125,8 +125,15 @@ class WindowPlanner implements WindowedPlanner {
   readonly #encoder: Encoder;
   readonly #action: Action;
 
-  /** The window in input order; undefined where a later duplicate or --resume removed a relationship. */
-  #window: (Relationship | undefined)[] = [];
+  /**
+   * The window in input order, its first #size slots; undefined where a later duplicate or --resume removed a
+   * relationship. One array for every window (issue 16: a new one grew to 10,000 slots for every window, 24 MB of
+   * garbage per million rows), emptied when the window is packed.
+   */
+  readonly #window: (Relationship | undefined)[] = [];
+  #size = 0;
+  /** A group's live relationships while it is packed; one array for every group (its copy when a group is carried). */
+  readonly #groupRels: Relationship[] = [];
   /** Sum of weight() over the window. */
   #windowBytes = 0;
   /** Object groups in first-seen order. */
@@ -163,7 +170,7 @@ class WindowPlanner implements WindowedPlanner {
     const refused = this.#encoder.reject(rel, this.#action);
     if (refused !== undefined) return this.#exclude?.(rel.index) === true ? NO_EVENTS : [{ type: "invalid", relationship: rel, reason: refused }];
     const group = this.#groupOf(rel.object);
-    const slot = this.#window.length;
+    const slot = this.#size;
     const earlierSlot = this.#people.put(group.id, rel.person, slot, this.#window);
     let out: PlanEvent[] | undefined;
     if (earlierSlot >= 0) {
@@ -173,10 +180,11 @@ class WindowPlanner implements WindowedPlanner {
         out = [{ type: "duplicate", relationship: earlier, supersededBy: rel.index }];
       }
     }
-    this.#window.push(rel);
+    this.#window[slot] = rel;
+    this.#size = slot + 1;
     this.#windowBytes += weight(rel);
     this.#chain(group, slot);
-    if (this.#window.length >= this.#windowSize || this.#windowBytes >= MAX_WINDOW_BYTES) {
+    if (this.#size >= this.#windowSize || this.#windowBytes >= MAX_WINDOW_BYTES) {
       out ??= [];
       this.#flush(out, this.#carry);
     }
@@ -191,7 +199,7 @@ class WindowPlanner implements WindowedPlanner {
   }
 
   flush(): readonly PlanEvent[] {
-    if (this.#window.length === 0) return NO_EVENTS;
+    if (this.#size === 0) return NO_EVENTS;
     const out: PlanEvent[] = [];
     this.#flush(out);
     return out;
@@ -258,13 +266,14 @@ class WindowPlanner implements WindowedPlanner {
   /** Packs the window's live relationships, grouped; group order is first-seen order. */
   #flush(out: PlanEvent[], carry = false): void {
     const window = this.#window;
+    const size = this.#size;
     // The last relationship's group, carried into the next window when it is small enough to be still open.
-    const lastRel = carry ? window[window.length - 1] : undefined;
+    const lastRel = carry ? window[size - 1] : undefined;
     let carried: Relationship[] | undefined;
     this.#windowBytes = 0;
     const exclude = this.#exclude;
     if (exclude !== undefined) {
-      for (let i = 0; i < window.length; i++) {
+      for (let i = 0; i < size; i++) {
         const rel = window[i];
         if (rel !== undefined && exclude(rel.index)) window[i] = undefined;
       }
@@ -273,18 +282,22 @@ class WindowPlanner implements WindowedPlanner {
     if (type === "object") {
       const last = lastRel !== undefined ? this.#groups[this.#groups.length - 1] : undefined;
       const next = this.#next;
+      const rels = this.#groupRels;
       for (const group of this.#groups) {
-        const rels: Relationship[] = [];
+        let count = 0;
         for (let slot = group.first; slot >= 0; slot = next[slot] as number) {
           const rel = window[slot];
-          if (rel !== undefined) rels.push(rel);
+          if (rel !== undefined) rels[count++] = rel;
         }
-        if (group === last && rels.length * 2 < this.#windowSize) carried = rels;
-        else if (rels.length > 0) this.#packer.addGroup("object", group.ref, rels, out);
+        if (group === last && count * 2 < this.#windowSize) carried = rels.slice(0, count);
+        else if (count > 0) this.#packer.addGroup("object", group.ref, rels, out, count);
       }
+      // Nothing of this window stays reachable from the array (it regrows once per window, to the largest group).
+      rels.length = 0;
     } else {
       const people = new Map<string, Relationship[]>();
-      for (const rel of window) {
+      for (let i = 0; i < size; i++) {
+        const rel = window[i];
         if (rel === undefined) continue;
         const key = personKey(rel.person);
         const rels = people.get(key);
@@ -297,7 +310,8 @@ class WindowPlanner implements WindowedPlanner {
         else this.#packer.addGroup("person", (rels[0] as Relationship).person, rels, out);
       }
     }
-    this.#window = [];
+    window.fill(undefined, 0, size);
+    this.#size = 0;
     this.#groups = [];
     this.#people.clear();
     this.#byType.clear();
@@ -321,7 +335,8 @@ class WindowPlanner implements WindowedPlanner {
     }
     // Counting people stops as soon as they are as many as the objects: object wins then.
     const people = new Set<string>();
-    for (const rel of window) {
+    for (let i = 0; i < this.#size; i++) {
+      const rel = window[i];
       if (rel === undefined) continue;
       people.add(personKey(rel.person));
       if (people.size >= objects) return "object";
