@@ -13,7 +13,7 @@ import type { Format, Row } from "../../src/input/types.js";
 // Issue 10, "Read exactly, or refuse with file:line": every case is read whole and in 1- and 3-byte chunks,
 // so a character or a gzip header split across chunks cannot change the answer.
 
-const CHUNK_SIZES = [1 << 20, 1, 3];
+const CHUNK_SIZES = [1 << 20, 1, 3, 5];
 
 let dir: string;
 beforeAll(async () => {
@@ -158,6 +158,15 @@ describe("--encoding reads legacy exports exactly", () => {
 describe("BOMs still decide without --encoding", () => {
   const cases: [string, Buffer, [number, Record<string, unknown>][]][] = [
     ["UTF-8 BOM dropped", utf8("\uFEFFid\nü\n"), [[2, { id: "ü" }]]],
+    // Only the first one is a BOM: U+FEFF inside the text is a character (UTF-8 is decoded chunk by chunk).
+    [
+      "UTF-8 BOM dropped, U+FEFF in the text kept",
+      utf8("\uFEFFid\n\uFEFFü\n\uFEFF\n"),
+      [
+        [2, { id: "\uFEFFü" }],
+        [3, { id: "\uFEFF" }],
+      ],
+    ],
     ["UTF-16LE BOM", Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("id\nü\n", "utf16le")]), [[2, { id: "ü" }]]],
     ["UTF-16BE BOM", Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(Buffer.from("id\nü\n", "utf16le")).swap16()]), [[2, { id: "ü" }]]],
   ];
