@@ -85,7 +85,13 @@ interface Resolved {
    * sent (fewer live objects, less GC): the previous row's object (sorted input repeats it), and the
    * attributes of a single attribute column by value (a role column holds few values).
    */
-  shared: { object: ObjectRef | undefined; attributes: Map<string, Record<string, AttributeValue>> };
+  shared: {
+    object: ObjectRef | undefined;
+    attributes: Map<string, Record<string, AttributeValue>>;
+    /** The previous row's single attribute value and its object (a column of one value repeats it row after row). */
+    lastValue: string | undefined;
+    lastAttributes: Record<string, AttributeValue> | undefined;
+  };
 }
 
 /** Distinct attribute values shared per mapper; past this, rows get their own objects. */
@@ -256,7 +262,7 @@ function resolveColumns(options: MappingOptions, names: readonly string[], heade
 }
 
 function newShared(): Resolved["shared"] {
-  return { object: undefined, attributes: new Map() };
+  return { object: undefined, attributes: new Map(), lastValue: undefined, lastAttributes: undefined };
 }
 
 /**
@@ -409,14 +415,17 @@ function mapRow(r: Resolved, options: MappingOptions, csv: boolean, row: Row): R
   if (one !== undefined && one !== "__proto__") {
     const raw = fields[one];
     if (typeof raw === "string" && raw !== "") {
-      const shared = r.shared.attributes;
-      let attributes = shared.get(raw);
+      const shared = r.shared;
+      // The previous row's value is compared first: the same string (the parser hands it over again) costs no lookup.
+      let attributes = raw === shared.lastValue ? shared.lastAttributes : shared.attributes.get(raw);
       if (attributes === undefined) {
         attributes = { [one]: raw };
         const problem = attributesProblem(attributes);
         if (problem !== undefined) return new MapFailure(problem);
-        if (shared.size < MAX_SHARED_ATTRIBUTES) shared.set(raw, attributes);
+        if (shared.attributes.size < MAX_SHARED_ATTRIBUTES) shared.attributes.set(raw, attributes);
       }
+      shared.lastValue = raw;
+      shared.lastAttributes = attributes;
       return mapped(row, person, object, attributes);
     }
   }
