@@ -130,6 +130,7 @@ function plannerFor(o: PipelineOptions, exclude: ((index: number) => boolean) | 
     maxBatchBytes: o.input.batchBytes,
     ...(o.encoder !== undefined ? { encoder: o.encoder } : {}),
     ...(exclude !== undefined ? { exclude } : {}),
+    ...(o.source.totalBytes !== undefined ? { inputBytes: o.source.totalBytes } : {}),
     ...(windowOnly ? { windowOnly } : { openStore: () => openTempStore(o.tempDir), onSpillError: (e: unknown) => settler.outputFailed(e) }),
   });
 }

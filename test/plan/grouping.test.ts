@@ -167,6 +167,30 @@ describe("grouping planner: any order packs like sorted", () => {
     expect(store.dropped.size).toBeGreaterThan(1);
   });
 
+  it("an input known to be larger than memoryBytes spills to the store from its first record, held in memory by none", async () => {
+    const store = new MemoryStore();
+    const appended: number[] = [];
+    const planner = createGroupingPlanner(
+      tiny(undefined, {
+        memoryBytes: 1_000_000,
+        inputBytes: 2_000_000,
+        openStore: () => {
+          appended.push(store.appends);
+          return store;
+        },
+      }),
+    );
+    const events = await runAll(planner, shuffled(rels));
+    // The store opened at the first partition flush, and took every spilled byte.
+    expect(appended).toEqual([0]);
+    expect(planner.grouping()).toMatchObject({ mode: "spill" });
+    expect(planner.grouping().spilledBytes).toBeGreaterThan(0);
+    expect(batchesOf(events).length).toBeLessThanOrEqual(1.02 * optimum(rels) + 1);
+    const small = createGroupingPlanner(tiny(undefined, { memoryBytes: 1_000_000, inputBytes: 900_000, openStore: () => new MemoryStore() }));
+    await runAll(small, shuffled(rels));
+    expect(small.grouping().spilledBytes).toBe(0);
+  });
+
   it("a spill within memoryBytes never opens the store", async () => {
     let opened = 0;
     const planner = createGroupingPlanner(
