@@ -211,6 +211,8 @@ class Grouper implements GroupingPlanner {
   readonly #grouper = new PartitionGrouper();
   /** The partition being packed, whole. */
   #partBuf: Buffer = Buffer.alloc(0);
+  /** #extras' answer (issue 16: an object per spilled row was ~55 MB of garbage a million rows). */
+  readonly #extrasOfRecord: SpillExtras = { attributesJson: undefined, attributesId: undefined, rowJson: undefined, excluded: false };
   /** Attribute objects by JSON, for records that carry JSON (past the table's cap). */
   readonly #attributes = new Map<string, Record<string, AttributeValue>>();
 
@@ -397,15 +399,25 @@ class Grouper implements GroupingPlanner {
       this.#objectIdBytes += objectLen(rel.object);
       this.#personIdBytes += personLen(rel.person);
     }
-    this.#write(this.#base + (h % this.#parts), rel, this.#extras(rel, rowJson, this.#o.exclude?.(rel.index) === true));
+    this.#write(this.#base + ((h >>> 0) % this.#parts), rel, this.#extras(rel, rowJson, this.#o.exclude?.(rel.index) === true));
     this.#spilled++;
   }
 
+  /** What a record carries besides the relationship, in one object refilled for every record (#write reads it at once). */
   #extras(rel: Relationship, rowJson: string | undefined, excluded: boolean): SpillExtras {
-    if (rel.attributes === undefined) return { attributesJson: undefined, rowJson, excluded };
-    const json = attributesJson(rel.attributes);
-    const id = this.#table.idOf(json);
-    return id < 0 ? { attributesJson: json, rowJson, excluded } : { attributesJson: json, attributesId: id, rowJson, excluded };
+    const extras = this.#extrasOfRecord;
+    extras.rowJson = rowJson;
+    extras.excluded = excluded;
+    if (rel.attributes === undefined) {
+      extras.attributesJson = undefined;
+      extras.attributesId = undefined;
+    } else {
+      const json = attributesJson(rel.attributes);
+      const id = this.#table.idOf(json);
+      extras.attributesJson = json;
+      extras.attributesId = id < 0 ? undefined : id;
+    }
+    return extras;
   }
 
   #write(part: number, rel: Relationship, extras: SpillExtras): void {
@@ -568,28 +580,27 @@ class Grouper implements GroupingPlanner {
     const g = this.#grouper;
     const s = g.start(r);
     const flags = buf[s + 8] as number;
-    const str = (p: number): string => readString(buf, p);
     const o = g.object(r);
     let obj = object;
     if (obj === undefined) {
-      if ((flags & CIO_OBJECT) !== 0) obj = { cioObjectId: str(o) };
-      else obj = { typeId: str(o), id: str(o + 4 + u32(buf, o)) };
+      if ((flags & CIO_OBJECT) !== 0) obj = { cioObjectId: readString(buf, o) };
+      else obj = { typeId: readString(buf, o), id: readString(buf, o + 4 + u32(buf, o)) };
     }
     const index = u32(buf, s);
     const line = u32(buf, s + 4);
-    const who = person ?? { key: PERSON_KEY_CODES[flags & 3] as PersonRef["key"], value: str(g.person(r)) };
+    const who = person ?? { key: PERSON_KEY_CODES[flags & 3] as PersonRef["key"], value: readString(buf, g.person(r)) };
     let p = g.objectEnd(r);
     let attributes: Record<string, AttributeValue> | undefined;
     if ((flags & ATTRIBUTES_ID) !== 0) attributes = this.#table.objectOf(u32(buf, s + HEAD_BYTES));
     else if ((flags & HAS_ATTRIBUTES) !== 0) {
-      attributes = this.#attributesOf(str(p));
+      attributes = this.#attributesOf(readString(buf, p));
       p += 4 + u32(buf, p);
     }
     // One literal, whole: a property added afterwards would cost a second object per relationship.
     const rel: Relationship =
       attributes === undefined ? { index, line, person: who, object: obj } : { index, line, person: who, object: obj, attributes };
     // Parsed only if asked for: the failures file wants the rows that fail, not the million that apply (issue 16).
-    if ((flags & HAS_ROW) !== 0) this.#spilledRows.set(rel, str(p));
+    if ((flags & HAS_ROW) !== 0) this.#spilledRows.set(rel, readString(buf, p));
     return rel;
   }
 
@@ -613,7 +624,7 @@ class Grouper implements GroupingPlanner {
       for (const chunk of this.#records(p)) {
         for (const r of chunk) {
           const extras = this.#extras(r.rel, r.row === undefined ? undefined : rowFieldsJson(r.row.fields), r.excluded);
-          this.#write(this.#base + (keyHash(dim, r.rel) % this.#parts), r.rel, extras);
+          this.#write(this.#base + ((keyHash(dim, r.rel) >>> 0) % this.#parts), r.rel, extras);
         }
       }
       this.#bufs[p] = undefined;

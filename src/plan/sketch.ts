@@ -12,21 +12,25 @@ function mix(state: number, s: string): number {
   return Math.imul(h, 0x01000193);
 }
 
-/** murmur3's finaliser: spreads FNV's low-entropy high bits over the whole word. */
+/**
+ * murmur3's finaliser: spreads FNV's low-entropy high bits over the whole word. The 32 bits come back as a signed
+ * integer (issue 16): half of the unsigned values do not fit a small integer, and each was a heap number, ~22 MB
+ * of garbage a million shuffled rows. Users take bits (&, >>>) or `>>> 0` first.
+ */
 export function fmix(h0: number): number {
   let h = h0;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
-/** A 32-bit hash of an object (type and id, or cio_object_id). */
+/** A 32-bit hash of an object (type and id, or cio_object_id), as a signed integer. */
 export function objectHash(o: ObjectRef): number {
   if ("cioObjectId" in o) return fmix(mix(0x811c9dc5, o.cioObjectId));
   return fmix(mix(mix(0x811c9dc5 ^ 1, o.typeId), o.id));
 }
 
-/** A 32-bit hash of a person (key and value). */
+/** A 32-bit hash of a person (key and value), as a signed integer. */
 export function personHash(p: PersonRef): number {
   return fmix(mix(mix(0x811c9dc5, p.key), p.value));
 }
