@@ -11,7 +11,8 @@
 // 100000,1000000); --no-big: skip the 5,000,000-row runs (timed once). --repeat: timed runs per figure at the
 // sizes above, the fastest kept (default 5: on a shared machine three left the 1M ratios swinging by 10-20 %).
 // --api-rows: size of the API-bound run (default 1,000,000; the 5,000,000 takes over a minute more).
-// --write: write bench/RESULTS.md and the README table from this run. --keep: leave the generated inputs. The fake Track API runs in this process in count-only mode.
+// --write: write bench/RESULTS.md and the README table from this run. --keep: leave the generated inputs. The
+// fake Track API runs in this process in count-only mode.
 // At 1,000,000 rows and above, the shuffled input with --attributes role is also sent with --report and
 // --failures: the memory goal holds with the row-by-row outputs a migration keeps.
 import { execFileSync, spawn } from "node:child_process";
