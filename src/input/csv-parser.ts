@@ -32,6 +32,14 @@ export class CsvParser {
   /** Physical lines consumed so far. */
   #line = 0;
   #carry = "";
+  /**
+   * Per column, the last few distinct values, handed over again when a cell repeats one (issue 16: a role column
+   * holds a handful of values, each a new string per row before); null once the column's cells rarely repeat
+   * (ids), so that it is no longer looked up.
+   */
+  readonly #recent: (string[] | null)[] = Array.from({ length: RECENT_COLUMNS }, () => []);
+  readonly #recentHits = new Int32Array(RECENT_COLUMNS);
+  readonly #recentMisses = new Int32Array(RECENT_COLUMNS);
 
   constructor(file: string, delimiter: string, options: { utf16?: boolean } = {}) {
     this.#file = file;
@@ -63,6 +71,27 @@ export class CsvParser {
     // Only an unfinished record can grow past a chunk, so only it is measured against the cap.
     if (rest.length * 3 > MAX_RECORD_SIZE && this.#overflows(rest, 0, rest.length)) throw this.#tooLong();
     this.#carry = rest;
+  }
+
+  /** Column `column`'s cell s[p, q): one of its recent values when it is one, else a new string, remembered. */
+  #recentValue(column: number, s: string, p: number, q: number): string {
+    const recent = this.#recent[column];
+    // Long values are neither looked up nor kept: a repeated one is rare, and keeping it would cost memory.
+    if (recent === null || recent === undefined || q - p > RECENT_LENGTH) return s.slice(p, q);
+    for (let i = 0; i < recent.length; i++) {
+      const v = recent[i] as string;
+      if (sameAt(s, p, q, v)) {
+        this.#recentHits[column] = (this.#recentHits[column] as number) + 1;
+        return v;
+      }
+    }
+    const value = s.slice(p, q);
+    const misses = (this.#recentMisses[column] as number) + 1;
+    this.#recentMisses[column] = misses;
+    if (recent.length < RECENT_VALUES) recent.push(value);
+    else recent[misses % RECENT_VALUES] = value;
+    if (misses > RECENT_TRIAL && misses > 4 * (this.#recentHits[column] as number)) this.#recent[column] = null;
+    return value;
   }
 
   /** Parses what is left once the input has ended. */
@@ -157,12 +186,11 @@ export class CsvParser {
         // The last characters are compared first: ids of one length (u10000-u99999) mostly differ there.
         const previous = fields[count];
         value =
-          previous !== undefined &&
-          previous.length === q - p &&
-          (q === p || previous.charCodeAt(q - p - 1) === s.charCodeAt(q - 1)) &&
-          sameText(s, p, previous)
+          previous !== undefined && sameAt(s, p, q, previous)
             ? previous
-            : s.slice(p, q);
+            : count < this.#recent.length
+              ? this.#recentValue(count, s, p, q)
+              : s.slice(p, q);
       }
       fields[count++] = value;
       if (q === n) {
@@ -266,6 +294,18 @@ function lineBreaks(s: string, from: number, to: number): number {
     }
   }
   return n;
+}
+
+/** Columns whose recent values are kept, values kept per column, and misses before a column may be given up. */
+const RECENT_COLUMNS = 16;
+const RECENT_VALUES = 8;
+const RECENT_TRIAL = 1024;
+/** The longest value kept. */
+const RECENT_LENGTH = 64;
+
+/** Whether s[p, q) is `text`: the length and the last character first (ids of one length mostly differ there). */
+function sameAt(s: string, p: number, q: number, text: string): boolean {
+  return text.length === q - p && (q === p || text.charCodeAt(q - p - 1) === s.charCodeAt(q - 1)) && sameText(s, p, text);
 }
 
 /** Whether `s` holds `text` at `at` (a short loop: startsWith costs a call more than the few characters of an id). */
