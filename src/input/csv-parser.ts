@@ -76,7 +76,8 @@ export class CsvParser {
   /** Column `column`'s cell s[p, q): one of its recent values when it is one, else a new string, remembered. */
   #recentValue(column: number, s: string, p: number, q: number): string {
     const recent = this.#recent[column];
-    // Long values are neither looked up nor kept: a repeated one is rare, and keeping it would cost memory.
+    // Past the first RECENT_COLUMNS columns nothing is kept. Long values are neither looked up nor kept: a repeated
+    // one is rare, and keeping it would cost memory.
     if (recent === null || recent === undefined || q - p > RECENT_LENGTH) return s.slice(p, q);
     for (let i = 0; i < recent.length; i++) {
       const v = recent[i] as string;
@@ -183,14 +184,8 @@ export class CsvParser {
         if (q === n && !final) return -1;
         // The previous record's value in this column, when the text is the same (a sorted column repeats it row
         // after row), instead of a new string: fewer strings to collect, and the same one for the mapper's checks.
-        // The last characters are compared first: ids of one length (u10000-u99999) mostly differ there.
         const previous = fields[count];
-        value =
-          previous !== undefined && sameAt(s, p, q, previous)
-            ? previous
-            : count < this.#recent.length
-              ? this.#recentValue(count, s, p, q)
-              : s.slice(p, q);
+        value = previous !== undefined && sameAt(s, p, q, previous) ? previous : this.#recentValue(count, s, p, q);
       }
       fields[count++] = value;
       if (q === n) {

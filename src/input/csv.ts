@@ -46,8 +46,7 @@ export async function* readCsvBlocks(chunks: AsyncIterable<Buffer>, options: Csv
   const take = (record: string[], count: number, line: number): void => {
     if (record[0] === "" && allEmpty(record, count)) return;
     if (!options.header) {
-      keys ??= [IDENTIFIER_COLUMN];
-      (block ??= new CsvBlock(keys, { index: 0, line: 0, fields: { [IDENTIFIER_COLUMN]: "" } })).push(record, ++index, line);
+      (block ??= new CsvBlock([IDENTIFIER_COLUMN])).push(record, ++index, line);
       return;
     }
     if (keys === undefined) {
@@ -58,7 +57,7 @@ export async function* readCsvBlocks(chunks: AsyncIterable<Buffer>, options: Csv
     if (count !== keys.length) {
       throw new InputError({ file, line }, `row has ${count === 1 ? "1 field" : `${count} fields`}, header has ${keys.length}`);
     }
-    (block ??= new CsvBlock(keys, { index: 0, line: 0, fields: fieldsOf(keys, record, 0) })).push(record, ++index, line);
+    (block ??= new CsvBlock(keys)).push(record, ++index, line);
   };
 
   const info: DecodeInfo = { encoding: "utf-8", utf16: false };
@@ -89,11 +88,15 @@ export async function* readCsvBlocks(chunks: AsyncIterable<Buffer>, options: Csv
 }
 
 /**
- * A fields object of a record: keys in header order, so that every row's object has one shape. Cells come from
+ * Fills a record's fields into `fields`, keys in header order (so that every row's object has one shape): cells from
  * `cells` at `at` on; a dropped column (undefined key) is skipped.
  */
-function fieldsOf(keys: readonly (string | undefined)[], cells: readonly string[], at: number): Record<string, unknown> {
-  const fields: Record<string, unknown> = {};
+function fillFields(
+  fields: Record<string, unknown>,
+  keys: readonly (string | undefined)[],
+  cells: readonly string[],
+  at: number,
+): Record<string, unknown> {
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
     if (key !== undefined) fields[key] = cells[at + i];
@@ -108,17 +111,17 @@ function fieldsOf(keys: readonly (string | undefined)[], cells: readonly string[
 class CsvBlock implements RowBlock {
   readonly #keys: readonly (string | undefined)[];
   readonly #width: number;
-  /** The Row every view(i) fills; its fields object was made by fieldsOf, so refilling it keeps its shape. */
+  /** The Row every view(i) refills; its fields object has the header's keys, in order, from the start. */
   readonly #view: Row;
   readonly #cells: string[] = [];
   readonly #lines: number[] = [];
   #first = 0;
   #length = 0;
 
-  constructor(keys: readonly (string | undefined)[], view: Row) {
+  constructor(keys: readonly (string | undefined)[]) {
     this.#keys = keys;
     this.#width = keys.length;
-    this.#view = view;
+    this.#view = { index: 0, line: 0, fields: fillFields({}, keys, [], 0) };
   }
 
   get length(): number {
@@ -144,19 +147,12 @@ class CsvBlock implements RowBlock {
     const v = this.#view;
     v.index = this.#first + i;
     v.line = this.#lines[i] as number;
-    const fields = v.fields;
-    const keys = this.#keys;
-    const cells = this.#cells;
-    const at = i * this.#width;
-    for (let k = 0; k < keys.length; k++) {
-      const key = keys[k];
-      if (key !== undefined) fields[key] = cells[at + k];
-    }
+    fillFields(v.fields, this.#keys, this.#cells, i * this.#width);
     return v;
   }
 
   row(i: number): Row {
-    return { index: this.#first + i, line: this.#lines[i] as number, fields: fieldsOf(this.#keys, this.#cells, i * this.#width) };
+    return { index: this.#first + i, line: this.#lines[i] as number, fields: fillFields({}, this.#keys, this.#cells, i * this.#width) };
   }
 }
 

@@ -86,8 +86,7 @@ export async function* decodeText(chunks: AsyncIterable<Uint8Array>, options: De
     }
     if (partial.length > 0) {
       // The character the last chunk cut off, whole with this chunk's first bytes, decoded on its own.
-      const lead = partial[0] as number;
-      const need = (lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2) - partial.length;
+      const need = sequenceLength(partial[0] as number) - partial.length;
       const taken = Math.min(need, bytes.length);
       const joined = concat(partial, bytes.subarray(0, taken));
       bytes = bytes.subarray(taken);
@@ -231,13 +230,17 @@ function invalidBytes(
 }
 
 /** The bytes at the end of `end` that begin a character not finished there (UTF-8 and UTF-16 only; else none). */
+/** The bytes of the UTF-8 sequence a byte other than a continuation byte begins (1 for ASCII, or a byte no sequence begins with). */
+function sequenceLength(lead: number): number {
+  return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+}
+
 function trailingPartial(end: Uint8Array, encoding: string, consumed: number): Uint8Array {
   if (encoding === "utf-8") {
     for (let k = 1; k <= Math.min(3, end.length); k++) {
       const b = end[end.length - k] as number;
       if ((b & 0xc0) === 0x80) continue; // a continuation byte: look further back
-      const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
-      return need > k ? end.subarray(end.length - k) : new Uint8Array(0);
+      return sequenceLength(b) > k ? end.subarray(end.length - k) : new Uint8Array(0);
     }
     return new Uint8Array(0);
   }

@@ -85,9 +85,7 @@ class PackedBatch implements Batch {
  */
 export function packBatch(batch: Batch, read: BodyReader): Batch {
   if (batch instanceof PackedBatch) return batch;
-  let rows = 0;
-  for (const op of batch.operations) rows += op.relationships.length;
-  const rowIds = new Uint32Array(2 * rows);
+  const rowIds = new Uint32Array(2 * rowCount(batch));
   const shapes: OperationShape[] = [];
   let i = 0;
   for (const op of batch.operations) {
